@@ -1,0 +1,100 @@
+"""The application factory and one cleanup context per resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from redis.asyncio import Redis
+
+from dispatch import keys
+from dispatch.settings import Settings
+from dispatch.store.db import create_pool
+from dispatch.store.migrate import migrate
+from dispatch.stream import StreamHub
+from dispatch.web import events, health, incidents, meta, stats, units
+from dispatch.web.middleware import errors_as_json, request_context
+from dispatch.workers.dispatcher import Dispatcher
+from dispatch.workers.relay import Relay
+
+log = structlog.get_logger(__name__)
+
+
+def make_redis(settings: Settings) -> Redis:
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis.socket_timeout_s + 6,  # XREAD blocks up to 5 s
+        socket_connect_timeout=settings.redis.socket_timeout_s,
+        health_check_interval=30,
+    )
+
+
+async def pg_pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    pool = await create_pool(settings.database_url, settings.db)
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    app[keys.PG_POOL] = pool
+    yield
+    await pool.close()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    # No connection is made here: the service starts and takes calls while Redis is down.
+    redis = make_redis(app[keys.SETTINGS])
+    app[keys.REDIS] = redis
+    yield
+    await redis.aclose()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def background(name: str, start: Callable[[web.Application], Awaitable[None]]
+               ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context running ``start(app)`` as a task, cancelled and awaited on exit."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(start(app), name=name)
+        yield
+        await _cancel(task)
+        log.info("background.stopped", task=name)
+
+    ctx.__name__ = f"{name}_ctx"
+    return ctx
+
+
+async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    hub = StreamHub(app[keys.REDIS], settings.redis.stream_key, settings.sse.queue_size)
+    app[keys.HUB] = hub
+    task = asyncio.create_task(hub.run(), name="stream-hub")
+    yield
+    await _cancel(task)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The only way to get an application; the CLI and the tests both call it."""
+    app = web.Application(
+        client_max_size=settings.http.max_body_bytes,
+        middlewares=[request_context, errors_as_json],
+    )
+    app[keys.SETTINGS] = settings
+    app.cleanup_ctx.append(pg_pool_ctx)
+    app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(hub_ctx)
+    if settings.relay.run_in_web:
+        app.cleanup_ctx.append(background(
+            "relay", lambda a: Relay(a[keys.PG_POOL], a[keys.REDIS], settings).run_forever()))
+    if settings.dispatch.run_in_web:
+        app.cleanup_ctx.append(background(
+            "dispatcher", lambda a: Dispatcher(a[keys.PG_POOL], settings).run_forever()))
+    for module in (health, meta, incidents, units, events, stats):
+        app.router.add_routes(module.routes)
+    return app

@@ -1,0 +1,196 @@
+"""The single entry point: ``siap112 serve|dispatcher|relay|migrate|seed|simulate|demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
+
+import structlog
+from aiohttp import web
+
+from dispatch.logs import configure_logging
+from dispatch.settings import Settings, SettingsError, load_settings
+
+log = structlog.get_logger(__name__)
+
+
+def _need_services(settings: Settings) -> None:
+    missing = [n for n, v in (("SIAP112_DATABASE_URL", settings.database_url),
+                              ("SIAP112_REDIS_URL", settings.redis_url)) if not v]
+    if missing:
+        raise SettingsError(
+            f"{' and '.join(missing)} not set; set them, or run `siap112 demo` to use "
+            "embedded servers")
+
+
+async def _with_pool(settings: Settings, work: Callable[..., Awaitable[object]]) -> object:
+    from dispatch.store.db import create_pool
+
+    pool = await create_pool(settings.database_url, settings.db, min_size=1, max_size=4)
+    try:
+        return await work(pool)
+    finally:
+        await pool.close()
+
+
+async def _migrate(settings: Settings) -> None:
+    from dispatch.store.migrate import migrate
+
+    async def work(pool: object) -> None:
+        async with pool.acquire() as conn:  # type: ignore[attr-defined]
+            applied = await migrate(conn)
+        log.info("migrate.done", applied=applied)
+
+    await _with_pool(settings, work)
+
+
+async def _seed(settings: Settings) -> None:
+    from dispatch.seed import seed_fleet
+    from dispatch.store.migrate import migrate
+
+    async def work(pool: object) -> None:
+        async with pool.acquire() as conn:  # type: ignore[attr-defined]
+            await migrate(conn)
+        created = await seed_fleet(pool)  # type: ignore[arg-type]
+        log.info("seed.done", units_created=created)
+
+    await _with_pool(settings, work)
+
+
+async def _run_worker(settings: Settings, which: str) -> None:
+    """A standalone dispatcher or relay process, stopped cleanly by SIGTERM/SIGINT."""
+    from dispatch.app import make_redis
+    from dispatch.store.db import create_pool
+    from dispatch.store.migrate import migrate
+    from dispatch.workers.dispatcher import Dispatcher
+    from dispatch.workers.relay import Relay
+
+    pool = await create_pool(settings.database_url, settings.db, min_size=1, max_size=4)
+    redis = make_redis(settings)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        worker = (Dispatcher(pool, settings) if which == "dispatcher"
+                  else Relay(pool, redis, settings))
+        task = asyncio.create_task(worker.run_forever())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        log.info(f"{which}.stopped")
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+def _serve(settings: Settings, *, print_url: bool = False) -> None:
+    from dispatch.app import create_app
+
+    app = create_app(settings)
+    url = f"http://{settings.http.host}:{settings.http.port}/"
+    log.info("serve.listening", url=url)
+    if print_url:
+        sys.stdout.write(f"\nSiap112 is running: {url}\n  API: {url}api/v1/incidents\n"
+                         "  Stop with Ctrl-C.\n\n")
+        sys.stdout.flush()
+    web.run_app(app, host=settings.http.host, port=settings.http.port, print=None,
+                shutdown_timeout=settings.http.request_timeout_s, access_log=None,
+                handle_signals=True)
+
+
+@contextlib.contextmanager
+def _services(settings: Settings, use_embedded: bool) -> Iterator[Settings]:
+    if not use_embedded or (settings.database_url and settings.redis_url):
+        yield settings
+        return
+    from dispatch.embedded import embedded_services
+
+    with embedded_services(keep=True) as svc:
+        yield replace(settings, database_url=settings.database_url or svc.database_url,
+                      redis_url=settings.redis_url or svc.redis_url)
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> None:
+    """Embedded services (when none configured) + migrate + seed + serve + simulator."""
+    import threading
+
+    from dispatch.simulate import run_simulation
+
+    with _services(settings, use_embedded=True) as s:
+        asyncio.run(_seed(s))
+        base_url = f"http://{s.http.host}:{s.http.port}"
+
+        def simulate() -> None:
+            asyncio.run(run_simulation(base_url, calls=args.calls, rate=args.rate,
+                                       time_scale=args.time_scale, seed=args.seed,
+                                       wait_ready=True))
+
+        threading.Thread(target=simulate, name="simulator", daemon=True).start()
+        _serve(s, print_url=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="siap112", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the web service (API, SSE, and by default a "
+                                 "dispatcher and a relay)")
+    sub.add_parser("dispatcher", help="run a standalone dispatcher worker")
+    sub.add_parser("relay", help="run a standalone outbox relay")
+    sub.add_parser("migrate", help="apply the SQL migrations in sql/")
+    sub.add_parser("seed", help="load the demo fleet for Kabupaten Blitar (idempotent)")
+    for name, helptext in (("simulate", "play realistic calls through the HTTP API"),
+                           ("demo", "embedded services + migrate + seed + serve + simulator")):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("--calls", type=int, default=60 if name == "demo" else 20)
+        sp.add_argument("--rate", type=float, default=0.2, help="calls per second")
+        sp.add_argument("--time-scale", type=float, default=20.0,
+                        help="compress unit travel and work times by this factor")
+        sp.add_argument("--seed", type=int, default=112, help="random seed")
+        if name == "simulate":
+            sp.add_argument("--url", default=None, help="base URL of a running service")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log.level, settings.log.format)
+        return _dispatch_command(args, settings)
+    except SettingsError as exc:
+        sys.stderr.write(f"siap112: configuration error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch_command(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.command
+    if command == "demo":
+        _demo(settings, args)
+        return 0
+    if command == "simulate":
+        from dispatch.simulate import run_simulation
+
+        url = args.url or os.environ.get("SIAP112_URL") or \
+            f"http://{settings.http.host}:{settings.http.port}"
+        asyncio.run(run_simulation(url, calls=args.calls, rate=args.rate,
+                                   time_scale=args.time_scale, seed=args.seed))
+        return 0
+    _need_services(settings)
+    if command == "serve":
+        _serve(settings)
+    elif command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif command == "seed":
+        asyncio.run(_seed(settings))
+    else:
+        asyncio.run(_run_worker(settings, command))
+    return 0

@@ -1,0 +1,15 @@
+"""Typed application keys: the only way views reach shared resources."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+from redis.asyncio import Redis
+
+from dispatch.settings import Settings
+from dispatch.stream import StreamHub
+
+SETTINGS = web.AppKey("settings", Settings)
+PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
+REDIS = web.AppKey("redis", Redis)
+HUB = web.AppKey("stream_hub", StreamHub)

@@ -1,0 +1,178 @@
+"""One typed settings object, built once from config/ and the environment.
+
+Defaults live in ``config/siap112.toml``; any leaf can be overridden by an
+environment variable ``SIAP112_<PATH>`` where PATH is the TOML path joined by
+underscores (``SIAP112_DATABASE_URL``, ``SIAP112_HTTP_PORT``,
+``SIAP112_DISPATCH_STALE_POSITION_S``). Connection URLs have no default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dispatch.core.runcards import RunCards, TargetTable, load_runcards, load_targets
+
+ENV_PREFIX = "SIAP112_"
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message says which value and why."""
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str
+    port: int
+    max_body_bytes: int
+    request_timeout_s: float
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str
+    format: str
+
+
+@dataclass(frozen=True)
+class DbSettings:
+    pool_min: int
+    pool_max: int
+    connect_attempts: int
+    acquire_timeout_s: float
+    statement_timeout_ms: int
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    stream_key: str
+    stream_maxlen: int
+    socket_timeout_s: float
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    run_in_web: bool
+    poll_interval_s: float
+    stale_position_s: float
+    road_factor: float
+    batch: int
+    speed_kmh: Mapping[str, float]
+
+    def speed_for(self, unit_type: str) -> float:
+        return self.speed_kmh.get(unit_type, self.speed_kmh.get("default", 40.0))
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    run_in_web: bool
+    batch: int
+    poll_interval_s: float
+
+
+@dataclass(frozen=True)
+class SseSettings:
+    heartbeat_s: float
+    queue_size: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    http: HttpSettings
+    log: LogSettings
+    db: DbSettings
+    redis: RedisSettings
+    dispatch: DispatchSettings
+    relay: RelaySettings
+    sse: SseSettings
+    runcards: RunCards
+    targets: TargetTable
+    config_dir: Path = field(default=DEFAULT_CONFIG_DIR)
+
+
+def _coerce(value: str, like: Any, name: str) -> Any:
+    if isinstance(like, bool):
+        if value.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if value.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{name}: expected true/false, got {value!r}")
+    try:
+        if isinstance(like, int):
+            return int(value)
+        if isinstance(like, float):
+            return float(value)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: expected a number, got {value!r}") from exc
+    return value
+
+
+def _apply_env(tree: dict[str, Any], env: Mapping[str, str], path: tuple[str, ...] = ()) -> None:
+    for key, value in tree.items():
+        here = (*path, key)
+        if isinstance(value, dict):
+            _apply_env(value, env, here)
+            continue
+        name = ENV_PREFIX + "_".join(here).upper()
+        if name in env:
+            tree[key] = _coerce(env[name], value, name)
+
+
+def load_settings(
+    config_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read ``siap112.toml`` and the run cards, apply environment overrides, validate."""
+    config_dir = Path(
+        config_dir or (env or os.environ).get("SIAP112_CONFIG_DIR") or DEFAULT_CONFIG_DIR
+    )
+    env = os.environ if env is None else env
+    path = config_dir / "siap112.toml"
+    try:
+        tree = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SettingsError(f"configuration file not found: {path}") from exc
+    _apply_env(tree, env)
+    tree.update(overrides)
+    runcards = load_runcards(config_dir / tree.get("runcards_file", "runcards.toml"))
+    targets = load_targets(tree.get("targets", {}), runcards.category_codes())
+    dispatch_tree = dict(tree["dispatch"])
+    speeds = {k: float(v) for k, v in dispatch_tree.pop("speed_kmh", {}).items()}
+    settings = Settings(
+        database_url=str(tree.get("database_url", "")),
+        redis_url=str(tree.get("redis_url", "")),
+        http=HttpSettings(**tree["http"]),
+        log=LogSettings(**tree["log"]),
+        db=DbSettings(**tree["db"]),
+        redis=RedisSettings(**tree["redis"]),
+        dispatch=DispatchSettings(**dispatch_tree, speed_kmh=speeds),
+        relay=RelaySettings(**tree["relay"]),
+        sse=SseSettings(**tree["sse"]),
+        runcards=runcards,
+        targets=targets,
+        config_dir=config_dir,
+    )
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if not 0 < s.http.port < 65536:
+        raise SettingsError(f"http.port out of range: {s.http.port}")
+    if s.db.pool_min < 1 or s.db.pool_max < s.db.pool_min:
+        raise SettingsError("db.pool_min must be >= 1 and <= db.pool_max")
+    if s.dispatch.stale_position_s <= 0 or s.dispatch.road_factor < 1:
+        raise SettingsError("dispatch.stale_position_s must be > 0 and road_factor >= 1")
+    if s.log.format not in {"json", "console"}:
+        raise SettingsError(f"log.format must be json or console, got {s.log.format!r}")
+    unknown = set(s.dispatch.speed_kmh) - set(s.runcards.unit_types) - {"default"}
+    if unknown:
+        raise SettingsError(f"dispatch.speed_kmh names unknown unit types: {sorted(unknown)}")

@@ -1,0 +1,102 @@
+"""PostgreSQL connections: the pool, bounded start-up retries, retried transactions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+import orjson
+import structlog
+
+from dispatch.settings import DbSettings
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+# Errors that mean "the database is not reachable right now", as opposed to
+# "this statement is wrong".
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.InterfaceError,
+)
+# Errors after which the same transaction, run again, may well succeed.
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+        schema="pg_catalog",
+    )
+
+
+async def connect_with_retry(
+    factory: Callable[[], Awaitable[T]], what: str, attempts: int
+) -> T:
+    """Call ``factory`` until it succeeds, at most ``attempts`` times with back-off."""
+    delay = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            return await factory()
+        except UNAVAILABLE_ERRORS as exc:
+            if attempt == attempts:
+                log.error("connect.failed", target=what, attempts=attempts, error=str(exc))
+                raise
+            log.warning("connect.retry", target=what, attempt=attempt, error=str(exc),
+                        retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+    raise AssertionError("unreachable")
+
+
+async def create_pool(dsn: str, cfg: DbSettings, *, min_size: int | None = None,
+                      max_size: int | None = None) -> asyncpg.Pool:
+    """A pool with the jsonb codec and a statement timeout, retried at start-up."""
+
+    async def make() -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=cfg.pool_min if min_size is None else min_size,
+            max_size=cfg.pool_max if max_size is None else max_size,
+            init=_init_connection,
+            server_settings={
+                "statement_timeout": str(cfg.statement_timeout_ms),
+                "application_name": "siap112",
+            },
+        )
+        assert pool is not None
+        return pool
+
+    return await connect_with_retry(make, "postgresql", cfg.connect_attempts)
+
+
+async def in_transaction(
+    pool: asyncpg.Pool,
+    work: Callable[[asyncpg.Connection], Awaitable[T]],
+    *,
+    timeout: float,
+    attempts: int = 3,
+) -> T:
+    """Run ``work`` in one transaction; rerun it on a deadlock or serialization failure."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with pool.acquire(timeout=timeout) as conn, conn.transaction():
+                return await work(conn)
+        except RETRYABLE_ERRORS as exc:
+            if attempt == attempts:
+                raise
+            log.warning("tx.retry", attempt=attempt, error=type(exc).__name__)
+    raise AssertionError("unreachable")
+
+
+def record(row: asyncpg.Record | None) -> dict[str, Any] | None:
+    return None if row is None else dict(row)

@@ -1,0 +1,146 @@
+"""Incidents and their assignments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+INCIDENT_COLUMNS = """
+i.id, i.caller_phone, i.category, i.priority, i.lat, i.lon, i.address, i.description,
+i.required_types, i.status, i.queue_reason, i.received_at, i.logged_at, i.logged_by,
+i.closed_at, i.disposition, i.closing_note
+"""
+
+INSERT_INCIDENT_SQL = f"""
+INSERT INTO incidents AS i (caller_phone, category, priority, lat, lon, address, description,
+                       required_types, received_at, logged_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, clock_timestamp()), $10)
+RETURNING {INCIDENT_COLUMNS}
+"""
+
+GET_INCIDENT_SQL = f"SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.id = $1"
+LOCK_INCIDENT_SQL = f"SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.id = $1 FOR UPDATE"
+LOCK_WAITING_INCIDENT_SQL = f"""
+SELECT {INCIDENT_COLUMNS} FROM incidents i
+WHERE i.id = $1 AND i.status IN ('pending', 'queued')
+FOR UPDATE SKIP LOCKED
+"""
+
+LIST_INCIDENTS_SQL = f"""
+SELECT {INCIDENT_COLUMNS} FROM incidents i
+WHERE ($1::text[] IS NULL OR i.status = ANY($1))
+  AND ($2::timestamptz IS NULL OR i.received_at >= $2)
+  AND ($3::timestamptz IS NULL OR i.received_at < $3)
+  AND ($4::text IS NULL OR i.category = $4)
+ORDER BY i.received_at DESC, i.id DESC
+LIMIT $5
+"""
+
+# Waiting incidents in service order (the incidents_waiting index).
+WAITING_SQL = """
+SELECT i.id, i.priority, i.received_at, i.lat, i.lon, i.required_types, i.status,
+       coalesce((SELECT array_agg(a.unit_type) FROM assignments a
+                 WHERE a.incident_id = i.id
+                   AND (a.ended_at IS NULL OR a.end_reason = 'cleared')), '{}') AS covered
+FROM incidents i
+WHERE i.status IN ('pending', 'queued')
+ORDER BY i.priority, i.received_at, i.id
+LIMIT $1
+"""
+
+COVERED_TYPES_SQL = """
+SELECT unit_type FROM assignments
+WHERE incident_id = $1 AND (ended_at IS NULL OR end_reason = 'cleared')
+"""
+
+SET_STATUS_SQL = """
+UPDATE incidents SET status = $2, queue_reason = $3 WHERE id = $1
+"""
+
+CLOSE_INCIDENT_SQL = f"""
+UPDATE incidents AS i SET status = 'closed', closed_at = clock_timestamp(), disposition = $2,
+       closing_note = $3, queue_reason = NULL
+WHERE i.id = $1
+RETURNING {INCIDENT_COLUMNS}
+"""
+
+ASSIGNMENT_COLUMNS = """
+a.id, a.incident_id, a.unit_id, u.callsign, a.unit_type, a.method, a.assigned_by,
+a.distance_m, a.eta_s, a.stale_position, a.status, a.dispatched_at, a.acknowledged_at,
+a.en_route_at, a.on_scene_at, a.transporting_at, a.at_hospital_at, a.ended_at, a.end_reason
+"""
+
+ASSIGNMENTS_FOR_INCIDENT_SQL = f"""
+SELECT {ASSIGNMENT_COLUMNS} FROM assignments a JOIN units u ON u.id = a.unit_id
+WHERE a.incident_id = $1 ORDER BY a.id
+"""
+
+ASSIGNMENTS_FOR_INCIDENTS_SQL = f"""
+SELECT {ASSIGNMENT_COLUMNS} FROM assignments a JOIN units u ON u.id = a.unit_id
+WHERE a.incident_id = ANY($1::bigint[]) ORDER BY a.id
+"""
+
+OPEN_ASSIGNMENT_FOR_UNIT_SQL = f"""
+SELECT {ASSIGNMENT_COLUMNS} FROM assignments a JOIN units u ON u.id = a.unit_id
+WHERE a.unit_id = $1 AND a.ended_at IS NULL
+"""
+
+GET_ASSIGNMENT_SQL = f"""
+SELECT {ASSIGNMENT_COLUMNS} FROM assignments a JOIN units u ON u.id = a.unit_id
+WHERE a.id = $1
+"""
+
+INSERT_ASSIGNMENT_SQL = """
+INSERT INTO assignments (incident_id, unit_id, unit_type, method, assigned_by, distance_m,
+                         eta_s, stale_position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING id, dispatched_at
+"""
+
+END_ASSIGNMENT_SQL = """
+UPDATE assignments SET status = 'ended', ended_at = clock_timestamp(), end_reason = $2
+WHERE id = $1 AND ended_at IS NULL
+RETURNING id, unit_id, incident_id, unit_type
+"""
+
+
+async def insert_incident(conn: asyncpg.Connection, *, caller_phone: str, category: str,
+                          priority: int, lat: float | None, lon: float | None, address: str,
+                          description: str, required_types: list[str],
+                          received_at: datetime | None, logged_by: str) -> dict[str, Any]:
+    row = await conn.fetchrow(INSERT_INCIDENT_SQL, caller_phone, category, priority, lat, lon,
+                              address, description, required_types, received_at, logged_by)
+    return dict(row)
+
+
+async def get_incident(conn: asyncpg.Connection, incident_id: int, *,
+                       lock: bool = False) -> dict[str, Any] | None:
+    row = await conn.fetchrow(LOCK_INCIDENT_SQL if lock else GET_INCIDENT_SQL, incident_id)
+    return None if row is None else dict(row)
+
+
+async def list_incidents(conn: asyncpg.Connection, *, statuses: list[str] | None,
+                         since: datetime | None, until: datetime | None, category: str | None,
+                         limit: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(LIST_INCIDENTS_SQL, statuses, since, until, category, limit)
+    return [dict(r) for r in rows]
+
+
+async def assignments_for(conn: asyncpg.Connection, incident_ids: list[int]
+                          ) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in incident_ids}
+    for r in await conn.fetch(ASSIGNMENTS_FOR_INCIDENTS_SQL, incident_ids):
+        out[r["incident_id"]].append(dict(r))
+    return out
+
+
+async def covered_types(conn: asyncpg.Connection, incident_id: int) -> list[str]:
+    return [r["unit_type"] for r in await conn.fetch(COVERED_TYPES_SQL, incident_id)]
+
+
+async def open_assignment_for_unit(conn: asyncpg.Connection, unit_id: int
+                                   ) -> dict[str, Any] | None:
+    row = await conn.fetchrow(OPEN_ASSIGNMENT_FOR_UNIT_SQL, unit_id)
+    return None if row is None else dict(row)

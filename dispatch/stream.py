@@ -1,0 +1,140 @@
+"""The stream hub: one Redis reader per web process, fanned out to every console in memory.
+
+A console that connects with ``Last-Event-ID`` first subscribes to the live
+feed, then reads the backlog after its id with XRANGE, then drains the live
+feed skipping what the backlog already sent: nothing between the two is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from dispatch.constants import STREAM_FIELD
+
+log = structlog.get_logger(__name__)
+
+StreamEntry = tuple[str, bytes]  # (stream id, JSON payload)
+
+
+def parse_id(stream_id: str) -> tuple[int, int]:
+    """``"1700000000000-3"`` -> ``(1700000000000, 3)``; raises ValueError when malformed."""
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _decode(entries: list[tuple[bytes | str, dict[bytes, bytes]]]) -> list[StreamEntry]:
+    out = []
+    for sid, fields in entries:
+        key = sid.decode() if isinstance(sid, bytes) else sid
+        payload = fields.get(STREAM_FIELD.encode()) or fields.get(STREAM_FIELD)  # type: ignore[call-overload]
+        if payload is not None:
+            out.append((key, payload))
+    return out
+
+
+@dataclass(eq=False)
+class Subscriber:
+    queue: asyncio.Queue[StreamEntry | None]
+    overflowed: bool = field(default=False)
+
+
+class StreamHub:
+    """Reads the events stream once and hands every entry to each subscriber."""
+
+    def __init__(self, redis: Redis, stream_key: str, queue_size: int) -> None:
+        self._redis = redis
+        self._key = stream_key
+        self._queue_size = queue_size
+        self._subscribers: set[Subscriber] = set()
+        self._last_id = "0-0"
+        self.connected = False
+        self.started = asyncio.Event()
+
+    # --- reading --------------------------------------------------------
+    async def _initial_position(self) -> str:
+        newest = await self._redis.xrevrange(self._key, count=1)
+        return _decode(newest)[0][0] if newest else "0-0"
+
+    async def run(self) -> None:
+        """Read forever (until cancelled), reconnecting with back-off."""
+        delay = 0.2
+        first = True
+        while True:
+            try:
+                if first:
+                    self._last_id = await self._initial_position()
+                    first = False
+                self.connected = True
+                self.started.set()
+                delay = 0.2
+                await self._read_loop()
+            except RedisError as exc:
+                if self.connected:
+                    log.warning("hub.redis_unavailable", error=str(exc) or type(exc).__name__)
+                self.connected = False
+                self.started.set()
+                await asyncio.sleep(delay)  # back-off while Redis is away
+                delay = min(delay * 2, 2.0)
+
+    async def _read_loop(self) -> None:
+        while True:
+            reply = await self._redis.xread({self._key: self._last_id}, block=5000, count=500)
+            for _stream, entries in reply or []:
+                for entry in _decode(entries):
+                    self._last_id = entry[0]
+                    self._fan_out(entry)
+
+    def _fan_out(self, entry: StreamEntry) -> None:
+        for sub in list(self._subscribers):
+            try:
+                sub.queue.put_nowait(entry)
+            except asyncio.QueueFull:
+                # A console this far behind is cut off; it resumes by Last-Event-ID.
+                sub.overflowed = True
+                self._subscribers.discard(sub)
+                sub.queue.get_nowait()
+                sub.queue.put_nowait(None)
+
+    # --- subscribing ----------------------------------------------------
+    def subscribe(self) -> Subscriber:
+        sub = Subscriber(asyncio.Queue(self._queue_size))
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    async def resume_is_possible(self, last_id: str) -> bool:
+        """False when entries after ``last_id`` may have been trimmed or lost."""
+        try:
+            info = await self._redis.xinfo_stream(self._key)
+        except ResponseError:  # no such key: the stream is gone (Redis restarted empty)
+            return False
+        deleted = info.get("max-deleted-entry-id") or b"0-0"
+        deleted = deleted.decode() if isinstance(deleted, bytes) else str(deleted)
+        last_generated = info.get("last-generated-id") or b"0-0"
+        last_generated = (last_generated.decode() if isinstance(last_generated, bytes)
+                          else str(last_generated))
+        wanted = parse_id(last_id)
+        return parse_id(deleted) <= wanted <= parse_id(last_generated)
+
+    async def backlog(self, after_id: str) -> AsyncIterator[StreamEntry]:
+        """Entries strictly after ``after_id``, oldest first, in pages."""
+        cursor = "(" + after_id
+        while True:
+            page = _decode(await self._redis.xrange(self._key, min=cursor, max="+", count=500))
+            for entry in page:
+                yield entry
+            if len(page) < 500:
+                return
+            cursor = "(" + page[-1][0]

@@ -1,0 +1,1 @@
+"""Delivery: HTTP views grouped by resource, the SSE gateway, the error middleware."""

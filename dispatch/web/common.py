@@ -1,0 +1,71 @@
+"""Helpers every view uses: body and query parsing, JSON answers, output shapes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel
+
+from dispatch.errors import DomainError
+
+M = TypeVar("M", bound=BaseModel)
+_ACTOR = re.compile(r"^[\w .@-]{1,64}$")
+
+
+class BadJson(DomainError):
+    status = 400
+    code = "invalid_json"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status,
+                        content_type="application/json", headers=headers)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """Read a JSON body (size-capped by the app) and validate it against ``model``."""
+    raw = await request.read()
+    if not raw:
+        raise BadJson("the request needs a JSON body", code="empty_body")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadJson(f"the body is not valid JSON: {exc}") from None
+    return model.model_validate(data)
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    return model.model_validate(dict(request.query))
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 18:
+        raise DomainError(f"{name} must be a positive integer", code="invalid_id", field=name)
+    return int(raw)
+
+
+def actor_of(request: web.Request) -> str:
+    """Who acts: the X-Operator header until accounts exist (issue 4), else 'operator'."""
+    name = request.headers.get("X-Operator", "").strip()
+    return name if _ACTOR.match(name) else "operator"
+
+
+def location_of(row: dict[str, Any]) -> dict[str, float] | None:
+    return None if row.get("lat") is None else {"lat": row["lat"], "lon": row["lon"]}
+
+
+def incident_out(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k not in {"lat", "lon"}}
+    out["location"] = location_of(row)
+    return out
+
+
+def unit_out(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k not in {"lat", "lon"}}
+    out["location"] = location_of(row)
+    return out

@@ -1,0 +1,41 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from dispatch import keys
+from dispatch.store.db import UNAVAILABLE_ERRORS
+from dispatch.store.migrate import pending
+from dispatch.web.common import json_response
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "alive"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, object] = {}
+    try:
+        async with request.app[keys.PG_POOL].acquire(timeout=2) as conn:
+            missing = await asyncio.wait_for(pending(conn), 2)
+        checks["postgresql"] = "ok"
+        checks["migrations"] = "ok" if not missing else {"pending": missing}
+    except UNAVAILABLE_ERRORS as exc:
+        checks["postgresql"] = f"unreachable: {type(exc).__name__}"
+        checks["migrations"] = "unknown"
+    try:
+        await asyncio.wait_for(request.app[keys.REDIS].ping(), 2)
+        checks["redis"] = "ok"
+    except (RedisError, *UNAVAILABLE_ERRORS) as exc:
+        checks["redis"] = f"unreachable: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return json_response({"status": "ready" if ready else "not_ready", "checks": checks},
+                         status=200 if ready else 503)

@@ -1,0 +1,126 @@
+"""Incidents: intake, listing, detail with assignments and timeline, assignment, closing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from dispatch import actions, keys
+from dispatch.errors import Invalid, NotFound
+from dispatch.store import incidents as inc_sql
+from dispatch.store.db import in_transaction
+from dispatch.store.events import timeline
+from dispatch.web.common import (
+    actor_of,
+    incident_out,
+    json_response,
+    parse_body,
+    parse_query,
+    path_id,
+)
+from dispatch.web.schemas import AssignIn, CloseIn, IncidentIn, IncidentQuery
+
+routes = web.RouteTableDef()
+CLOCK_SKEW = timedelta(seconds=60)
+
+
+def _check_category(request: web.Request, category: str) -> list[str]:
+    runcards = request.app[keys.SETTINGS].runcards
+    if category not in runcards.categories:
+        raise Invalid(f"unknown category {category!r}", field="category",
+                      allowed=sorted(runcards.categories))
+    return list(runcards.required_types(category))
+
+
+@routes.post("/api/v1/incidents")
+async def create_incident(request: web.Request) -> web.Response:
+    body = await parse_body(request, IncidentIn)
+    required = _check_category(request, body.category)
+    if body.call_received_at and body.call_received_at > datetime.now(UTC) + CLOCK_SKEW:
+        raise Invalid("call_received_at is in the future", field="call_received_at")
+    actor = actor_of(request)
+
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        return await actions.create_incident(
+            conn, actor=actor, required_types=required, caller_phone=body.caller_phone,
+            category=body.category, priority=body.priority,
+            lat=body.location.lat if body.location else None,
+            lon=body.location.lon if body.location else None,
+            address=body.address, description=body.description,
+            received_at=body.call_received_at)
+
+    settings = request.app[keys.SETTINGS]
+    incident = await in_transaction(request.app[keys.PG_POOL], work,
+                                    timeout=settings.db.acquire_timeout_s)
+    # Only now, after the commit, is the call-taker told it is saved.
+    return json_response(incident_out(incident), status=201,
+                         headers={"Location": f"/api/v1/incidents/{incident['id']}"})
+
+
+@routes.get("/api/v1/incidents")
+async def list_incidents(request: web.Request) -> web.Response:
+    q = parse_query(request, IncidentQuery)
+    statuses = q.status
+    if statuses and "open" in statuses:
+        statuses = sorted((set(statuses) - {"open"}) | {"pending", "queued", "dispatched"})
+    settings = request.app[keys.SETTINGS]
+    async with request.app[keys.PG_POOL].acquire(timeout=settings.db.acquire_timeout_s) as conn:
+        rows = await inc_sql.list_incidents(conn, statuses=statuses, since=q.since,
+                                            until=q.until, category=q.category, limit=q.limit)
+        by_incident = await inc_sql.assignments_for(conn, [r["id"] for r in rows])
+    items = [dict(incident_out(r), assignments=by_incident[r["id"]]) for r in rows]
+    return json_response({"items": items, "count": len(items)})
+
+
+@routes.get("/api/v1/incidents/{id}")
+async def get_incident(request: web.Request) -> web.Response:
+    incident_id = path_id(request)
+    settings = request.app[keys.SETTINGS]
+    async with request.app[keys.PG_POOL].acquire(timeout=settings.db.acquire_timeout_s) as conn:
+        row = await inc_sql.get_incident(conn, incident_id)
+        if row is None:
+            raise NotFound(f"incident {incident_id} not found")
+        assignments = (await inc_sql.assignments_for(conn, [incident_id]))[incident_id]
+        events = await timeline(conn, incident_id)
+    return json_response(dict(incident_out(row), assignments=assignments, timeline=events))
+
+
+@routes.post("/api/v1/incidents/{id}/assignments")
+async def assign(request: web.Request) -> web.Response:
+    incident_id = path_id(request)
+    body = await parse_body(request, AssignIn)
+    settings = request.app[keys.SETTINGS]
+    actor = actor_of(request)
+
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        assignment_id = await actions.assign_manual(
+            conn, incident_id, body.unit_id, actor=actor, cfg=settings.dispatch,
+            take_from_other=body.take_from_other,
+            replaces_assignment_id=body.replaces_assignment_id)
+        return dict(await conn.fetchrow(inc_sql.GET_ASSIGNMENT_SQL, assignment_id))
+
+    assignment = await in_transaction(request.app[keys.PG_POOL], work,
+                                      timeout=settings.db.acquire_timeout_s)
+    return json_response(assignment, status=201)
+
+
+@routes.post("/api/v1/incidents/{id}/close")
+async def close(request: web.Request) -> web.Response:
+    incident_id = path_id(request)
+    body = await parse_body(request, CloseIn)
+    settings = request.app[keys.SETTINGS]
+    if body.disposition not in settings.runcards.dispositions:
+        raise Invalid(f"unknown disposition {body.disposition!r}", field="disposition",
+                      allowed=sorted(settings.runcards.dispositions))
+    actor = actor_of(request)
+
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        return await actions.close_incident(conn, incident_id, disposition=body.disposition,
+                                            note=body.note, actor=actor)
+
+    closed = await in_transaction(request.app[keys.PG_POOL], work,
+                                  timeout=settings.db.acquire_timeout_s)
+    return json_response(incident_out(closed))

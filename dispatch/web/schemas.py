@@ -1,0 +1,168 @@
+"""Request schemas: the single place where incoming data is validated (pydantic)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from dispatch.core.lifecycle import UnitStatus
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Location(Strict):
+    lat: float = Field(ge=-90, le=90, description="WGS-84 latitude in degrees")
+    lon: float = Field(ge=-180, le=180, description="WGS-84 longitude in degrees")
+
+
+class IncidentIn(Strict):
+    caller_phone: Text = Field(min_length=3, max_length=20,
+                               description="Caller's number, e.g. 081234567890 or +6281234567890")
+    category: Text = Field(min_length=1, max_length=48, description="Run-card category code")
+    priority: int = Field(ge=1, le=3, description="1 most urgent ... 3 least")
+    location: Location | None = None
+    address: Text = Field(default="", max_length=500)
+    description: Text = Field(default="", max_length=4000)
+    call_received_at: AwareDatetime | None = Field(
+        default=None, description="When the call reached the centre (telephony); default now")
+
+    # JSON has no datetime type: accept ISO-8601 strings despite strict mode.
+    @field_validator("call_received_at", mode="before")
+    @classmethod
+    def _iso(cls, v: object) -> object:
+        if isinstance(v, str):
+            return datetime.fromisoformat(v.replace("Z", "+00:00"))
+        return v
+
+    @field_validator("caller_phone")
+    @classmethod
+    def _phone(cls, v: str) -> str:
+        digits = _PHONE_SEPARATORS.sub("", v)
+        if not re.fullmatch(r"\+?[0-9]{3,15}", digits):
+            raise ValueError("must be a phone number: digits, optionally starting with +")
+        return digits
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> Self:
+        if self.location is None and not self.address:
+            raise ValueError("give a location {lat, lon} or an address (or both)")
+        return self
+
+
+class IncidentQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)
+    status: list[str] | None = None
+    since: AwareDatetime | None = Field(default=None, alias="from")
+    until: AwareDatetime | None = Field(default=None, alias="to")
+    category: str | None = None
+    limit: int = Field(default=200, ge=1, le=1000)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [s for s in v.split(",") if s]
+        return v
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _plus(cls, v: object) -> object:
+        return v.replace(" ", "+") if isinstance(v, str) else v
+
+    @field_validator("status")
+    @classmethod
+    def _known(cls, v: list[str] | None) -> list[str] | None:
+        allowed = {"pending", "queued", "dispatched", "closed", "open"}
+        bad = [s for s in v or [] if s not in allowed]
+        if bad:
+            raise ValueError(f"unknown status {bad}; allowed: {sorted(allowed)}")
+        return v
+
+
+class CloseIn(Strict):
+    disposition: Text = Field(min_length=1, max_length=48)
+    note: Text = Field(default="", max_length=2000)
+
+
+class AssignIn(Strict):
+    unit_id: int = Field(ge=1)
+    take_from_other: bool = Field(
+        default=False, description="Take the unit off the incident it is on now")
+    replaces_assignment_id: int | None = Field(
+        default=None, ge=1, description="End this assignment of the incident and free its unit")
+
+
+class UnitIn(Strict):
+    callsign: Text = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,39}$")
+    unit_type: Text = Field(min_length=1, max_length=32)
+    agency: Text = Field(min_length=1, max_length=80)
+    home_station: Text = Field(default="", max_length=120)
+    location: Location | None = None
+
+
+class LocationIn(Location):
+    at: AwareDatetime | None = Field(default=None, description="Fix time; default now")
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _iso(cls, v: object) -> object:
+        if isinstance(v, str):
+            return datetime.fromisoformat(v.replace("Z", "+00:00"))
+        return v
+
+
+class StatusIn(Strict):
+    status: UnitStatus
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _enum(cls, v: object) -> object:
+        if isinstance(v, str):
+            try:
+                return UnitStatus(v)
+            except ValueError:
+                allowed = ", ".join(s.value for s in UnitStatus)
+                raise ValueError(f"unknown status {v!r}; one of: {allowed}") from None
+        return v
+
+
+class UnitQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)
+    status: UnitStatus | None = None
+    unit_type: str | None = Field(default=None, alias="type")
+
+
+class StatsQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)
+    since: AwareDatetime | None = Field(default=None, alias="from",
+                                        description="Default: 30 days before 'to'")
+    until: AwareDatetime | None = Field(default=None, alias="to", description="Default: now")
+    category: str | None = None
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _plus(cls, v: object) -> object:
+        # An unencoded '+' in a query string arrives as a space.
+        return v.replace(" ", "+") if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.since and self.until and self.until <= self.since:
+            raise ValueError("'to' must be after 'from'")
+        return self

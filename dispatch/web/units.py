@@ -1,0 +1,101 @@
+"""Units: roster, registration, position reports and the status lifecycle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from dispatch import actions, keys
+from dispatch.core.lifecycle import UnitStatus, allowed_next
+from dispatch.errors import Invalid, NotFound
+from dispatch.store import incidents as inc_sql
+from dispatch.store import units as unit_sql
+from dispatch.store.db import in_transaction
+from dispatch.web.common import actor_of, json_response, parse_body, parse_query, path_id, unit_out
+from dispatch.web.schemas import LocationIn, StatusIn, UnitIn, UnitQuery
+
+routes = web.RouteTableDef()
+
+
+def _with_next(unit: dict[str, Any]) -> dict[str, Any]:
+    out = unit_out(unit)
+    out["allowed_next"] = sorted(s.value for s in allowed_next(UnitStatus(unit["status"])))
+    return out
+
+
+@routes.get("/api/v1/units")
+async def list_units(request: web.Request) -> web.Response:
+    q = parse_query(request, UnitQuery)
+    settings = request.app[keys.SETTINGS]
+    async with request.app[keys.PG_POOL].acquire(timeout=settings.db.acquire_timeout_s) as conn:
+        rows = await conn.fetch(unit_sql.LIST_UNITS_SQL, q.status.value if q.status else None,
+                                q.unit_type)
+    items = [_with_next(dict(r)) for r in rows]
+    return json_response({"items": items, "count": len(items)})
+
+
+@routes.post("/api/v1/units")
+async def create_unit(request: web.Request) -> web.Response:
+    body = await parse_body(request, UnitIn)
+    settings = request.app[keys.SETTINGS]
+    if body.unit_type not in settings.runcards.unit_types:
+        raise Invalid(f"unknown unit type {body.unit_type!r}", field="unit_type",
+                      allowed=sorted(settings.runcards.unit_types))
+    actor = actor_of(request)
+
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        return await actions.create_unit(
+            conn, actor=actor, callsign=body.callsign, unit_type=body.unit_type,
+            agency=body.agency, home_station=body.home_station,
+            lat=body.location.lat if body.location else None,
+            lon=body.location.lon if body.location else None)
+
+    unit = await in_transaction(request.app[keys.PG_POOL], work,
+                                timeout=settings.db.acquire_timeout_s)
+    return json_response(_with_next(unit), status=201,
+                         headers={"Location": f"/api/v1/units/{unit['id']}"})
+
+
+@routes.get("/api/v1/units/{id}")
+async def get_unit(request: web.Request) -> web.Response:
+    unit_id = path_id(request)
+    settings = request.app[keys.SETTINGS]
+    async with request.app[keys.PG_POOL].acquire(timeout=settings.db.acquire_timeout_s) as conn:
+        unit = await unit_sql.get_unit(conn, unit_id)
+        if unit is None:
+            raise NotFound(f"unit {unit_id} not found")
+        assignment = await inc_sql.open_assignment_for_unit(conn, unit_id)
+    return json_response(dict(_with_next(unit), assignment=assignment))
+
+
+@routes.put("/api/v1/units/{id}/location")
+async def move_unit(request: web.Request) -> web.Response:
+    unit_id = path_id(request)
+    body = await parse_body(request, LocationIn)
+    settings = request.app[keys.SETTINGS]
+    actor = actor_of(request)
+
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        return await actions.move_unit(conn, unit_id, lat=body.lat, lon=body.lon, at=body.at,
+                                       actor=actor)
+
+    unit = await in_transaction(request.app[keys.PG_POOL], work,
+                                timeout=settings.db.acquire_timeout_s)
+    return json_response(_with_next(unit))
+
+
+@routes.post("/api/v1/units/{id}/status")
+async def change_status(request: web.Request) -> web.Response:
+    unit_id = path_id(request)
+    body = await parse_body(request, StatusIn)
+    settings = request.app[keys.SETTINGS]
+    actor = actor_of(request)
+
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        return await actions.change_unit_status(conn, unit_id, body.status, actor=actor)
+
+    unit = await in_transaction(request.app[keys.PG_POOL], work,
+                                timeout=settings.db.acquire_timeout_s)
+    return json_response(_with_next(unit))

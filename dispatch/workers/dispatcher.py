@@ -1,0 +1,140 @@
+"""The dispatcher: serves waiting incidents with the nearest available units.
+
+Each pass reads the queue and the free units without locks, plans in pure
+Python (queue order, nearest by geodesic distance), then serves each incident
+in its own short transaction: the incident row is locked with SKIP LOCKED (so
+two dispatchers never work the same incident at once) and each unit is claimed
+with a conditional UPDATE (so a unit taken meanwhile by another dispatcher is
+skipped for the next candidate). The partial unique index on open assignments
+is the last line: a unit can never be on two open incidents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from dispatch import actions
+from dispatch.core.geo import Candidate, Point, Ranked, travel_time_s
+from dispatch.core.planner import WaitingIncident, plan, queue_order, unmet_needs
+from dispatch.constants import DISPATCH_CHANNEL
+from dispatch.settings import Settings
+from dispatch.store import incidents as inc_sql
+from dispatch.store import units as unit_sql
+from dispatch.store.db import UNAVAILABLE_ERRORS, in_transaction
+from dispatch.store.notify import Waker
+
+log = structlog.get_logger(__name__)
+ACTOR = "dispatcher"
+
+
+
+def _waiting(row: asyncpg.Record) -> WaitingIncident:
+    location = Point(row["lat"], row["lon"]) if row["lat"] is not None else None
+    return WaitingIncident(
+        id=row["id"], priority=row["priority"], received_at=row["received_at"],
+        location=location, unmet=unmet_needs(row["required_types"], row["covered"]),
+    )
+
+
+def _candidate(row: asyncpg.Record) -> Candidate:
+    position = Point(row["lat"], row["lon"]) if row["lat"] is not None else None
+    return Candidate(row["id"], row["unit_type"], position, row["position_at"])
+
+
+class Dispatcher:
+    """One dispatcher; any number may run against the same database."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._timeout = settings.db.acquire_timeout_s
+
+    async def run_once(self) -> int:
+        """One pass over the queue; returns the number of units assigned."""
+        cfg = self._settings.dispatch
+        async with self._pool.acquire(timeout=self._timeout) as conn:
+            rows = await conn.fetch(inc_sql.WAITING_SQL, cfg.batch)
+            waiting = [_waiting(r) for r in rows]
+            needed = sorted({t for w in waiting for t in w.unmet})
+            unit_rows = await conn.fetch(unit_sql.AVAILABLE_UNITS_SQL, needed) if needed else []
+        if not waiting:
+            return 0
+        plans = plan(waiting, [_candidate(r) for r in unit_rows],
+                     now=datetime.now(UTC), stale_after_s=cfg.stale_position_s)
+        already_queued = {r["id"] for r in rows if r["status"] == "queued"}
+        assigned = 0
+        for incident in queue_order(waiting):
+            ranked = plans.get(incident.id, [])
+            if incident.id in already_queued and not any(ranked):
+                continue  # nothing new to offer it; skip the transaction
+
+            async def serve(conn: asyncpg.Connection, i: WaitingIncident = incident,
+                            r: list[list[Ranked]] = ranked) -> int:
+                return await self._serve(conn, i, r)
+
+            assigned += await in_transaction(self._pool, serve, timeout=self._timeout)
+        return assigned
+
+    async def _serve(self, conn: asyncpg.Connection, waiting: WaitingIncident,
+                     ranked: list[list[Ranked]]) -> int:
+        row = await conn.fetchrow(inc_sql.LOCK_WAITING_INCIDENT_SQL, waiting.id)
+        if row is None:  # closed, or another dispatcher is serving it right now
+            return 0
+        incident = dict(row)
+        covered = await inc_sql.covered_types(conn, waiting.id)
+        unmet = list(unmet_needs(incident["required_types"], covered))
+        options: dict[str, list[list[Ranked]]] = {}
+        for per_need in ranked:
+            if per_need:
+                options.setdefault(per_need[0].candidate.unit_type, []).append(per_need)
+        assigned = 0
+        for unit_type in unmet:
+            choices = options.get(unit_type, [])
+            if choices and await self._claim_first(conn, incident, choices.pop(0)):
+                assigned += 1
+        await actions.refresh_incident_status(conn, incident, actor=ACTOR)
+        return assigned
+
+    async def _claim_first(self, conn: asyncpg.Connection, incident: dict[str, Any],
+                           choices: list[Ranked]) -> bool:
+        cfg = self._settings.dispatch
+        for choice in choices:
+            unit = await conn.fetchrow(unit_sql.CLAIM_UNIT_SQL, choice.candidate.unit_id)
+            if unit is None:
+                continue  # taken meanwhile; try the next nearest
+            await actions.unit_status_event(conn, dict(unit), incident_id=incident["id"],
+                                            actor=ACTOR, previous="available")
+            eta = travel_time_s(choice.distance_m, cfg.speed_for(unit["unit_type"]),
+                                        cfg.road_factor)
+            plan_ = actions.AssignmentPlan(choice.distance_m, eta, choice.stale)
+            await actions.insert_assignment(conn, incident, dict(unit), plan_, method="auto",
+                                            actor=ACTOR)
+            return True
+        return False
+
+    async def run_forever(self) -> None:
+        """Serve the queue whenever work may have appeared, until cancelled."""
+        waker = Waker(self._settings.database_url, DISPATCH_CHANNEL)
+        delay = 0.5
+        log.info("dispatcher.started")
+        try:
+            while True:
+                try:
+                    assigned = await self.run_once()
+                    delay = 0.5
+                except UNAVAILABLE_ERRORS as exc:
+                    log.warning("dispatcher.db_unavailable", error=str(exc), retry_in_s=delay)
+                    await asyncio.sleep(delay)  # back-off while PostgreSQL is away
+                    delay = min(delay * 2, 5.0)
+                    continue
+                if assigned:
+                    continue  # freed capacity may serve more of the queue
+                await waker.wait(self._settings.dispatch.poll_interval_s)
+        finally:
+            await waker.close()
+

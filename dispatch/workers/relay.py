@@ -1,0 +1,88 @@
+"""The outbox relay: publishes committed event rows, in id order, to the Redis stream.
+
+Delivery is at least once: a batch is marked published only after XADD
+succeeded, in the same transaction that read it, so a crash between the two
+republishes the batch (consumers drop duplicates by the event ``seq``). While
+Redis is down nothing is marked and the relay retries with back-off; when
+Redis returns it catches up in order. Several relays may run: a transaction
+advisory lock lets one publish at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from dispatch.constants import EVENTS_CHANNEL, RELAY_LOCK_KEY, STREAM_FIELD
+from dispatch.settings import Settings
+from dispatch.store.db import UNAVAILABLE_ERRORS
+from dispatch.store.events import MARK_PUBLISHED_SQL, UNPUBLISHED_SQL
+from dispatch.store.notify import Waker
+
+log = structlog.get_logger(__name__)
+
+
+def stream_payload(row: asyncpg.Record | dict[str, Any]) -> bytes:
+    """The JSON an event carries on the stream and to consoles."""
+    return orjson.dumps({
+        "seq": row["id"],
+        "at": row["occurred_at"],
+        "kind": row["kind"],
+        "incident_id": row["incident_id"],
+        "unit_id": row["unit_id"],
+        "actor": row["actor"],
+        "data": row["data"],
+    })
+
+
+class Relay:
+    def __init__(self, pool: asyncpg.Pool, redis: Redis, settings: Settings) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._settings = settings
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch; returns how many events were published."""
+        cfg = self._settings
+        async with self._pool.acquire(timeout=cfg.db.acquire_timeout_s) as conn, \
+                conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_KEY):
+                return 0
+            rows = await conn.fetch(UNPUBLISHED_SQL, cfg.relay.batch)
+            if not rows:
+                return 0
+            pipe = self._redis.pipeline(transaction=False)
+            for row in rows:
+                pipe.xadd(cfg.redis.stream_key, {STREAM_FIELD: stream_payload(row)},
+                          maxlen=cfg.redis.stream_maxlen, approximate=True)
+            stream_ids = [sid.decode() if isinstance(sid, bytes) else str(sid)
+                          for sid in await pipe.execute()]
+            await conn.execute(MARK_PUBLISHED_SQL, [r["id"] for r in rows], stream_ids)
+        log.debug("relay.published", count=len(rows), last_seq=rows[-1]["id"])
+        return len(rows)
+
+    async def run_forever(self) -> None:
+        waker = Waker(self._settings.database_url, EVENTS_CHANNEL)
+        delay = 0.2
+        log.info("relay.started", stream=self._settings.redis.stream_key)
+        try:
+            while True:
+                try:
+                    published = await self.publish_batch()
+                    delay = 0.2
+                except (RedisError, *UNAVAILABLE_ERRORS) as exc:
+                    log.warning("relay.unavailable", error=str(exc) or type(exc).__name__,
+                                retry_in_s=delay)
+                    await asyncio.sleep(delay)  # back-off while Redis or PostgreSQL is away
+                    delay = min(delay * 2, 2.0)
+                    continue
+                if published < self._settings.relay.batch:
+                    await waker.wait(self._settings.relay.poll_interval_s)
+        finally:
+            await waker.close()
