@@ -51,9 +51,12 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
+    """Cancel and await a background task; repeat if a cancellation was swallowed."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
     with contextlib.suppress(asyncio.CancelledError):
-        await task
+        task.result()
 
 
 def background(name: str, start: Callable[[web.Application], Awaitable[None]]

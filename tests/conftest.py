@@ -27,7 +27,7 @@ from dispatch.logs import configure_logging
 from dispatch.settings import Settings, load_settings
 from dispatch.store.migrate import migrate
 
-configure_logging("warning", "console")
+configure_logging(__import__("os").environ.get("SIAP112_TEST_LOG", "warning"), "console")
 
 TABLES = "events, assignments, incidents, units"
 

@@ -46,8 +46,11 @@ class Waker:
 
     async def wait(self, timeout: float) -> None:
         await self._ensure_listening()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that arrives as the event is set, and the worker never stops.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
         self._event.clear()
 
     def poke(self) -> None:

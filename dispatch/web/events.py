@@ -57,7 +57,8 @@ async def _live(resp: EventSourceResponse, sub: Subscriber, sent_upto: str | Non
     upto = parse_id(sent_upto) if sent_upto else None
     while True:
         try:
-            entry = await asyncio.wait_for(sub.queue.get(), check_every_s)
+            async with asyncio.timeout(check_every_s):
+                entry = await sub.queue.get()
         except TimeoutError:
             if not resp.is_connected():  # the console went away while all was quiet
                 return

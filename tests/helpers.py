@@ -1,0 +1,140 @@
+"""Test helpers: an SSE console client, request shortcuts, independent percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+
+# Positions inside Kabupaten Blitar (estimates) used across the tests.
+KANIGORO = (-8.1340, 112.2150)
+WLINGI = (-8.0790, 112.3250)
+SRENGAT = (-8.0740, 112.0680)
+
+
+@dataclass
+class SseEvent:
+    id: str | None
+    event: str
+    data: dict[str, Any]
+
+
+class Console:
+    """An operator console: reads GET /api/v1/events as a browser's EventSource would."""
+
+    def __init__(self, client: TestClient, last_event_id: str | None = None) -> None:
+        self._client = client
+        self._last_event_id = last_event_id
+        self._resp: ClientResponse | None = None
+        self.events: list[SseEvent] = []
+        self._new = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Console:
+        headers = {"Last-Event-ID": self._last_event_id} if self._last_event_id else {}
+        self._resp = await self._client.get("/api/v1/events", headers=headers)
+        assert self._resp.status == 200, await self._resp.text()
+        self._task = asyncio.create_task(self._read())
+        await self.wait_for(lambda e: e.event == "hello")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None and self._resp is not None
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._resp.close()
+
+    async def _read(self) -> None:
+        assert self._resp is not None
+        fields: dict[str, str] = {}
+        async for raw in self._resp.content:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith(":"):
+                continue
+            if line:
+                key, _, value = line.partition(":")
+                fields[key] = value.removeprefix(" ")
+                continue
+            if "data" in fields:
+                event = SseEvent(fields.get("id"), fields.get("event", "message"),
+                                 json.loads(fields["data"]))
+                async with self._new:
+                    self.events.append(event)
+                    self._new.notify_all()
+            fields = {}
+
+    async def wait_for(self, predicate: Callable[[SseEvent], bool], count: int = 1,
+                       timeout: float = 15.0) -> list[SseEvent]:
+        """The first ``count`` events matching ``predicate`` (waits for them)."""
+        async def matched() -> list[SseEvent]:
+            async with self._new:
+                await self._new.wait_for(
+                    lambda: len([e for e in self.events if predicate(e)]) >= count)
+                return [e for e in self.events if predicate(e)][:count]
+
+        return await asyncio.wait_for(matched(), timeout)
+
+    def kinds(self) -> list[str]:
+        return [e.event for e in self.events if e.event not in {"hello"}]
+
+    def data_events(self) -> list[SseEvent]:
+        return [e for e in self.events if e.id is not None]
+
+
+def is_kind(kind: str, **match: Any) -> Callable[[SseEvent], bool]:
+    def pred(e: SseEvent) -> bool:
+        return e.event == kind and all(e.data.get(k) == v for k, v in match.items())
+    return pred
+
+
+async def post_json(client: TestClient, path: str, body: Any, expect: int) -> dict[str, Any]:
+    resp = await client.post(path, json=body)
+    payload: dict[str, Any] = await resp.json()
+    assert resp.status == expect, (resp.status, payload)
+    return payload
+
+
+async def create_unit(client: TestClient, callsign: str, unit_type: str,
+                      at: tuple[float, float] | None, agency: str = "Test") -> dict[str, Any]:
+    body: dict[str, Any] = {"callsign": callsign, "unit_type": unit_type, "agency": agency}
+    if at is not None:
+        body["location"] = {"lat": at[0], "lon": at[1]}
+    return await post_json(client, "/api/v1/units", body, 201)
+
+
+async def create_incident(client: TestClient, at: tuple[float, float] | None,
+                          category: str = "medis", priority: int = 1,
+                          **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"caller_phone": "081234567890", "category": category,
+                            "priority": priority, **extra}
+    if at is not None:
+        body["location"] = {"lat": at[0], "lon": at[1]}
+    return await post_json(client, "/api/v1/incidents", body, 201)
+
+
+async def set_status(client: TestClient, unit_id: int, status: str,
+                     expect: int = 200) -> dict[str, Any]:
+    return await post_json(client, f"/api/v1/units/{unit_id}/status", {"status": status}, expect)
+
+
+async def get_json(client: TestClient, path: str) -> Any:
+    resp = await client.get(path)
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+def percentile_linear(values: list[float], p: float) -> float:
+    """Continuous percentile with linear interpolation between closest ranks."""
+    xs = sorted(values)
+    pos = p * (len(xs) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
