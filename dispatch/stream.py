@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from dispatch.constants import STREAM_FIELD
 
@@ -115,18 +115,13 @@ class StreamHub:
         return len(self._subscribers)
 
     async def resume_is_possible(self, last_id: str) -> bool:
-        """False when entries after ``last_id`` may have been trimmed or lost."""
-        try:
-            info = await self._redis.xinfo_stream(self._key)
-        except ResponseError:  # no such key: the stream is gone (Redis restarted empty)
-            return False
-        deleted = info.get("max-deleted-entry-id") or b"0-0"
-        deleted = deleted.decode() if isinstance(deleted, bytes) else str(deleted)
-        last_generated = info.get("last-generated-id") or b"0-0"
-        last_generated = (last_generated.decode() if isinstance(last_generated, bytes)
-                          else str(last_generated))
-        wanted = parse_id(last_id)
-        return parse_id(deleted) <= wanted <= parse_id(last_generated)
+        """True while the console's last entry is still in the stream.
+
+        Trimming removes entries from the head only, so if that entry is still
+        there, everything after it is too. If it is gone (trimmed, or Redis came
+        back empty) the console must reload its board.
+        """
+        return bool(await self._redis.xrange(self._key, min=last_id, max=last_id, count=1))
 
     async def backlog(self, after_id: str) -> AsyncIterator[StreamEntry]:
         """Entries strictly after ``after_id``, oldest first, in pages."""

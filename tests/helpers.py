@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
@@ -129,6 +130,31 @@ async def get_json(client: TestClient, path: str) -> Any:
     resp = await client.get(path)
     assert resp.status == 200, await resp.text()
     return await resp.json()
+
+
+async def until_db(db: asyncpg.Connection, query: str, *args: Any,
+                   timeout: float = 15.0) -> Any:
+    """Await the first truthy value of ``query``, re-checked whenever an event row commits.
+
+    For waiting on the database while Redis (and so the SSE stream) is away: the
+    events table's NOTIFY trigger wakes it, so it never sleeps on a guess.
+    """
+    woken = asyncio.Event()
+
+    def wake(*_: Any) -> None:
+        woken.set()
+
+    await db.add_listener("siap112_events", wake)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                woken.clear()
+                value = await db.fetchval(query, *args)
+                if value:
+                    return value
+                await woken.wait()
+    finally:
+        await db.remove_listener("siap112_events", wake)
 
 
 def percentile_linear(values: list[float], p: float) -> float:

@@ -71,6 +71,9 @@ async def create_pool(dsn: str, cfg: DbSettings, *, min_size: int | None = None,
             server_settings={
                 "statement_timeout": str(cfg.statement_timeout_ms),
                 "application_name": "siap112",
+                # JIT makes asyncpg's first type introspection of a query take
+                # seconds; these short OLTP queries never gain from it.
+                "jit": "off",
             },
         )
         assert pool is not None

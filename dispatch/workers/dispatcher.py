@@ -12,6 +12,8 @@ is the last line: a unit can never be on two open incidents.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +31,6 @@ from dispatch.store.db import UNAVAILABLE_ERRORS, in_transaction
 from dispatch.store.notify import Waker
 
 log = structlog.get_logger(__name__)
-ACTOR = "dispatcher"
 
 
 
@@ -53,6 +54,8 @@ class Dispatcher:
         self._pool = pool
         self._settings = settings
         self._timeout = settings.db.acquire_timeout_s
+        # Which dispatcher process acted, for the timeline and for audits.
+        self.actor = f"dispatcher:{socket.gethostname()}:{os.getpid()}"
 
     async def run_once(self) -> int:
         """One pass over the queue; returns the number of units assigned."""
@@ -97,7 +100,7 @@ class Dispatcher:
             choices = options.get(unit_type, [])
             if choices and await self._claim_first(conn, incident, choices.pop(0)):
                 assigned += 1
-        await actions.refresh_incident_status(conn, incident, actor=ACTOR)
+        await actions.refresh_incident_status(conn, incident, actor=self.actor)
         return assigned
 
     async def _claim_first(self, conn: asyncpg.Connection, incident: dict[str, Any],
@@ -108,12 +111,12 @@ class Dispatcher:
             if unit is None:
                 continue  # taken meanwhile; try the next nearest
             await actions.unit_status_event(conn, dict(unit), incident_id=incident["id"],
-                                            actor=ACTOR, previous="available")
+                                            actor=self.actor, previous="available")
             eta = travel_time_s(choice.distance_m, cfg.speed_for(unit["unit_type"]),
                                         cfg.road_factor)
             plan_ = actions.AssignmentPlan(choice.distance_m, eta, choice.stale)
             await actions.insert_assignment(conn, incident, dict(unit), plan_, method="auto",
-                                            actor=ACTOR)
+                                            actor=self.actor)
             return True
         return False
 

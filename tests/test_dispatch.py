@@ -1,0 +1,211 @@
+"""The dispatcher: nearest unit of the right type, queueing, overrides, closing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aiohttp.test_utils import TestClient
+from geopy.distance import geodesic
+
+from tests.helpers import (
+    KANIGORO,
+    SRENGAT,
+    WLINGI,
+    Console,
+    create_incident,
+    create_unit,
+    get_json,
+    is_kind,
+    post_json,
+    set_status,
+)
+
+
+async def _assigned_to(console: Console, incident_id: int, count: int = 1) -> list[str]:
+    mine = await console.wait_for(
+        lambda e: e.event == "unit.assigned" and e.data["incident_id"] == incident_id,
+        count=count)
+    return [e.data["data"]["callsign"] for e in mine]
+
+
+async def test_nearest_by_geodesic_not_by_degrees(client: TestClient) -> None:
+    scene = (-8.10, 112.20)
+    east = (-8.10, 112.25)        # 0.0500 degrees away, ~5,510 m on the ellipsoid
+    south = (-8.1499, 112.20)     # 0.0499 degrees away, ~5,519 m on the ellipsoid
+    # The premise: flat degrees pick the southern unit, the geodesic picks the eastern one.
+    assert abs(south[0] - scene[0]) < abs(east[1] - scene[1])
+    assert geodesic(scene, east).m < geodesic(scene, south).m
+    await create_unit(client, "AMB-SOUTH", "ambulance", south)
+    await create_unit(client, "AMB-EAST", "ambulance", east)
+    async with Console(client) as console:
+        incident = await create_incident(client, scene, category="medis")
+        assert await _assigned_to(console, incident["id"]) == ["AMB-EAST"]
+    detail = await get_json(client, f"/api/v1/incidents/{incident['id']}")
+    [assignment] = detail["assignments"]
+    assert abs(assignment["distance_m"] - geodesic(scene, east).m) < 0.01
+    assert assignment["eta_s"] > 0 and assignment["method"] == "auto"
+
+
+async def test_run_cards_choose_the_unit_types(client: TestClient) -> None:
+    for callsign, kind in (("DMK-1", "fire"), ("AMB-1", "ambulance"), ("POL-1", "police"),
+                           ("DMK-2", "fire")):
+        await create_unit(client, callsign, kind, KANIGORO)
+    async with Console(client) as console:
+        fire = await create_incident(client, WLINGI, category="kebakaran")
+        await console.wait_for(is_kind("incident.dispatched"))
+        wasp = await create_incident(client, SRENGAT, category="sarang_tawon", priority=3)
+        await console.wait_for(is_kind("incident.dispatched"), count=2)
+    fire_detail = await get_json(client, f"/api/v1/incidents/{fire['id']}")
+    assert sorted(a["unit_type"] for a in fire_detail["assignments"]) == ["ambulance", "fire"]
+    wasp_detail = await get_json(client, f"/api/v1/incidents/{wasp['id']}")
+    assert [a["unit_type"] for a in wasp_detail["assignments"]] == ["fire"]
+    police = await get_json(client, "/api/v1/units?type=police")
+    assert [u["status"] for u in police["items"]] == ["available"]
+
+
+async def test_queued_incidents_are_served_by_priority_then_age(client: TestClient) -> None:
+    unit = await create_unit(client, "AMB-ONLY", "ambulance", KANIGORO)
+    async with Console(client) as console:
+        first = await create_incident(client, WLINGI, priority=2)
+        await _assigned_to(console, first["id"])
+        older_minor = await create_incident(client, SRENGAT, priority=3)
+        newer_urgent = await create_incident(client, SRENGAT, priority=1)
+        await console.wait_for(is_kind("incident.queued"), count=2)
+        waiting = await get_json(client, "/api/v1/incidents?status=queued")
+        assert {i["id"] for i in waiting["items"]} == {older_minor["id"], newer_urgent["id"]}
+        assert {i["queue_reason"] for i in waiting["items"]} == {"no_unit_available"}
+
+        for status in ("acknowledged", "en_route", "on_scene", "available"):
+            await set_status(client, unit["id"], status)
+        assert await _assigned_to(console, newer_urgent["id"]) == ["AMB-ONLY"]
+        for status in ("en_route", "on_scene", "transporting", "at_hospital", "available"):
+            await set_status(client, unit["id"], status)
+        assert await _assigned_to(console, older_minor["id"]) == ["AMB-ONLY"]
+    first_done = await get_json(client, f"/api/v1/incidents/{first['id']}")
+    assert first_done["assignments"][0]["end_reason"] == "cleared"
+    assert first_done["status"] == "dispatched"  # stays open until an operator closes it
+
+
+async def test_stale_positions_rank_last_and_are_flagged(client: TestClient) -> None:
+    near = await create_unit(client, "AMB-NEAR", "ambulance", (-8.131, 112.216))
+    await create_unit(client, "AMB-FAR", "ambulance", SRENGAT)
+    two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    resp = await client.put(f"/api/v1/units/{near['id']}/location",
+                            json={"lat": -8.131, "lon": 112.216, "at": two_hours_ago})
+    assert resp.status == 200
+    async with Console(client) as console:
+        a = await create_incident(client, KANIGORO)
+        assert await _assigned_to(console, a["id"]) == ["AMB-FAR"]
+        b = await create_incident(client, KANIGORO)
+        assert await _assigned_to(console, b["id"]) == ["AMB-NEAR"]
+    detail = await get_json(client, f"/api/v1/incidents/{b['id']}")
+    assert detail["assignments"][0]["stale_position"] is True
+    detail = await get_json(client, f"/api/v1/incidents/{a['id']}")
+    assert detail["assignments"][0]["stale_position"] is False
+
+
+async def test_operator_reassigns_a_busy_unit_and_the_old_incident_requeues(
+        client: TestClient) -> None:
+    unit = await create_unit(client, "POL-1", "police", KANIGORO)
+    async with Console(client) as console:
+        theft = await create_incident(client, WLINGI, category="kriminalitas", priority=3)
+        await _assigned_to(console, theft["id"])
+        riot = await create_incident(client, SRENGAT, category="kriminalitas", priority=1)
+        await console.wait_for(is_kind("incident.queued"))
+        refused = await post_json(client, f"/api/v1/incidents/{riot['id']}/assignments",
+                                  {"unit_id": unit["id"]}, 409)
+        assert refused["error"]["code"] == "unit_busy"
+        assert refused["error"]["incident_id"] == theft["id"]
+        moved = await post_json(client, f"/api/v1/incidents/{riot['id']}/assignments",
+                                {"unit_id": unit["id"], "take_from_other": True}, 201)
+        assert moved["method"] == "manual" and moved["callsign"] == "POL-1"
+    theft_now = await get_json(client, f"/api/v1/incidents/{theft['id']}")
+    assert theft_now["status"] == "queued"
+    assert theft_now["assignments"][0]["end_reason"] == "reassigned"
+    riot_now = await get_json(client, f"/api/v1/incidents/{riot['id']}")
+    assert riot_now["status"] == "dispatched"
+    kinds = [e["kind"] for e in theft_now["timeline"]]
+    assert kinds[-2:] == ["assignment.ended", "incident.queued"]
+
+
+async def test_operator_replaces_a_unit_on_an_incident(client: TestClient) -> None:
+    first = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
+    second = await create_unit(client, "AMB-2", "ambulance", None)  # position unknown
+    async with Console(client) as console:
+        incident = await create_incident(client, WLINGI)
+        await _assigned_to(console, incident["id"])
+    detail = await get_json(client, f"/api/v1/incidents/{incident['id']}")
+    old = detail["assignments"][0]
+    assert old["unit_id"] == first["id"]
+    new = await post_json(client, f"/api/v1/incidents/{incident['id']}/assignments",
+                          {"unit_id": second["id"], "replaces_assignment_id": old["id"]}, 201)
+    assert new["distance_m"] is None
+    units = {u["callsign"]: u for u in (await get_json(client, "/api/v1/units"))["items"]}
+    assert units["AMB-1"]["status"] == "available"
+    assert units["AMB-2"]["status"] == "dispatched"
+    assert units["AMB-2"]["incident_id"] == incident["id"]
+
+
+async def test_incident_without_coordinates_waits_for_the_operator(client: TestClient) -> None:
+    unit = await create_unit(client, "DMK-1", "fire", KANIGORO)
+    async with Console(client) as console:
+        incident = await create_incident(client, None, category="sarang_tawon", priority=3,
+                                         address="Dusun Krajan, Desa Sumberasri")
+        await console.wait_for(is_kind("incident.queued"))
+    detail = await get_json(client, f"/api/v1/incidents/{incident['id']}")
+    assert (detail["status"], detail["queue_reason"]) == ("queued", "no_location")
+    assert (await get_json(client, f"/api/v1/units/{unit['id']}"))["status"] == "available"
+    await post_json(client, f"/api/v1/incidents/{incident['id']}/assignments",
+                    {"unit_id": unit["id"]}, 201)
+    assert (await get_json(client, f"/api/v1/incidents/{incident['id']}"))["status"] == \
+        "dispatched"
+
+
+async def test_closing_frees_units_and_records_the_disposition(
+        client: TestClient, db: asyncpg.Connection) -> None:
+    unit = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
+    async with Console(client) as console:
+        incident = await create_incident(client, WLINGI)
+        await _assigned_to(console, incident["id"])
+    await set_status(client, unit["id"], "en_route")
+    bad = await post_json(client, f"/api/v1/incidents/{incident['id']}/close",
+                          {"disposition": "vanished"}, 422)
+    assert "selesai" in bad["error"]["allowed"]
+    closed = await post_json(client, f"/api/v1/incidents/{incident['id']}/close",
+                             {"disposition": "dibatalkan", "note": "Pelapor membatalkan"}, 200)
+    assert closed["status"] == "closed" and closed["disposition"] == "dibatalkan"
+    again = await post_json(client, f"/api/v1/incidents/{incident['id']}/close",
+                            {"disposition": "selesai"}, 409)
+    assert again["error"]["code"] == "incident_closed"
+    assert (await get_json(client, f"/api/v1/units/{unit['id']}"))["status"] == "available"
+    reason = await db.fetchval("SELECT end_reason FROM assignments WHERE unit_id = $1",
+                               unit["id"])
+    assert reason == "incident_closed"
+
+
+async def test_illegal_transition_is_409_naming_the_allowed(client: TestClient) -> None:
+    unit = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
+    refused = await set_status(client, unit["id"], "on_scene", expect=409)
+    assert refused["error"]["code"] == "illegal_transition"
+    assert refused["error"]["allowed"] == ["out_of_service"]
+    assert "out_of_service" in refused["error"]["message"]
+    by_hand = await set_status(client, unit["id"], "dispatched", expect=409)
+    assert by_hand["error"]["code"] == "illegal_transition"
+    unknown = await set_status(client, unit["id"], "flying", expect=422)
+    assert unknown["error"]["fields"][0]["field"] == "status"
+    assert (await get_json(client, f"/api/v1/units/{unit['id']}"))["status"] == "available"
+    missing = await client.post("/api/v1/units/424242/status", json={"status": "available"})
+    assert missing.status == 404
+
+
+async def test_unit_breakdown_en_route_requeues_the_incident(client: TestClient) -> None:
+    broken = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
+    async with Console(client) as console:
+        incident = await create_incident(client, WLINGI)
+        await _assigned_to(console, incident["id"])
+        await set_status(client, broken["id"], "en_route")
+        spare = await create_unit(client, "AMB-2", "ambulance", SRENGAT)
+        await set_status(client, broken["id"], "out_of_service")
+        assert await _assigned_to(console, incident["id"], count=2) == ["AMB-1", "AMB-2"]
+    assert (await get_json(client, f"/api/v1/units/{spare['id']}"))["status"] == "dispatched"
