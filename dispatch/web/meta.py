@@ -11,6 +11,23 @@ from dispatch.web.common import json_response
 routes = web.RouteTableDef()
 
 
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    """Where to go from here (the operator console will live at / in a later version)."""
+    return json_response({
+        "service": "Siap112 — Blitar Siap 112 dispatch",
+        "links": {
+            "incidents": "/api/v1/incidents",
+            "units": "/api/v1/units",
+            "live_events_sse": "/api/v1/events",
+            "response_times": "/api/v1/stats/response-times",
+            "reference_data": "/api/v1/meta",
+            "health": "/healthz",
+            "ready": "/readyz",
+        },
+    })
+
+
 @routes.get("/api/v1/meta")
 async def meta(request: web.Request) -> web.Response:
     rc = request.app[keys.SETTINGS].runcards
