@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -59,7 +60,7 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         task.result()
 
 
-def background(name: str, start: Callable[[web.Application], Awaitable[None]]
+def background(name: str, start: Callable[[web.Application], Coroutine[Any, Any, None]]
                ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context running ``start(app)`` as a task, cancelled and awaited on exit."""
 
@@ -82,6 +83,11 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     await _cancel(task)
 
 
+async def close_streams(app: web.Application) -> None:
+    """On shutdown, end SSE streams first: consoles reconnect to another instance at once."""
+    app[keys.HUB].close_all()
+
+
 def create_app(settings: Settings) -> web.Application:
     """The only way to get an application; the CLI and the tests both call it."""
     app = web.Application(
@@ -98,6 +104,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.dispatch.run_in_web:
         app.cleanup_ctx.append(background(
             "dispatcher", lambda a: Dispatcher(a[keys.PG_POOL], settings).run_forever()))
+    app.on_shutdown.append(close_streams)
     for module in (health, meta, incidents, units, events, stats):
         app.router.add_routes(module.routes)
     return app

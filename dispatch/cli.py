@@ -57,7 +57,7 @@ async def _seed(settings: Settings) -> None:
     async def work(pool: object) -> None:
         async with pool.acquire() as conn:  # type: ignore[attr-defined]
             await migrate(conn)
-        created = await seed_fleet(pool)  # type: ignore[arg-type]
+        created = await seed_fleet(pool)
         log.info("seed.done", units_created=created)
 
     await _with_pool(settings, work)

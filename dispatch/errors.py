@@ -1,4 +1,4 @@
-"""Domain errors: raised by the core and storage layers, turned into HTTP answers by the web layer."""
+"""Domain errors, raised below the web layer and turned into HTTP answers by it."""
 
 from __future__ import annotations
 

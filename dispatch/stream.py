@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -28,11 +29,12 @@ def parse_id(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def _decode(entries: list[tuple[bytes | str, dict[bytes, bytes]]]) -> list[StreamEntry]:
+def _decode(entries: Any) -> list[StreamEntry]:
+    """Stream entries from redis-py's reply, as (id, payload) pairs."""
     out = []
     for sid, fields in entries:
         key = sid.decode() if isinstance(sid, bytes) else sid
-        payload = fields.get(STREAM_FIELD.encode()) or fields.get(STREAM_FIELD)  # type: ignore[call-overload]
+        payload = fields.get(STREAM_FIELD.encode()) or fields.get(STREAM_FIELD)
         if payload is not None:
             out.append((key, payload))
     return out
@@ -84,7 +86,7 @@ class StreamHub:
 
     async def _read_loop(self) -> None:
         while True:
-            reply = await self._redis.xread({self._key: self._last_id}, block=5000, count=500)
+            reply: Any = await self._redis.xread({self._key: self._last_id}, block=5000, count=500)
             for _stream, entries in reply or []:
                 for entry in _decode(entries):
                     self._last_id = entry[0]
@@ -97,9 +99,19 @@ class StreamHub:
             except asyncio.QueueFull:
                 # A console this far behind is cut off; it resumes by Last-Event-ID.
                 sub.overflowed = True
-                self._subscribers.discard(sub)
-                sub.queue.get_nowait()
-                sub.queue.put_nowait(None)
+                self._end(sub)
+
+    def _end(self, sub: Subscriber) -> None:
+        """Tell one console's stream to finish (it will reconnect and resume)."""
+        self._subscribers.discard(sub)
+        if sub.queue.full():
+            sub.queue.get_nowait()
+        sub.queue.put_nowait(None)
+
+    def close_all(self) -> None:
+        """End every console stream, so a shutting-down server does not wait on them."""
+        for sub in list(self._subscribers):
+            self._end(sub)
 
     # --- subscribing ----------------------------------------------------
     def subscribe(self) -> Subscriber:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,10 +48,8 @@ class Console:
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None and self._resp is not None
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
         self._resp.close()
 
     async def _read(self) -> None:

@@ -13,6 +13,7 @@ from dispatch.store.migrate import pending
 from dispatch.web.common import json_response
 
 routes = web.RouteTableDef()
+REDIS_CHECK_ERRORS: tuple[type[BaseException], ...] = (RedisError, *UNAVAILABLE_ERRORS)
 
 
 @routes.get("/healthz")
@@ -34,7 +35,7 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(request.app[keys.REDIS].ping(), 2)
         checks["redis"] = "ok"
-    except (RedisError, *UNAVAILABLE_ERRORS) as exc:
+    except REDIS_CHECK_ERRORS as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
     return json_response({"status": "ready" if ready else "not_ready", "checks": checks},

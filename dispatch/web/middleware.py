@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -45,9 +46,12 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
     response = await handler(request)
     if not response.prepared:
         response.headers["X-Request-ID"] = request_id
+    log.info("http.request", method=request.method, path=request.path,
+             status=response.status, duration_ms=round((time.perf_counter() - started) * 1000, 2))
     return response
 
 

@@ -21,9 +21,9 @@ import asyncpg
 import structlog
 
 from dispatch import actions
+from dispatch.constants import DISPATCH_CHANNEL
 from dispatch.core.geo import Candidate, Point, Ranked, travel_time_s
 from dispatch.core.planner import WaitingIncident, plan, queue_order, unmet_needs
-from dispatch.constants import DISPATCH_CHANNEL
 from dispatch.settings import Settings
 from dispatch.store import incidents as inc_sql
 from dispatch.store import units as unit_sql

@@ -26,6 +26,7 @@ from dispatch.store.events import MARK_PUBLISHED_SQL, UNPUBLISHED_SQL
 from dispatch.store.notify import Waker
 
 log = structlog.get_logger(__name__)
+SERVICE_ERRORS: tuple[type[BaseException], ...] = (RedisError, *UNAVAILABLE_ERRORS)
 
 
 def stream_payload(row: asyncpg.Record | dict[str, Any]) -> bytes:
@@ -76,7 +77,7 @@ class Relay:
                 try:
                     published = await self.publish_batch()
                     delay = 0.2
-                except (RedisError, *UNAVAILABLE_ERRORS) as exc:
+                except SERVICE_ERRORS as exc:
                     log.warning("relay.unavailable", error=str(exc) or type(exc).__name__,
                                 retry_in_s=delay)
                     await asyncio.sleep(delay)  # back-off while Redis or PostgreSQL is away
