@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import asyncpg
 import orjson
 from aiohttp import web
+from asyncpg.pool import PoolAcquireContext
 from pydantic import BaseModel
 
+from dispatch import keys
 from dispatch.errors import DomainError
+from dispatch.store.db import in_transaction
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 _ACTOR = re.compile(r"^[\w .@-]{1,64}$")
 
 
 class BadJson(DomainError):
     status = 400
     code = "invalid_json"
+
+
+def connection(request: web.Request) -> PoolAcquireContext:
+    """A pooled connection for reads, waiting at most the configured acquire timeout."""
+    timeout = request.app[keys.SETTINGS].db.acquire_timeout_s
+    return request.app[keys.PG_POOL].acquire(timeout=timeout)
+
+
+async def transact(request: web.Request,
+                   work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction (retried on deadlock) on the app's pool."""
+    return await in_transaction(request.app[keys.PG_POOL], work,
+                                timeout=request.app[keys.SETTINGS].db.acquire_timeout_s)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None

@@ -11,15 +11,16 @@ from aiohttp import web
 from dispatch import actions, keys
 from dispatch.errors import Invalid, NotFound
 from dispatch.store import incidents as inc_sql
-from dispatch.store.db import in_transaction
 from dispatch.store.events import timeline
 from dispatch.web.common import (
     actor_of,
+    connection,
     incident_out,
     json_response,
     parse_body,
     parse_query,
     path_id,
+    transact,
 )
 from dispatch.web.schemas import AssignIn, CloseIn, IncidentIn, IncidentQuery
 
@@ -52,9 +53,7 @@ async def create_incident(request: web.Request) -> web.Response:
             address=body.address, description=body.description,
             received_at=body.call_received_at)
 
-    settings = request.app[keys.SETTINGS]
-    incident = await in_transaction(request.app[keys.PG_POOL], work,
-                                    timeout=settings.db.acquire_timeout_s)
+    incident = await transact(request, work)
     # Only now, after the commit, is the call-taker told it is saved.
     return json_response(incident_out(incident), status=201,
                          headers={"Location": f"/api/v1/incidents/{incident['id']}"})
@@ -66,8 +65,7 @@ async def list_incidents(request: web.Request) -> web.Response:
     statuses = q.status
     if statuses and "open" in statuses:
         statuses = sorted((set(statuses) - {"open"}) | {"pending", "queued", "dispatched"})
-    settings = request.app[keys.SETTINGS]
-    async with request.app[keys.PG_POOL].acquire(timeout=settings.db.acquire_timeout_s) as conn:
+    async with connection(request) as conn:
         rows = await inc_sql.list_incidents(conn, statuses=statuses, since=q.since,
                                             until=q.until, category=q.category, limit=q.limit)
         by_incident = await inc_sql.assignments_for(conn, [r["id"] for r in rows])
@@ -78,8 +76,7 @@ async def list_incidents(request: web.Request) -> web.Response:
 @routes.get("/api/v1/incidents/{id}")
 async def get_incident(request: web.Request) -> web.Response:
     incident_id = path_id(request)
-    settings = request.app[keys.SETTINGS]
-    async with request.app[keys.PG_POOL].acquire(timeout=settings.db.acquire_timeout_s) as conn:
+    async with connection(request) as conn:
         row = await inc_sql.get_incident(conn, incident_id)
         if row is None:
             raise NotFound(f"incident {incident_id} not found")
@@ -102,8 +99,7 @@ async def assign(request: web.Request) -> web.Response:
             replaces_assignment_id=body.replaces_assignment_id)
         return dict(await conn.fetchrow(inc_sql.GET_ASSIGNMENT_SQL, assignment_id))
 
-    assignment = await in_transaction(request.app[keys.PG_POOL], work,
-                                      timeout=settings.db.acquire_timeout_s)
+    assignment = await transact(request, work)
     return json_response(assignment, status=201)
 
 
@@ -121,6 +117,5 @@ async def close(request: web.Request) -> web.Response:
         return await actions.close_incident(conn, incident_id, disposition=body.disposition,
                                             note=body.note, actor=actor)
 
-    closed = await in_transaction(request.app[keys.PG_POOL], work,
-                                  timeout=settings.db.acquire_timeout_s)
+    closed = await transact(request, work)
     return json_response(incident_out(closed))

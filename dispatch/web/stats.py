@@ -9,7 +9,7 @@ from aiohttp import web
 from dispatch import keys
 from dispatch.errors import Invalid
 from dispatch.store.stats import response_times
-from dispatch.web.common import json_response, parse_query
+from dispatch.web.common import connection, json_response, parse_query
 from dispatch.web.schemas import StatsQuery
 
 routes = web.RouteTableDef()
@@ -25,7 +25,7 @@ async def get_response_times(request: web.Request) -> web.Response:
                       allowed=sorted(settings.runcards.categories))
     until = q.until or datetime.now(UTC)
     since = q.since or until - DEFAULT_PERIOD
-    async with request.app[keys.PG_POOL].acquire(timeout=settings.db.acquire_timeout_s) as conn:
+    async with connection(request) as conn:
         intervals = await response_times(conn, since=since, until=until, category=q.category,
                                          targets=settings.targets)
     return json_response({"from": since, "to": until, "category": q.category,

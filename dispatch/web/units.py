@@ -12,8 +12,16 @@ from dispatch.core.lifecycle import UnitStatus, allowed_next
 from dispatch.errors import Invalid, NotFound
 from dispatch.store import incidents as inc_sql
 from dispatch.store import units as unit_sql
-from dispatch.store.db import in_transaction
-from dispatch.web.common import actor_of, json_response, parse_body, parse_query, path_id, unit_out
+from dispatch.web.common import (
+    actor_of,
+    connection,
+    json_response,
+    parse_body,
+    parse_query,
+    path_id,
+    transact,
+    unit_out,
+)
 from dispatch.web.schemas import LocationIn, StatusIn, UnitIn, UnitQuery
 
 routes = web.RouteTableDef()
@@ -28,8 +36,7 @@ def _with_next(unit: dict[str, Any]) -> dict[str, Any]:
 @routes.get("/api/v1/units")
 async def list_units(request: web.Request) -> web.Response:
     q = parse_query(request, UnitQuery)
-    settings = request.app[keys.SETTINGS]
-    async with request.app[keys.PG_POOL].acquire(timeout=settings.db.acquire_timeout_s) as conn:
+    async with connection(request) as conn:
         rows = await conn.fetch(unit_sql.LIST_UNITS_SQL, q.status.value if q.status else None,
                                 q.unit_type)
     items = [_with_next(dict(r)) for r in rows]
@@ -52,8 +59,7 @@ async def create_unit(request: web.Request) -> web.Response:
             lat=body.location.lat if body.location else None,
             lon=body.location.lon if body.location else None)
 
-    unit = await in_transaction(request.app[keys.PG_POOL], work,
-                                timeout=settings.db.acquire_timeout_s)
+    unit = await transact(request, work)
     return json_response(_with_next(unit), status=201,
                          headers={"Location": f"/api/v1/units/{unit['id']}"})
 
@@ -61,8 +67,7 @@ async def create_unit(request: web.Request) -> web.Response:
 @routes.get("/api/v1/units/{id}")
 async def get_unit(request: web.Request) -> web.Response:
     unit_id = path_id(request)
-    settings = request.app[keys.SETTINGS]
-    async with request.app[keys.PG_POOL].acquire(timeout=settings.db.acquire_timeout_s) as conn:
+    async with connection(request) as conn:
         unit = await unit_sql.get_unit(conn, unit_id)
         if unit is None:
             raise NotFound(f"unit {unit_id} not found")
@@ -74,15 +79,13 @@ async def get_unit(request: web.Request) -> web.Response:
 async def move_unit(request: web.Request) -> web.Response:
     unit_id = path_id(request)
     body = await parse_body(request, LocationIn)
-    settings = request.app[keys.SETTINGS]
     actor = actor_of(request)
 
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         return await actions.move_unit(conn, unit_id, lat=body.lat, lon=body.lon, at=body.at,
                                        actor=actor)
 
-    unit = await in_transaction(request.app[keys.PG_POOL], work,
-                                timeout=settings.db.acquire_timeout_s)
+    unit = await transact(request, work)
     return json_response(_with_next(unit))
 
 
@@ -90,12 +93,10 @@ async def move_unit(request: web.Request) -> web.Response:
 async def change_status(request: web.Request) -> web.Response:
     unit_id = path_id(request)
     body = await parse_body(request, StatusIn)
-    settings = request.app[keys.SETTINGS]
     actor = actor_of(request)
 
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         return await actions.change_unit_status(conn, unit_id, body.status, actor=actor)
 
-    unit = await in_transaction(request.app[keys.PG_POOL], work,
-                                timeout=settings.db.acquire_timeout_s)
+    unit = await transact(request, work)
     return json_response(_with_next(unit))
