@@ -16,6 +16,7 @@ import asyncpg
 import structlog
 
 from dispatch.core.geo import Point, geodesic_m, travel_time_s
+from dispatch.core.jurisdiction import HANDOVER_PREFIX, Placement
 from dispatch.core.lifecycle import (
     ASSIGNED,
     STAMP_COLUMN,
@@ -26,6 +27,7 @@ from dispatch.core.lifecycle import (
 )
 from dispatch.core.planner import unmet_needs
 from dispatch.errors import Conflict, NotFound
+from dispatch.geodata import locate
 from dispatch.settings import DispatchSettings
 from dispatch.store import incidents as inc_sql
 from dispatch.store import units as unit_sql
@@ -60,19 +62,45 @@ def plan_for(incident: dict[str, Any], unit: dict[str, Any],
 # --- incidents --------------------------------------------------------------
 
 async def create_incident(conn: asyncpg.Connection, *, actor: str, required_types: list[str],
-                          **fields: Any) -> dict[str, Any]:
+                          placement: Placement | None = None, **fields: Any) -> dict[str, Any]:
     incident = await inc_sql.insert_incident(conn, required_types=required_types,
                                              logged_by=actor, **fields)
+    if placement is None and incident["lat"] is not None:
+        # Pure and microseconds long: no reason to leave the transaction for it.
+        placement = locate(incident["lat"], incident["lon"])
+    if placement is not None:
+        await _place(conn, incident, placement)
     await add_event(conn, "incident.created", actor=actor, incident_id=incident["id"],
                     data=incident_summary(incident))
+    if incident["queue_reason"] and incident["queue_reason"].startswith(HANDOVER_PREFIX):
+        await add_event(conn, "incident.handover_required", actor=actor,
+                        incident_id=incident["id"],
+                        data={"jurisdiction": incident["jurisdiction"],
+                              "queue_reason": incident["queue_reason"],
+                              "status": incident["status"]})
+        log.info("incident.handover_required", incident_id=incident["id"],
+                 jurisdiction=incident["jurisdiction"])
     return incident
+
+
+async def _place(conn: asyncpg.Connection, incident: dict[str, Any],
+                 placement: Placement) -> None:
+    """Record jurisdiction and kecamatan; an incident not ours waits for a handover."""
+    await conn.execute(inc_sql.SET_PLACEMENT_SQL, incident["id"], placement.jurisdiction.value,
+                       placement.kecamatan_code, placement.kecamatan)
+    incident.update(jurisdiction=placement.jurisdiction.value,
+                    kecamatan_code=placement.kecamatan_code, kecamatan=placement.kecamatan)
+    reason = placement.queue_reason
+    if reason is not None:
+        await conn.execute(inc_sql.SET_STATUS_SQL, incident["id"], "queued", reason)
+        incident.update(status="queued", queue_reason=reason)
 
 
 def incident_summary(incident: dict[str, Any]) -> dict[str, Any]:
     """The fields a console needs to draw an incident, as event data."""
     keys = ("id", "category", "priority", "lat", "lon", "address", "status", "queue_reason",
-            "required_types", "received_at")
-    return {k: incident[k] for k in keys}
+            "required_types", "received_at", "jurisdiction", "kecamatan")
+    return {k: incident.get(k) for k in keys}
 
 
 async def refresh_incident_status(conn: asyncpg.Connection, incident: dict[str, Any], *,
@@ -82,6 +110,9 @@ async def refresh_incident_status(conn: asyncpg.Connection, incident: dict[str, 
     unmet = unmet_needs(incident["required_types"], covered)
     if not unmet:
         status, reason = "dispatched", None
+    elif (incident["queue_reason"] or "").startswith(HANDOVER_PREFIX):
+        # Still another centre's: a unit sent by hand does not make it ours to fill up.
+        status, reason = "queued", incident["queue_reason"]
     elif incident["lat"] is None:
         status, reason = "queued", "no_location"
     else:

@@ -126,6 +126,8 @@ _STATIONS: dict[str, tuple[float, float]] = {
     "Kantor BPBD Kanigoro": _near("Kanigoro", 200, 600),
     "Pos BPBD Gandusari": _near("Gandusari", 300, 200),
     "Pos BPBD Binangun": _near("Binangun", -200, 300),
+    "Posko PLN Kanigoro": _near("Kanigoro", -500, -500),
+    "Kantor PDAM Kanigoro": _near("Kanigoro", 600, 100),
 }
 
 
@@ -193,6 +195,9 @@ FLEET: tuple[DemoUnit, ...] = (
     _unit("BPBD-4", "rescue", _BPBD, "Pos BPBD Gandusari"),
     _unit("BPBD-5", "rescue", _BPBD, "Pos BPBD Gandusari"),
     _unit("BPBD-6", "rescue", _BPBD, "Pos BPBD Binangun"),
+    # Utility crews the centre can call out (power lines down, burst mains).
+    _unit("PLN-KNG-1", "pln", "PLN", "Posko PLN Kanigoro"),
+    _unit("PDAM-KNG-1", "pdam", "PDAM", "Kantor PDAM Kanigoro"),
 )
 
 
@@ -254,6 +259,18 @@ CALL_PROFILES: dict[str, CallProfile] = {
     "kerusuhan": CallProfile(1, ((1, 5), (2, 5)), (
         "Keributan massa di lapangan desa",
     )),
+    "banjir": CallProfile(2, ((2, 6), (1, 2), (3, 2)), (
+        "Air sungai meluap masuk permukiman",
+    )),
+    "tanah_longsor": CallProfile(1, ((1, 5), (2, 5)), (
+        "Tebing longsor menutup jalan desa",
+    )),
+    "orang_hilang": CallProfile(1, ((1, 6), (2, 4)), (
+        "Anak hanyut di sungai Brantas",
+    )),
+    # Utility faults reach 112 rarely; the simulator leaves them out of its mix.
+    "gangguan_listrik": CallProfile(0, ((2, 1),), ("Kabel listrik putus di jalan",)),
+    "gangguan_air": CallProfile(0, ((3, 1),), ("Pipa PDAM bocor",)),
 }
 
 # Common Javanese village names for synthetic addresses (not matched to kecamatan).

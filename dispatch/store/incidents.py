@@ -10,7 +10,7 @@ import asyncpg
 INCIDENT_COLUMNS = """
 i.id, i.caller_phone, i.category, i.priority, i.lat, i.lon, i.address, i.description,
 i.required_types, i.status, i.queue_reason, i.received_at, i.logged_at, i.logged_by,
-i.closed_at, i.disposition, i.closing_note
+i.closed_at, i.disposition, i.closing_note, i.jurisdiction, i.kecamatan_code, i.kecamatan
 """
 
 INSERT_INCIDENT_SQL = f"""
@@ -25,6 +25,7 @@ LOCK_INCIDENT_SQL = f"SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.id = $1
 LOCK_WAITING_INCIDENT_SQL = f"""
 SELECT {INCIDENT_COLUMNS} FROM incidents i
 WHERE i.id = $1 AND i.status IN ('pending', 'queued')
+  AND NOT starts_with(coalesce(i.queue_reason, ''), 'handover_')
 FOR UPDATE SKIP LOCKED
 """
 
@@ -46,6 +47,8 @@ SELECT i.id, i.priority, i.received_at, i.lat, i.lon, i.required_types, i.status
                    AND (a.ended_at IS NULL OR a.end_reason = 'cleared')), '{}') AS covered
 FROM incidents i
 WHERE i.status IN ('pending', 'queued')
+  -- Incidents waiting for a handover to another centre are not ours to dispatch.
+  AND NOT starts_with(coalesce(i.queue_reason, ''), 'handover_')
 ORDER BY i.priority, i.received_at, i.id
 LIMIT $1
 """
@@ -57,6 +60,10 @@ WHERE incident_id = $1 AND (ended_at IS NULL OR end_reason = 'cleared')
 
 SET_STATUS_SQL = """
 UPDATE incidents SET status = $2, queue_reason = $3 WHERE id = $1
+"""
+
+SET_PLACEMENT_SQL = """
+UPDATE incidents SET jurisdiction = $2, kecamatan_code = $3, kecamatan = $4 WHERE id = $1
 """
 
 CLOSE_INCIDENT_SQL = f"""

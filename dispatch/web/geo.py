@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from dispatch.demo_data import HOSPITALS, KECAMATAN, POSITIONS_ARE_ESTIMATES
+from dispatch.geodata import OUTLINES_ARE_ESTIMATES, outlines
 from dispatch.web.common import json_response
 
 routes = web.RouteTableDef()
@@ -19,8 +20,9 @@ def geo_document() -> dict[str, Any]:
         "kecamatan": [{"code": k.code, "name": k.name, "lat": k.lat, "lon": k.lon}
                       for k in KECAMATAN],
         "hospitals": [{"name": h.name, "lat": h.lat, "lon": h.lon} for h in HOSPITALS],
-        # Filled by the jurisdiction data: "regency" and "kota_blitar" as [[lat, lon], ...].
-        "outlines": {},
+        # Closed rings of [lat, lon]; estimates too (dispatch/geodata.py says how drawn).
+        "outlines": outlines(),
+        "outlines_estimated": OUTLINES_ARE_ESTIMATES,
     }
 
 

@@ -1,0 +1,134 @@
+"""Request schemas for the call log, AML, duplicate offers and call statistics."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Self
+
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
+
+from dispatch.web.schemas import Location, Strict, Text
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+
+
+class Disposition(StrEnum):
+    EMERGENCY = "emergency"
+    DUPLICATE = "duplicate"
+    INFORMATION = "information"
+    PRANK = "prank"
+    GHOST = "ghost"
+    WRONG_NUMBER = "wrong_number"
+    HANDOVER = "handover"
+    TEST = "test"
+
+
+def _iso(v: object) -> object:
+    # JSON has no datetime type: accept ISO-8601 strings despite strict mode.
+    if isinstance(v, str):
+        return datetime.fromisoformat(v.replace("Z", "+00:00"))
+    return v
+
+
+def _phone(v: str) -> str:
+    digits = _PHONE_SEPARATORS.sub("", v)
+    if not re.fullmatch(r"\+?[0-9]{3,15}", digits):
+        raise ValueError("must be a phone number: digits, optionally starting with +")
+    return digits
+
+
+class NewIncident(Strict):
+    """The incident an emergency call opens (the caller's number comes from the call)."""
+
+    category: Text = Field(min_length=1, max_length=48, description="Run-card category code")
+    priority: int = Field(ge=1, le=3)
+    location: Location | None = Field(
+        default=None, description="Default: the caller's AML position, when one arrived")
+    address: Text = Field(default="", max_length=500)
+    description: Text = Field(default="", max_length=4000)
+
+
+class CallIn(Strict):
+    caller_phone: Text = Field(min_length=3, max_length=20)
+    disposition: Disposition
+    rang_at: AwareDatetime | None = Field(default=None, description="Phone rang (telephony)")
+    answered_at: AwareDatetime | None = Field(default=None, description="Call answered")
+    note: Text = Field(default="", max_length=2000)
+    location: Location | None = Field(default=None, description="Where the caller says")
+    incident: NewIncident | None = Field(default=None, description="emergency only")
+    incident_id: int | None = Field(default=None, ge=1, description="duplicate only")
+    handover_to: Text | None = Field(default=None, min_length=1, max_length=120,
+                                     description="handover only: the centre or agency")
+
+    _times = field_validator("rang_at", "answered_at", mode="before")(_iso)
+    _number = field_validator("caller_phone")(_phone)
+
+    @field_validator("disposition", mode="before")
+    @classmethod
+    def _enum(cls, v: object) -> object:
+        if isinstance(v, str):
+            try:
+                return Disposition(v)
+            except ValueError:
+                allowed = ", ".join(d.value for d in Disposition)
+                raise ValueError(f"unknown disposition {v!r}; one of: {allowed}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        d = self.disposition
+        if (d is Disposition.EMERGENCY) != (self.incident is not None):
+            raise ValueError("'incident' is required for an emergency call and only for one")
+        if (d is Disposition.DUPLICATE) != (self.incident_id is not None):
+            raise ValueError("'incident_id' is required for a duplicate call and only for one")
+        if (d is Disposition.HANDOVER) != (self.handover_to is not None):
+            raise ValueError("'handover_to' is required for a handover and only for one")
+        if self.rang_at and self.answered_at and self.answered_at < self.rang_at:
+            raise ValueError("answered_at is before rang_at")
+        return self
+
+
+class SmsAmlIn(Strict):
+    """An AML SMS as the SMS gateway relays it: the sender's number and the text."""
+
+    sender: Text = Field(min_length=3, max_length=20)
+    text: str = Field(min_length=1, max_length=1000)
+
+    _number = field_validator("sender")(_phone)
+
+
+class CallQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)
+    since: AwareDatetime | None = Field(default=None, alias="from")
+    until: AwareDatetime | None = Field(default=None, alias="to")
+    disposition: list[Disposition] | None = None
+    phone: str | None = None
+    limit: int = Field(default=200, ge=1, le=1000)
+
+    @field_validator("disposition", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        return [s for s in v.split(",") if s] if isinstance(v, str) else v
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _plus(cls, v: object) -> object:
+        return v.replace(" ", "+") if isinstance(v, str) else v
+
+
+class AmlQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)
+    phone: str | None = None
+    status: str | None = Field(default=None, pattern="^(held|attached|rejected)$")
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class DuplicateQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    category: str | None = None
+    radius_m: float | None = Field(default=None, gt=0, le=5000)
+    window_min: float | None = Field(default=None, gt=0, le=24 * 60)
