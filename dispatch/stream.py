@@ -21,6 +21,8 @@ from dispatch.constants import STREAM_FIELD
 log = structlog.get_logger(__name__)
 
 StreamEntry = tuple[str, bytes]  # (stream id, JSON payload)
+# Not a stream entry: tells each console that the stream lost entries (reload the board).
+RESYNC: StreamEntry = ("", b'{"reason": "stream_reset"}')
 
 
 def parse_id(stream_id: str) -> tuple[int, int]:
@@ -72,6 +74,8 @@ class StreamHub:
                 if first:
                     self._last_id = await self._initial_position()
                     first = False
+                elif not self.connected:
+                    await self._check_continuity()
                 self.connected = True
                 self.started.set()
                 delay = 0.2
@@ -83,6 +87,22 @@ class StreamHub:
                 self.started.set()
                 await asyncio.sleep(delay)  # back-off while Redis is away
                 delay = min(delay * 2, 2.0)
+
+    async def _check_continuity(self) -> None:
+        """After an outage: if the stream lost the last entry read, consoles must resync.
+
+        Redis may come back empty, or from a snapshot older than what was read.
+        Entries published after the last one read and before the outage may be
+        gone, and a console cannot know; every console is sent ``resync`` (reload
+        the board) and its stream goes on. Reading goes on from the start of the
+        new stream, whose ids are newer than any old one.
+        """
+        if self._last_id == "0-0" or await self.resume_is_possible(self._last_id):
+            return
+        log.warning("hub.stream_reset", last_id=self._last_id,
+                    consoles=len(self._subscribers))
+        self._fan_out(RESYNC)
+        self._last_id = "0-0"
 
     async def _read_loop(self) -> None:
         while True:

@@ -68,6 +68,10 @@ async def create_pool(dsn: str, cfg: DbSettings, *, min_size: int | None = None,
             min_size=cfg.pool_min if min_size is None else min_size,
             max_size=cfg.pool_max if max_size is None else max_size,
             init=_init_connection,
+            # statement_timeout bounds a statement the server is running; this bounds
+            # the wait on a server that stopped answering (a hung host, a cut link),
+            # so a request ends with 503 instead of hanging.
+            command_timeout=cfg.statement_timeout_ms / 1000 + 2,
             server_settings={
                 "statement_timeout": str(cfg.statement_timeout_ms),
                 "application_name": "siap112",

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from dispatch import keys
 from dispatch.errors import DomainError
-from dispatch.stream import StreamHub, Subscriber, parse_id
+from dispatch.stream import RESYNC, StreamHub, Subscriber, parse_id
 
 routes = web.RouteTableDef()
 log = structlog.get_logger(__name__)
@@ -65,6 +65,10 @@ async def _live(resp: EventSourceResponse, sub: Subscriber, sent_upto: str | Non
             continue
         if entry is None:  # this console fell too far behind; it resumes by Last-Event-ID
             return
+        if entry is RESYNC:  # Redis came back without entries it may not have sent
+            await resp.send(entry[1].decode(), event="resync")
+            upto = None
+            continue
         if upto is not None and parse_id(entry[0]) <= upto:
             continue
         upto = None
