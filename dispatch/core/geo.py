@@ -84,6 +84,38 @@ def nearest_exact(
     return sorted(((-neg, candidates[i]) for neg, i in best), key=lambda t: (t[0], t[1].unit_id))
 
 
+# From this many fresh candidates on, a k-d tree beats visiting every unit.
+INDEX_MIN_UNITS = 200
+
+
+def split_by_freshness(
+    candidates: Iterable[Candidate], *, now: datetime, stale_after_s: float
+) -> tuple[list[Candidate], list[Candidate], list[Candidate]]:
+    """(fresh, stale, unknown): by the age of each unit's last known position."""
+    cutoff = now - timedelta(seconds=stale_after_s)
+    fresh: list[Candidate] = []
+    stale: list[Candidate] = []
+    unknown: list[Candidate] = []
+    for c in candidates:
+        if c.position is None:
+            unknown.append(c)
+        elif c.position_at is not None and c.position_at >= cutoff:
+            fresh.append(c)
+        else:
+            stale.append(c)
+    return fresh, stale, unknown
+
+
+def nearest(origin: Point, candidates: Sequence[Candidate], k: int
+            ) -> list[tuple[float, Candidate]]:
+    """``nearest_exact``, through the spatial index when the candidates are many."""
+    if len(candidates) < INDEX_MIN_UNITS:
+        return nearest_exact(origin, candidates, k)
+    from dispatch.core.spatial import UnitIndex  # numpy/scipy only where they pay off
+
+    return UnitIndex(candidates).nearest(origin, k)
+
+
 def rank_units(
     origin: Point,
     candidates: Iterable[Candidate],
@@ -98,20 +130,10 @@ def rank_units(
     position is older than ``stale_after_s`` come after them (flagged stale),
     nearest first; units with no known position come last.
     """
-    cutoff = now - timedelta(seconds=stale_after_s)
-    fresh: list[Candidate] = []
-    stale: list[Candidate] = []
-    unknown: list[Candidate] = []
-    for c in candidates:
-        if c.position is None:
-            unknown.append(c)
-        elif c.position_at is not None and c.position_at >= cutoff:
-            fresh.append(c)
-        else:
-            stale.append(c)
-    ranked = [Ranked(c, d, False) for d, c in nearest_exact(origin, fresh, k)]
+    fresh, stale, unknown = split_by_freshness(candidates, now=now, stale_after_s=stale_after_s)
+    ranked = [Ranked(c, d, False) for d, c in nearest(origin, fresh, k)]
     if len(ranked) < k:
-        ranked += [Ranked(c, d, True) for d, c in nearest_exact(origin, stale, k - len(ranked))]
+        ranked += [Ranked(c, d, True) for d, c in nearest(origin, stale, k - len(ranked))]
     for c in sorted(unknown, key=lambda c: c.unit_id)[: max(0, k - len(ranked))]:
         ranked.append(Ranked(c, None, True))
     return ranked

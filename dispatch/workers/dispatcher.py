@@ -22,12 +22,13 @@ import structlog
 
 from dispatch import actions
 from dispatch.constants import DISPATCH_CHANNEL
-from dispatch.core.geo import Candidate, Point, Ranked, travel_time_s
-from dispatch.core.planner import WaitingIncident, plan, queue_order, unmet_needs
+from dispatch.core.geo import Point, Ranked, travel_time_s
+from dispatch.core.planner import WaitingIncident, plan_fleet, queue_order, unmet_needs
 from dispatch.settings import Settings
 from dispatch.store import incidents as inc_sql
 from dispatch.store import units as unit_sql
 from dispatch.store.db import UNAVAILABLE_ERRORS, in_transaction
+from dispatch.store.fleet import FleetCache
 from dispatch.store.notify import Waker
 
 log = structlog.get_logger(__name__)
@@ -42,11 +43,6 @@ def _waiting(row: asyncpg.Record) -> WaitingIncident:
     )
 
 
-def _candidate(row: asyncpg.Record) -> Candidate:
-    position = Point(row["lat"], row["lon"]) if row["lat"] is not None else None
-    return Candidate(row["id"], row["unit_type"], position, row["position_at"])
-
-
 class Dispatcher:
     """One dispatcher; any number may run against the same database."""
 
@@ -56,6 +52,8 @@ class Dispatcher:
         self._timeout = settings.db.acquire_timeout_s
         # Which dispatcher process acted, for the timeline and for audits.
         self.actor = f"dispatcher:{socket.gethostname()}:{os.getpid()}"
+        # The available fleet between passes: each pass reads only what changed.
+        self._fleet = FleetCache()
 
     async def run_once(self) -> int:
         """One pass over the queue; returns the number of units assigned."""
@@ -64,11 +62,11 @@ class Dispatcher:
             rows = await conn.fetch(inc_sql.WAITING_SQL, cfg.batch)
             waiting = [_waiting(r) for r in rows]
             needed = sorted({t for w in waiting for t in w.unmet})
-            unit_rows = await conn.fetch(unit_sql.AVAILABLE_UNITS_SQL, needed) if needed else []
+            fleet = await self._fleet.refresh(conn) if needed else None
         if not waiting:
             return 0
-        plans = plan(waiting, [_candidate(r) for r in unit_rows],
-                     now=datetime.now(UTC), stale_after_s=cfg.stale_position_s)
+        plans = {} if fleet is None else plan_fleet(
+            waiting, fleet, now=datetime.now(UTC), stale_after_s=cfg.stale_position_s)
         already_queued = {r["id"] for r in rows if r["status"] == "queued"}
         assigned = 0
         for incident in queue_order(waiting):
@@ -132,6 +130,7 @@ class Dispatcher:
                     delay = 0.5
                 except UNAVAILABLE_ERRORS as exc:
                     log.warning("dispatcher.db_unavailable", error=str(exc), retry_in_s=delay)
+                    self._fleet = FleetCache()  # whatever comes back, read it whole
                     await asyncio.sleep(delay)  # back-off while PostgreSQL is away
                     delay = min(delay * 2, 5.0)
                     continue

@@ -1,0 +1,1 @@
+"""``siap112 bench``: figures measured side by side with the machine's own limits."""

@@ -1,0 +1,157 @@
+"""The benchmark's own database, and the service and helper processes it starts.
+
+Everything listens on 127.0.0.1. The database is created for the run and
+dropped afterwards, so a benchmark never touches a real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+
+from dispatch.store.migrate import migrate
+
+READY_TIMEOUT_S = 60.0
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, naming another database."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+@asynccontextmanager
+async def bench_database(admin_url: str) -> AsyncIterator[str]:
+    """A fresh, migrated database of the benchmark's own; dropped on exit."""
+    name = f"siap112_bench_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = with_database(admin_url, name)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        yield url
+    finally:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Process:
+    """A child process serving HTTP on 127.0.0.1."""
+
+    proc: subprocess.Popen[bytes]
+    base_url: str
+    log_path: str
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self.proc.pid
+
+    def stop(self) -> None:
+        """SIGTERM, then wait (SIGKILL after 15 s)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        os.unlink(self.log_path)
+
+
+def _tail(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()[-3000:]
+
+
+def _spawn(args: list[str], env: Mapping[str, str]) -> Process:
+    fd, log_path = tempfile.mkstemp(prefix="siap112-bench-", suffix=".log")
+    proc = subprocess.Popen([sys.executable, "-m", *args], env={**os.environ, **env},
+                            stdin=subprocess.DEVNULL, stdout=fd, stderr=fd)
+    os.close(fd)
+    return Process(proc, "", log_path)
+
+
+async def _await_http(proc: Process, path: str) -> None:
+    """Until the child answers ``path`` with 200 (bounded); fail with its log if it exits."""
+    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+    async with aiohttp.ClientSession() as http:
+        while True:
+            if proc.proc.poll() is not None:
+                raise RuntimeError(f"{proc.base_url} exited early:\n{_tail(proc.log_path)}")
+            try:
+                async with http.get(proc.base_url + path) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{proc.base_url}{path} not ready in {READY_TIMEOUT_S} s")
+            await asyncio.sleep(0.1)  # a child process starting up: poll its port, bounded
+
+
+async def start(args: list[str], env: Mapping[str, str], port: int, ready_path: str
+                ) -> Process:
+    """Start ``python -m <args>`` and return once ``ready_path`` answers 200."""
+    child = _spawn(args, env)
+    child.base_url = f"http://127.0.0.1:{port}"
+    try:
+        await _await_http(child, ready_path)
+    except BaseException:
+        child.stop()
+        raise
+    return child
+
+
+async def start_service(database_url: str, redis_url: str, stream_key: str,
+                        **overrides: str) -> Process:
+    """``siap112 serve`` on a free loopback port against the benchmark database."""
+    port = free_port()
+    env = {"SIAP112_DATABASE_URL": database_url, "SIAP112_REDIS_URL": redis_url,
+           "SIAP112_REDIS_STREAM_KEY": stream_key, "SIAP112_HTTP_HOST": "127.0.0.1",
+           "SIAP112_HTTP_PORT": str(port), "SIAP112_LOG_LEVEL": "warning", **overrides}
+    return await start(["dispatch", "serve"], env, port, "/readyz")
+
+
+async def start_echo() -> Process:
+    """The trivial aiohttp JSON server used as the HTTP baseline."""
+    port = free_port()
+    return await start(["dispatch.benchmarks.echo", str(port)], {}, port, "/healthz")
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process: VmRSS from /proc (Linux)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
