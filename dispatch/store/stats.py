@@ -17,8 +17,12 @@ import asyncpg
 
 from dispatch.core.runcards import INTERVALS, TargetTable
 
-RESPONSE_TIMES_SQL = """
-WITH inc AS (
+# The interval samples, shared with the supervisor reports (dispatch/web/reports.py):
+# one row per (interval, incident or assignment) with its seconds. Parameters: $1 from,
+# $2 to (received_at), $3 category or NULL. unit_type is set for the per-assignment
+# intervals (turnout, travel) and NULL for the per-incident ones.
+SAMPLES_CTE = """
+inc AS (
     SELECT i.id, i.category, i.received_at,
            min(a.dispatched_at) AS first_dispatched,
            min(a.on_scene_at) AS first_on_scene
@@ -30,22 +34,32 @@ WITH inc AS (
 ),
 samples AS (
     SELECT 'call_processing' AS interval, category,
-           extract(epoch FROM first_dispatched - received_at)::float8 AS secs
+           extract(epoch FROM first_dispatched - received_at)::float8 AS secs,
+           id AS incident_id, NULL::text AS unit_type
     FROM inc WHERE first_dispatched IS NOT NULL
     UNION ALL
-    SELECT 'total', category, extract(epoch FROM first_on_scene - received_at)::float8
+    SELECT 'total', category, extract(epoch FROM first_on_scene - received_at)::float8,
+           id, NULL
     FROM inc WHERE first_on_scene IS NOT NULL
     UNION ALL
-    SELECT 'turnout', inc.category, extract(epoch FROM a.en_route_at - a.dispatched_at)::float8
+    SELECT 'turnout', inc.category, extract(epoch FROM a.en_route_at - a.dispatched_at)::float8,
+           inc.id, a.unit_type
     FROM inc JOIN assignments a ON a.incident_id = inc.id WHERE a.en_route_at IS NOT NULL
     UNION ALL
-    SELECT 'travel', inc.category, extract(epoch FROM a.on_scene_at - a.en_route_at)::float8
+    SELECT 'travel', inc.category, extract(epoch FROM a.on_scene_at - a.en_route_at)::float8,
+           inc.id, a.unit_type
     FROM inc JOIN assignments a ON a.incident_id = inc.id
     WHERE a.en_route_at IS NOT NULL AND a.on_scene_at IS NOT NULL
-),
+)"""
+
+# Targets per (category, interval). Parameters: $4 categories, $5 intervals, $6 seconds.
+TARGETS_CTE = """
 targets AS (
     SELECT * FROM unnest($4::text[], $5::text[], $6::float8[]) AS t(category, interval, secs)
-)
+)"""
+
+RESPONSE_TIMES_SQL = f"""
+WITH {SAMPLES_CTE}, {TARGETS_CTE}
 SELECT s.interval,
        count(*) AS count,
        avg(s.secs) AS mean,

@@ -1,0 +1,60 @@
+// The JSON API, with errors turned into ApiError carrying the server's error body.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || `HTTP ${status}`);
+    this.status = status;
+    this.error = body?.error || {};
+  }
+
+  /** Field errors as [{field, message, type}], whatever the error's shape. */
+  get fields() {
+    if (Array.isArray(this.error.fields)) return this.error.fields;
+    if (this.error.field) return [{ field: this.error.field, message: this.error.message }];
+    return [];
+  }
+}
+
+function operator() { return localStorage.getItem("siap112.operator") || ""; }
+
+/** Call the API; resolves to the parsed JSON, rejects with ApiError or a network TypeError. */
+export async function api(path, { method = "GET", body } = {}) {
+  const headers = { Accept: "application/json" };
+  if (operator()) headers["X-Operator"] = operator();
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(path, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await resp.json().catch(() => null);
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  return data;
+}
+
+export const getMeta = () => api("/api/v1/meta");
+export const getGeo = () => api("/api/v1/geo");
+export const openIncidents = () => api("/api/v1/incidents?status=open&limit=1000");
+export const getIncident = (id) => api(`/api/v1/incidents/${id}`);
+export const createIncident = (body) => api("/api/v1/incidents", { method: "POST", body });
+export const candidates = (id) => api(`/api/v1/incidents/${id}/candidates`);
+export const assign = (id, body) =>
+  api(`/api/v1/incidents/${id}/assignments`, { method: "POST", body });
+export const closeIncident = (id, body) =>
+  api(`/api/v1/incidents/${id}/close`, { method: "POST", body });
+export const units = () => api("/api/v1/units");
+export const getUnit = (id) => api(`/api/v1/units/${id}`);
+export const setStatus = (id, status) =>
+  api(`/api/v1/units/${id}/status`, { method: "POST", body: { status } });
+export const setLocation = (id, lat, lon) =>
+  api(`/api/v1/units/${id}/location`, { method: "PUT", body: { lat, lon } });
+
+export function setOperator(name) { localStorage.setItem("siap112.operator", name); }
+export { operator };
+
+/** Great-circle distance in metres (display only: the server ranks by geodesic). */
+export function haversineM(a, b) {
+  const rad = Math.PI / 180, R = 6371008.8;
+  const dp = (b.lat - a.lat) * rad, dl = (b.lon - a.lon) * rad;
+  const h = Math.sin(dp / 2) ** 2 +
+    Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dl / 2) ** 2;
+  return 2 * R * Math.asin(Math.min(1, Math.sqrt(h)));
+}

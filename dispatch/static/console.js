@@ -1,0 +1,431 @@
+// The operator console: call intake, live board, unit roster, map, dispatcher actions.
+//
+// The board is loaded once, then kept current by the live stream: each event names
+// the incident and/or unit it touched, and that record is re-read from the API, so
+// the board shows exactly what the database holds. body[data-board-loads] counts
+// full reloads (first load and `resync` only: a resumed stream needs none).
+
+import * as API from "./api.js";
+import { $, $$, debounce, fill, h } from "./dom.js";
+import {
+  applyI18n, bindToggle, categoryLabel, dispositionLabel, errorText, formatDuration, formatKm,
+  onLangChange, setMeta, statusLabel, t, unitTypeLabel,
+} from "./i18n.js";
+import { BlitarMap } from "./map.js";
+import { bindBanner, LiveStream } from "./sse.js";
+
+const NEARBY_KM = 2;
+const STATUS_ORDER = ["available", "dispatched", "acknowledged", "en_route", "on_scene",
+  "transporting", "at_hospital", "out_of_service"];
+
+const state = {
+  meta: null, geo: null, map: null,
+  incidents: new Map(), units: new Map(),
+  selected: null, replacing: null, loads: 0,
+  pending: { incident: new Set(), unit: new Set() },
+};
+
+// ---------- loading and live updates ----------
+
+async function loadBoard() {
+  const [inc, units] = await Promise.all([API.openIncidents(), API.units()]);
+  state.incidents = new Map(inc.items.map((i) => [i.id, i]));
+  state.units = new Map(units.items.map((u) => [u.id, u]));
+  state.loads += 1;
+  document.body.dataset.boardLoads = String(state.loads);
+  renderAll();
+}
+
+function onEvent(kind, ev) {
+  if (ev.incident_id) state.pending.incident.add(ev.incident_id);
+  if (ev.unit_id) state.pending.unit.add(ev.unit_id);
+  flushSoon();
+}
+
+const flushSoon = debounce(flush, 50);
+
+async function flush() {
+  const incIds = [...state.pending.incident], unitIds = [...state.pending.unit];
+  state.pending.incident.clear();
+  state.pending.unit.clear();
+  await Promise.all([...incIds.map(refreshIncident), ...unitIds.map(refreshUnit)]);
+  renderAll();
+}
+
+async function refreshIncident(id) {
+  try {
+    const inc = await API.getIncident(id);
+    if (inc.status === "closed") state.incidents.delete(id);
+    else state.incidents.set(id, inc);
+  } catch (err) {
+    if (err.status === 404) state.incidents.delete(id);
+    else state.pending.incident.add(id); // retried on the next event or reconnect
+  }
+}
+
+async function refreshUnit(id) {
+  try {
+    const u = await API.getUnit(id);
+    u.incident_id = u.assignment ? u.assignment.incident_id : null;
+    state.units.set(id, u);
+  } catch (err) {
+    if (err.status !== 404) state.pending.unit.add(id);
+  }
+}
+
+// ---------- rendering ----------
+
+function renderAll() {
+  renderBoard();
+  renderRoster();
+  renderMap();
+  updateNearby();
+  if (state.selected !== null) renderDetail();
+}
+
+function openIncidentsSorted() {
+  return [...state.incidents.values()].sort((a, b) =>
+    a.priority - b.priority || Date.parse(a.received_at) - Date.parse(b.received_at) || a.id - b.id);
+}
+
+function incidentItem(inc) {
+  const open = (inc.assignments || []).filter((a) => !a.ended_at);
+  const queued = inc.status === "queued" || (inc.status === "pending" && open.length === 0);
+  return h("li", {
+    class: `incident p${inc.priority} ${inc.status}${queued ? " waiting" : ""}` +
+      `${inc.id === state.selected ? " selected" : ""}`,
+    dataset: { id: inc.id }, tabindex: 0,
+    onclick: () => select(inc.id),
+    onkeydown: (e) => { if (e.key === "Enter") select(inc.id); },
+  },
+  h("div", { class: "row1" },
+    h("span", { class: "inc-id" }, `#${inc.id}`),
+    h("span", { class: "prio" }, `P${inc.priority}`),
+    h("span", { class: "cat" }, categoryLabel(inc.category)),
+    h("span", { class: "elapsed", dataset: { since: inc.received_at }, title: t("board.elapsed") },
+      formatDuration((Date.now() - Date.parse(inc.received_at)) / 1000))),
+  h("div", { class: "row2" }, inc.address || coords(inc.location)),
+  queued ? h("div", { class: "queued-flag" }, t("board.queued"),
+    inc.queue_reason ? ` (${inc.queue_reason})` : "") : null,
+  h("ul", { class: "assigned" }, open.length ? open.map((a) => h("li", {
+    class: `st-${a.status}`, dataset: { unit: a.unit_id },
+  }, h("b", {}, a.callsign), " ", h("span", { class: "unit-status" }, statusLabel(a.status))))
+    : queued ? null : h("li", { class: "none" }, t("board.no_units"))));
+}
+
+function coords(loc) {
+  return loc ? `${loc.lat.toFixed(4)}, ${loc.lon.toFixed(4)}` : "";
+}
+
+function renderBoard() {
+  const list = openIncidentsSorted();
+  fill($("#board"), ...(list.length ? list.map(incidentItem)
+    : [h("li", { class: "empty" }, t("board.empty"))]));
+}
+
+function renderRoster() {
+  const groups = STATUS_ORDER.map((status) => {
+    const units = [...state.units.values()].filter((u) => u.status === status)
+      .sort((a, b) => a.callsign.localeCompare(b.callsign));
+    if (!units.length) return null;
+    return h("div", { class: `roster-group st-${status}`, dataset: { status } },
+      h("h3", {}, `${statusLabel(status)} (${units.length})`),
+      h("div", { class: "chips" }, units.map((u) => h("span", {
+        class: "chip", dataset: { unit: u.id }, title: unitTypeLabel(u.unit_type),
+      }, u.callsign, u.incident_id ? ` → #${u.incident_id}` : ""))));
+  });
+  fill($("#roster"), ...groups.filter(Boolean));
+}
+
+function renderMap() {
+  if (!state.map) return;
+  state.map.setIncidents(openIncidentsSorted(), state.selected);
+  state.map.setUnits([...state.units.values()]);
+}
+
+function tickElapsed() {
+  const now = Date.now();
+  for (const el of $$("[data-since]")) {
+    el.textContent = formatDuration((now - Date.parse(el.dataset.since)) / 1000);
+  }
+}
+
+// ---------- dispatcher actions (detail panel) ----------
+
+function select(id) {
+  state.selected = id;
+  state.replacing = null;
+  renderBoard();
+  renderMap();
+  renderDetail();
+}
+
+const loadCandidates = debounce(async (id) => {
+  if (state.selected !== id) return;
+  try {
+    const res = await API.candidates(id);
+    if (state.selected === id) renderCandidates(res);
+  } catch (err) {
+    const box = $("#detail-candidates");
+    if (box) fill(box, h("p", { class: "err" }, err.message));
+  }
+}, 150);
+
+function renderDetail({ rebuild = false } = {}) {
+  const panel = $("#detail");
+  const inc = state.incidents.get(state.selected);
+  if (!inc) { panel.hidden = true; panel.dataset.for = ""; state.selected = null; return; }
+  panel.hidden = false;
+  if (rebuild || panel.dataset.for !== String(inc.id)) {
+    // The skeleton (and the close form with what the dispatcher typed) is built once
+    // per selection; live updates refresh only the parts below.
+    panel.dataset.for = String(inc.id);
+    fill(panel,
+      h("div", { class: "detail-head" },
+        h("h2", {}, t("detail.title", { id: inc.id })),
+        h("button", { type: "button", onclick: () => { state.selected = null; renderAll(); } },
+          t("detail.hide"))),
+      h("div", { id: "detail-info" }),
+      h("div", { id: "detail-candidates" }),
+      closeForm(inc),
+      h("p", { class: "err", id: "detail-error" }));
+  }
+  const open = (inc.assignments || []).filter((a) => !a.ended_at);
+  fill($("#detail-info"),
+    h("p", {}, `${categoryLabel(inc.category)} · P${inc.priority} · ${inc.caller_phone}`),
+    h("p", {}, inc.address || coords(inc.location), inc.description ? ` — ${inc.description}` : ""),
+    h("h3", {}, t("detail.assignments")),
+    h("ul", { class: "assignments" }, open.map((a) => h("li", {},
+      h("b", {}, a.callsign), ` ${statusLabel(a.status)} · ${formatKm(a.distance_m)} · `,
+      `${t("unit.eta")} ${formatDuration(a.eta_s)} `,
+      h("button", {
+        type: "button", class: state.replacing === a.id ? "active" : "",
+        onclick: () => { state.replacing = state.replacing === a.id ? null : a.id; renderDetail(); },
+      }, state.replacing === a.id ? t("detail.cancel_replace") : t("detail.replace"))))),
+    state.replacing ? h("p", { class: "hint" }, t("detail.replace_pick")) : null);
+  loadCandidates(inc.id);
+}
+
+function candidateRow(c, inc) {
+  const busy = !c.available;
+  return h("li", { class: `cand${c.recommended ? " recommended" : ""}${busy ? " busy" : ""}`,
+    dataset: { unit: c.unit_id } },
+  h("b", {}, c.callsign), ` ${unitTypeLabel(c.unit_type)} · ${formatKm(c.distance_m)} · `,
+  `${t("unit.eta")} ${formatDuration(c.eta_s)}`,
+  c.stale_position ? h("em", {}, ` (${t("detail.stale")})`) : null,
+  busy ? h("em", {}, ` (${statusLabel(c.status)}${c.incident_id ? ` #${c.incident_id}` : ""})`)
+    : null,
+  c.incident_id === inc.id ? null : h("button", {
+    type: "button", class: c.recommended ? "primary" : "",
+    onclick: () => sendUnit(inc.id, c),
+  }, busy ? t("detail.take") : t("detail.assign")));
+}
+
+function renderCandidates(res) {
+  const inc = state.incidents.get(res.incident_id);
+  const box = $("#detail-candidates");
+  if (!inc || !box) return;
+  const rec = res.items.filter((c) => c.recommended);
+  const others = res.items.filter((c) => !c.recommended);
+  fill(box,
+    rec.length ? h("h3", {}, t("detail.recommended")) : null,
+    rec.length ? h("ul", { class: "cands" }, rec.map((c) => candidateRow(c, inc))) : null,
+    h("h3", {}, t("detail.others")),
+    others.length ? h("ul", { class: "cands" }, others.map((c) => candidateRow(c, inc)))
+      : h("p", {}, t("detail.none")));
+}
+
+async function sendUnit(incidentId, c) {
+  if (!c.available && !confirm(t("detail.confirm_take", { id: c.incident_id }))) return;
+  const body = { unit_id: c.unit_id, take_from_other: !c.available };
+  if (state.replacing) body.replaces_assignment_id = state.replacing;
+  try {
+    await API.assign(incidentId, body);
+    state.replacing = null;
+    $("#detail-error").textContent = "";
+  } catch (err) {
+    $("#detail-error").textContent = err.message || t("err.network");
+  }
+}
+
+function closeForm(inc) {
+  const select = h("select", { id: "close-disposition", required: true },
+    Object.keys(state.meta.dispositions).map((code) =>
+      h("option", { value: code }, dispositionLabel(code))));
+  const note = h("input", { id: "close-note", maxlength: 2000 });
+  return h("form", {
+    class: "close-form",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        await API.closeIncident(inc.id, { disposition: select.value, note: note.value });
+      } catch (err) {
+        $("#detail-error").textContent = err.message || t("err.network");
+      }
+    },
+  }, h("label", {}, t("detail.disposition"), " ", select),
+  h("label", {}, t("detail.note"), " ", note),
+  h("button", { type: "submit", class: "danger" }, t("detail.close")));
+}
+
+// ---------- call intake ----------
+
+function renderCategories() {
+  const box = $("#f-categories");
+  const current = $("input[name=category]:checked")?.value;
+  fill(box, ...Object.keys(state.meta.categories).map((code, i) => h("label",
+    { class: "cat-option" },
+    h("input", { type: "radio", name: "category", value: code, checked: code === current }),
+    i < 9 ? h("kbd", {}, String(i + 1)) : h("span", { class: "kbd-none" }), " ",
+    categoryLabel(code))));
+}
+
+function renderKecamatan() {
+  const sel = $("#f-kecamatan");
+  const current = sel.value;
+  fill(sel, h("option", { value: "" }, t("intake.kecamatan_pick")),
+    ...state.geo.kecamatan.map((k) => h("option", { value: k.code }, k.name)));
+  sel.value = current;
+}
+
+function pickCategory(index) {
+  const radios = $$("input[name=category]");
+  if (radios[index]) { radios[index].checked = true; radios[index].focus(); }
+}
+
+function formLocation() {
+  const lat = $("#f-lat").value.trim(), lon = $("#f-lon").value.trim();
+  if (!lat && !lon) return null;
+  const num = (v) => (v !== "" && !Number.isNaN(Number(v)) ? Number(v) : v || null);
+  return { lat: num(lat), lon: num(lon) };
+}
+
+function setLocation(lat, lon) {
+  $("#f-lat").value = lat;
+  $("#f-lon").value = lon;
+  onLocationInput();
+}
+
+function onLocationInput() {
+  const loc = formLocation();
+  const ok = loc && typeof loc.lat === "number" && typeof loc.lon === "number";
+  state.map?.setPick(ok ? loc.lat : null, ok ? loc.lon : null);
+  updateNearby();
+}
+
+function updateNearby() {
+  const box = $("#nearby");
+  const loc = formLocation();
+  if (!loc || typeof loc.lat !== "number" || typeof loc.lon !== "number") {
+    fill(box);
+    return;
+  }
+  const near = [...state.incidents.values()].filter((i) => i.location)
+    .map((i) => ({ i, d: API.haversineM(loc, i.location) }))
+    .filter((x) => x.d <= NEARBY_KM * 1000).sort((a, b) => a.d - b.d);
+  fill(box,
+    h("h3", {}, near.length ? t("intake.nearby") : t("intake.nearby_none", { km: NEARBY_KM })),
+    h("ul", {}, near.map(({ i, d }) => h("li", {
+      class: "nearby-item", dataset: { id: i.id }, onclick: () => select(i.id),
+    }, `#${i.id} ${categoryLabel(i.category)} · ${formatKm(d)} · ${i.address || ""}`))));
+  box.classList.toggle("warn", near.length > 0);
+}
+
+function clearErrors() {
+  for (const el of $$("#intake-form .err")) el.textContent = "";
+  for (const el of $$("#intake-form [aria-invalid]")) el.removeAttribute("aria-invalid");
+}
+
+function showErrors(err) {
+  const fields = err.fields.length ? err.fields : [{ field: "body", message: err.message }];
+  for (const f of fields) {
+    const name = f.field || "body";
+    const slot = $(`[data-err="${name}"]`) || $(`[data-err="${name.split(".")[0]}"]`) ||
+      $("[data-err=body]");
+    slot.textContent = [slot.textContent, errorText(f)].filter(Boolean).join("; ");
+    $(`[name="${name}"]`)?.setAttribute("aria-invalid", "true");
+  }
+}
+
+async function submitIntake(e) {
+  e.preventDefault();
+  clearErrors();
+  const body = {
+    caller_phone: $("#f-phone").value,
+    category: $("input[name=category]:checked")?.value ?? "",
+    priority: Number($("#f-priority").value),
+    address: $("#f-address").value,
+    description: $("#f-notes").value,
+  };
+  const loc = formLocation();
+  if (loc) body.location = loc;
+  const msg = $("#intake-msg");
+  try {
+    const inc = await API.createIncident(body);
+    msg.textContent = t("intake.saved", { id: inc.id });
+    msg.className = "ok";
+    if (!state.incidents.has(inc.id)) state.incidents.set(inc.id, { ...inc, assignments: [] });
+    $("#intake-form").reset();
+    onLocationInput();
+    renderAll();
+    $("#f-phone").focus();
+  } catch (err) {
+    msg.className = "err";
+    msg.textContent = err instanceof API.ApiError ? err.message : t("err.network");
+    if (err instanceof API.ApiError) showErrors(err);
+  }
+}
+
+function bindIntake() {
+  const form = $("#intake-form");
+  form.addEventListener("submit", submitIntake);
+  form.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) form.requestSubmit();
+    if (e.altKey && /^[1-9]$/.test(e.key)) { e.preventDefault(); pickCategory(Number(e.key) - 1); }
+  });
+  $("#f-categories").addEventListener("keydown", (e) => {
+    if (!e.altKey && /^[1-9]$/.test(e.key)) { e.preventDefault(); pickCategory(Number(e.key) - 1); }
+  });
+  for (const id of ["#f-lat", "#f-lon"]) $(id).addEventListener("input", onLocationInput);
+  $("#f-kecamatan").addEventListener("change", (e) => {
+    const k = state.geo.kecamatan.find((x) => x.code === e.target.value);
+    if (k) setLocation(k.lat, k.lon);
+  });
+}
+
+// ---------- start ----------
+
+async function main() {
+  bindToggle($("#lang"));
+  const op = $("#operator");
+  op.value = API.operator();
+  op.addEventListener("change", () => API.setOperator(op.value.trim()));
+  [state.meta, state.geo] = await Promise.all([API.getMeta(), API.getGeo()]);
+  setMeta(state.meta);
+  renderCategories();
+  renderKecamatan();
+  state.map = new BlitarMap($("#map"), state.geo, { onPick: setLocation, onSelect: select });
+  bindIntake();
+  onLangChange(() => {
+    renderCategories();
+    renderKecamatan();
+    renderAll();
+    if (state.selected !== null) renderDetail({ rebuild: true });
+  });
+  const live = new LiveStream({
+    onEvent,
+    onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),
+    // Subscribe first, then load: nothing committed in between is lost.
+    onReady: ({ resumed }) => {
+      if (!resumed) loadBoard();
+      else flushSoon();
+    },
+    onResync: () => loadBoard(),
+  });
+  window.siap112 = { live, state };
+  live.connect();
+  setInterval(tickElapsed, 1000);
+  applyI18n();
+}
+
+main();

@@ -1,0 +1,162 @@
+// The responder page for one unit (?unit=ID), made for a phone: the current
+// assignment, big buttons for the next allowed statuses, the device's position
+// sent to the centre, and an alert (sound, vibration) when a new assignment arrives.
+
+import * as API from "./api.js";
+import { $, fill, h } from "./dom.js";
+import {
+  applyI18n, bindToggle, categoryLabel, formatDuration, formatKm, onLangChange, setMeta,
+  statusLabel, t, unitTypeLabel,
+} from "./i18n.js";
+import { bindBanner, LiveStream } from "./sse.js";
+
+const ORDER = ["acknowledged", "en_route", "on_scene", "transporting", "at_hospital",
+  "available", "out_of_service"];
+const SEND_EVERY_MS = 30000;   // position reports while standing still
+const SEND_AFTER_M = 50;       // ... or as soon as the unit has moved this far
+
+const state = {
+  unitId: null, unit: null, incident: null, knownAssignment: undefined, alerts: 0,
+  fresh: false, device: null, lastSent: null, error: "",
+};
+
+async function refresh() {
+  const unit = await API.getUnit(state.unitId);
+  const a = unit.assignment;
+  state.incident = a ? await API.getIncident(a.incident_id) : null;
+  const newId = a ? a.id : null;
+  if (state.knownAssignment !== undefined && newId !== null && newId !== state.knownAssignment) {
+    alertNew();
+  }
+  state.knownAssignment = newId;
+  state.unit = unit;
+  render();
+}
+
+async function safeRefresh() {
+  try {
+    await refresh();
+  } catch (err) {
+    fill($("#responder"), h("p", { class: "err" }, err.message || t("err.network")));
+  }
+}
+
+function alertNew() {
+  state.alerts += 1;
+  state.fresh = true;
+  document.body.dataset.alerts = String(state.alerts);
+  navigator.vibrate?.([400, 150, 400, 150, 400]);
+  try {
+    const ctx = new AudioContext();
+    for (const [i, f] of [880, 660, 880].entries()) {
+      const osc = ctx.createOscillator();
+      osc.frequency.value = f;
+      osc.connect(ctx.destination);
+      osc.start(ctx.currentTime + i * 0.25);
+      osc.stop(ctx.currentTime + i * 0.25 + 0.2);
+    }
+  } catch { /* no audio on this device: the vibration and the banner remain */ }
+}
+
+async function changeStatus(status) {
+  state.fresh = false;
+  try {
+    await API.setStatus(state.unitId, status);
+    state.error = "";
+  } catch (err) {
+    state.error = err.message || t("err.network");
+  }
+  await refresh();
+}
+
+function assignmentView() {
+  const inc = state.incident;
+  if (!inc) return h("p", { class: "standby" }, t("responder.no_assignment"));
+  const loc = inc.location;
+  const a = state.unit.assignment;
+  const dist = loc && state.device ? API.haversineM(state.device, loc) : a.distance_m;
+  return h("section", { class: "panel assignment", dataset: { incident: inc.id } },
+    state.fresh ? h("div", { class: "new-flag", onclick: () => { state.fresh = false; render(); } },
+      t("responder.new")) : null,
+    h("h2", {}, `${t("responder.assignment")} #${inc.id}`),
+    h("p", { class: "inc-cat" }, h("b", {}, categoryLabel(inc.category)), ` · P${inc.priority}`),
+    h("p", {}, inc.address || ""), inc.description ? h("p", {}, inc.description) : null,
+    h("p", {}, `${t("unit.distance")}: ${formatKm(dist)} · ${t("unit.eta")}: `,
+      formatDuration(a.eta_s)),
+    loc ? h("a", {
+      class: "maplink", target: "_blank", rel: "noopener",
+      href: `https://www.google.com/maps/dir/?api=1&destination=${loc.lat},${loc.lon}`,
+    }, t("responder.open_map")) : null,
+    loc ? h("a", { class: "maplink geo", href: `geo:${loc.lat},${loc.lon}` },
+      ` (geo:${loc.lat.toFixed(5)},${loc.lon.toFixed(5)})`) : null);
+}
+
+function render() {
+  const u = state.unit;
+  if (!u) return;
+  const next = ORDER.filter((s) => u.allowed_next.includes(s));
+  fill($("#responder"),
+    h("p", { class: "callsign" }, u.callsign),
+    h("p", {}, unitTypeLabel(u.unit_type), ` · ${u.agency}`),
+    h("p", { class: `status-now st-${u.status}`, id: "status-now" },
+      `${t("responder.status")}: ${statusLabel(u.status)}`),
+    assignmentView(),
+    h("h2", {}, t("responder.next")),
+    h("div", { class: "big-buttons" }, next.map((s) => h("button", {
+      type: "button", class: `st-${s}`, dataset: { status: s }, onclick: () => changeStatus(s),
+    }, statusLabel(s)))),
+    state.error ? h("p", { class: "err" }, state.error) : null,
+    h("p", { class: "hint", id: "location-note" }, state.lastSent
+      ? t("responder.location_sent", { time: state.lastSent.at.toLocaleTimeString() })
+      : t("responder.location_off")));
+}
+
+function watchPosition() {
+  if (!navigator.geolocation) return;
+  navigator.geolocation.watchPosition(async (pos) => {
+    const here = { lat: pos.coords.latitude, lon: pos.coords.longitude };
+    state.device = here;
+    const last = state.lastSent;
+    if (last && Date.now() - last.at < SEND_EVERY_MS && API.haversineM(last, here) < SEND_AFTER_M) {
+      return;
+    }
+    try {
+      await API.setLocation(state.unitId, here.lat, here.lon);
+      state.lastSent = { ...here, at: new Date() };
+    } catch { /* the next fix tries again */ }
+    render();
+  }, () => render(), { enableHighAccuracy: true, maximumAge: 10000 });
+}
+
+async function picker() {
+  const list = await API.units();
+  fill($("#responder"), h("h2", {}, t("responder.pick")),
+    h("ul", { class: "unit-pick" }, list.items.map((u) => h("li", {},
+      h("a", { href: `/responder?unit=${u.id}` },
+        `${u.callsign} — ${unitTypeLabel(u.unit_type)} (${statusLabel(u.status)})`)))));
+}
+
+async function main() {
+  bindToggle($("#lang"));
+  setMeta(await API.getMeta());
+  const id = new URLSearchParams(location.search).get("unit");
+  if (!id || !/^\d+$/.test(id)) {
+    onLangChange(picker);
+    await picker();
+    return;
+  }
+  state.unitId = Number(id);
+  onLangChange(render);
+  const live = new LiveStream({
+    onEvent: (kind, ev) => { if (ev.unit_id === state.unitId) safeRefresh(); },
+    onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),
+    onReady: () => safeRefresh(),   // first load, and after any reconnect
+    onResync: () => safeRefresh(),
+  });
+  window.siap112 = { live, state };
+  live.connect();
+  watchPosition();
+  applyI18n();
+}
+
+main();

@@ -1,0 +1,144 @@
+"""Supervisor reports: response times grouped, a histogram, and the per-incident export.
+
+Every figure is computed in SQL from the interval samples defined once in
+``dispatch.store.stats`` (SAMPLES_CTE), so the dashboard, the statistics endpoint
+and the CSV export can never disagree on what an interval means.
+
+Days and hours are local Blitar time (WIB, UTC+7). The kecamatan of an incident is
+the nearest estimated kecamatan centre (dispatch.demo_data), an approximation until
+incidents carry their own kecamatan.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from dispatch.core.runcards import TargetTable
+from dispatch.demo_data import KECAMATAN
+from dispatch.store.stats import SAMPLES_CTE, TARGETS_CTE
+
+LOCAL_TZ = "Asia/Jakarta"  # WIB: the Command Center's wall clock
+
+
+
+def _kecamatan_cte(first: int) -> str:
+    """Kecamatan centres passed as three arrays: names, lats, lons from ``$first`` on."""
+    a, b, c = first, first + 1, first + 2
+    return f"kec AS (SELECT * FROM unnest(${a}::text[], ${b}::float8[], ${c}::float8[])" \
+           " AS k(name, lat, lon))"
+
+
+# Nearest centre on a locally flat projection: exact enough to choose between
+# centres ~10 km apart, and cheap.
+NEAREST_KECAMATAN = """
+(SELECT k.name FROM kec k WHERE i.lat IS NOT NULL
+ ORDER BY (k.lat - i.lat) ^ 2 + ((k.lon - i.lon) * cos(radians(i.lat))) ^ 2 LIMIT 1)
+"""
+
+GROUP_KEYS = {
+    "day": f"to_char(i.received_at AT TIME ZONE '{LOCAL_TZ}', 'YYYY-MM-DD')",
+    "hour": f"to_char(i.received_at AT TIME ZONE '{LOCAL_TZ}', 'HH24')",
+    "kecamatan": NEAREST_KECAMATAN,
+    "unit_type": "s.unit_type",
+}
+
+_GROUPED_TEMPLATE = """
+WITH {samples}, {targets}, {kec},
+keyed AS (
+    SELECT s.interval, s.secs, t.secs AS target_s, {key} AS grp
+    FROM samples s
+    JOIN targets t ON t.category = s.category AND t.interval = s.interval
+    JOIN incidents i ON i.id = s.incident_id
+)
+SELECT grp, interval,
+       count(*) AS count,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) AS p50,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY secs) AS p90,
+       count(*) FILTER (WHERE secs <= target_s)::float8 / count(*) AS within_target
+FROM keyed WHERE grp IS NOT NULL
+GROUP BY grp, interval
+ORDER BY grp, interval
+"""
+
+# One named query per grouping, built once from constant fragments (no value is
+# ever formatted into SQL). Parameters: $1-$3 as SAMPLES_CTE, $4-$6 targets, $7-$9 kec.
+GROUPED_SQL = {
+    group: _GROUPED_TEMPLATE.format(samples=SAMPLES_CTE, targets=TARGETS_CTE,
+                                    kec=_kecamatan_cte(7), key=key)
+    for group, key in GROUP_KEYS.items()
+}
+
+# Total response time in bins of $4 seconds.
+HISTOGRAM_SQL = f"""
+WITH {SAMPLES_CTE}
+SELECT floor(secs / $4)::int AS bin, count(*) AS count
+FROM samples WHERE interval = 'total'
+GROUP BY bin ORDER BY bin
+"""
+
+# One row per incident with its interval times. turnout_s and travel_s are those
+# of the incident's fastest unit (each unit's own figures feed the percentiles).
+# Parameters: $1-$3 as SAMPLES_CTE, $4-$6 kecamatan centres.
+EXPORT_SQL = f"""
+WITH {SAMPLES_CTE}, {_kecamatan_cte(4)},
+per AS (
+    SELECT incident_id,
+           min(secs) FILTER (WHERE interval = 'call_processing') AS call_processing_s,
+           min(secs) FILTER (WHERE interval = 'turnout') AS turnout_s,
+           min(secs) FILTER (WHERE interval = 'travel') AS travel_s,
+           min(secs) FILTER (WHERE interval = 'total') AS total_s
+    FROM samples GROUP BY incident_id
+)
+SELECT i.id, i.received_at, i.category, i.priority, i.status, i.disposition,
+       {NEAREST_KECAMATAN} AS kecamatan, i.lat, i.lon, i.address,
+       inc.first_dispatched AS first_dispatched_at, inc.first_on_scene AS first_on_scene_at,
+       i.closed_at,
+       (SELECT count(*) FROM assignments a WHERE a.incident_id = i.id) AS units,
+       per.call_processing_s, per.turnout_s, per.travel_s, per.total_s
+FROM inc JOIN incidents i ON i.id = inc.id
+LEFT JOIN per ON per.incident_id = inc.id
+ORDER BY i.received_at, i.id
+"""
+
+EXPORT_COLUMNS = (
+    "id", "received_at", "category", "priority", "status", "disposition", "kecamatan", "lat",
+    "lon", "address", "first_dispatched_at", "first_on_scene_at", "closed_at", "units",
+    "call_processing_s", "turnout_s", "travel_s", "total_s",
+)
+
+
+def _kecamatan_args() -> tuple[list[str], list[float], list[float]]:
+    return ([k.name for k in KECAMATAN], [k.lat for k in KECAMATAN], [k.lon for k in KECAMATAN])
+
+
+def _target_args(targets: TargetTable) -> tuple[list[str], list[str], list[float]]:
+    rows = targets.rows()
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+async def grouped(conn: asyncpg.Connection, group: str, *, since: datetime, until: datetime,
+                  category: str | None, targets: TargetTable) -> list[dict[str, Any]]:
+    """Per group and interval: count, p50, p90 and the share within target."""
+    rows = await conn.fetch(GROUPED_SQL[group], since, until, category,
+                            *_target_args(targets), *_kecamatan_args())
+    return [dict(r) for r in rows]
+
+
+async def histogram(conn: asyncpg.Connection, *, since: datetime, until: datetime,
+                    category: str | None, bin_s: int) -> list[dict[str, int]]:
+    """Counts of total response time per bin, empty bins included, from 0 to the last."""
+    counts = {r["bin"]: r["count"]
+              for r in await conn.fetch(HISTOGRAM_SQL, since, until, category, float(bin_s))}
+    last = max(counts, default=-1)
+    return [{"from_s": b * bin_s, "to_s": (b + 1) * bin_s, "count": counts.get(b, 0)}
+            for b in range(last + 1)]
+
+
+async def export_rows(conn: asyncpg.Connection, *, since: datetime, until: datetime,
+                      category: str | None) -> list[dict[str, Any]]:
+    """The incidents received in the period with their interval times, oldest first."""
+    rows = await conn.fetch(EXPORT_SQL, since, until, category, *_kecamatan_args())
+    return [dict(r) for r in rows]

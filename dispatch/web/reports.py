@@ -1,0 +1,88 @@
+"""Supervisor reports: response times by group, a histogram, and the incidents as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from dispatch import keys
+from dispatch.errors import Invalid
+from dispatch.store import reports as rep_sql
+from dispatch.web.common import connection, json_response, parse_query
+from dispatch.web.reports_schemas import GroupedQuery, HistogramQuery
+from dispatch.web.schemas import StatsQuery
+from dispatch.web.stats import DEFAULT_PERIOD
+
+routes = web.RouteTableDef()
+# A cell starting with one of these is run as a formula by spreadsheet programs.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _period(request: web.Request, q: StatsQuery) -> tuple[datetime, datetime]:
+    settings = request.app[keys.SETTINGS]
+    if q.category is not None and q.category not in settings.runcards.categories:
+        raise Invalid(f"unknown category {q.category!r}", field="category",
+                      allowed=sorted(settings.runcards.categories))
+    until = q.until or datetime.now(UTC)
+    return q.since or until - DEFAULT_PERIOD, until
+
+
+@routes.get("/api/v1/reports/response-times")
+async def response_times_by(request: web.Request) -> web.Response:
+    """Count, p50, p90 and share within target per group (day, hour, kecamatan, unit type)."""
+    q = parse_query(request, GroupedQuery)
+    since, until = _period(request, q)
+    async with connection(request) as conn:
+        rows = await rep_sql.grouped(conn, q.group, since=since, until=until,
+                                     category=q.category,
+                                     targets=request.app[keys.SETTINGS].targets)
+    groups: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        groups.setdefault(r["grp"], {})[r["interval"]] = {
+            k: r[k] for k in ("count", "p50", "p90", "within_target")}
+    return json_response({"from": since, "to": until, "category": q.category, "group": q.group,
+                          "timezone": rep_sql.LOCAL_TZ,
+                          "groups": [{"key": k, "intervals": v} for k, v in groups.items()]})
+
+
+@routes.get("/api/v1/reports/histogram")
+async def total_histogram(request: web.Request) -> web.Response:
+    """Counts of total response time (call received -> first unit on scene) per bin."""
+    q = parse_query(request, HistogramQuery)
+    since, until = _period(request, q)
+    async with connection(request) as conn:
+        bins = await rep_sql.histogram(conn, since=since, until=until, category=q.category,
+                                       bin_s=q.bin_s)
+    return json_response({"from": since, "to": until, "category": q.category,
+                          "interval": "total", "bin_s": q.bin_s, "bins": bins})
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+@routes.get("/api/v1/reports/incidents.csv")
+async def incidents_csv(request: web.Request) -> web.Response:
+    """The incidents received in the period with their interval times, one row each."""
+    q = parse_query(request, StatsQuery)
+    since, until = _period(request, q)
+    async with connection(request) as conn:
+        rows = await rep_sql.export_rows(conn, since=since, until=until, category=q.category)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(rep_sql.EXPORT_COLUMNS)
+    for r in rows:
+        writer.writerow([_cell(r[c]) for c in rep_sql.EXPORT_COLUMNS])
+    name = f"siap112-incidents-{since:%Y%m%d}-{until:%Y%m%d}.csv"
+    return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})

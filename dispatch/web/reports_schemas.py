@@ -1,0 +1,31 @@
+"""Query models for the supervisor reports and the console's candidate list."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, field_validator
+
+from dispatch.web.schemas import StatsQuery, Strict
+
+
+class GroupedQuery(StatsQuery):
+    group: Literal["day", "hour", "kecamatan", "unit_type"]
+
+
+class HistogramQuery(StatsQuery):
+    bin_s: int = Field(default=60, ge=10, le=3600, description="Bin width in seconds")
+
+
+class CandidatesQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)
+    unit_types: list[str] | None = Field(default=None, alias="type",
+                                         description="Comma-separated; default the run card's")
+    limit: int = Field(default=20, ge=1, le=200)
+
+    @field_validator("unit_types", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [s for s in v.split(",") if s]
+        return v

@@ -1,0 +1,51 @@
+"""Real-browser fixtures: Debian's headless Chromium driven by Playwright.
+
+The tests skip, saying why, only when no Chromium binary is installed (CI installs
+it: see .ci/run). Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, async_playwright
+
+CHROMIUM = os.environ.get("SIAP112_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).is_file()
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# The README names this folder: screenshots of each page, rewritten by every run.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+# Somewhere inside Kanigoro: where the responder's phone says it is.
+PHONE_AT = {"latitude": -8.1300, "longitude": 112.2100}
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not HAVE_CHROMIUM:
+        pytest.skip(f"no Chromium binary at {CHROMIUM}: apt-get install chromium (see .ci/run)")
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        await b.close()
+
+
+@pytest.fixture
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    ctx = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="id-ID",
+                                    geolocation=PHONE_AT, permissions=["geolocation"])
+    ctx.set_default_timeout(15000)
+    yield ctx
+    await ctx.close()
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    return SCREENSHOTS

@@ -1,0 +1,314 @@
+"""Browser pages served by the app, the console's candidate list and the supervisor reports.
+
+Report figures are checked against values computed here in Python from the stored
+timestamps; the browser itself is exercised in tests/browser/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from geopy.distance import geodesic
+
+from dispatch.core.lifecycle import UnitStatus
+from dispatch.demo_data import KECAMATAN
+from dispatch.settings import load_settings
+from tests.conftest import AppFactory
+from tests.helpers import (
+    KANIGORO,
+    SRENGAT,
+    WLINGI,
+    Console,
+    create_incident,
+    create_unit,
+    get_json,
+    is_kind,
+    percentile_linear,
+    post_json,
+    set_status,
+)
+
+STATIC = Path(__file__).resolve().parent.parent / "dispatch" / "static"
+WIB = ZoneInfo("Asia/Jakarta")
+BAKUNG = (-8.2650, 112.0500)
+# (seconds ago the call rang, where): spread over hours, days and kecamatan.
+CALLS = [(95, KANIGORO), (420, WLINGI), (960, SRENGAT), (3 * 3600 + 30, KANIGORO),
+         (27 * 3600, BAKUNG), (50 * 3600 + 200, WLINGI)]
+
+
+# ---------- pages and static files ----------
+
+@pytest.mark.parametrize(("path", "script"), [("/", "console.js"),
+                                              ("/responder", "responder.js"),
+                                              ("/supervisor", "supervisor.js")])
+async def test_pages_are_served_with_their_scripts(client: TestClient, path: str,
+                                                   script: str) -> None:
+    resp = await client.get(path)
+    assert resp.status == 200
+    assert resp.content_type == "text/html"
+    html = await resp.text()
+    assert f'src="/static/{script}"' in html
+    assert 'href="/static/siap112.css"' in html
+
+
+async def test_every_module_a_page_imports_is_served(client: TestClient) -> None:
+    """A missing or misnamed module would leave a page blank: follow every import."""
+    seen: set[str] = set()
+    todo = ["console.js", "responder.js", "supervisor.js"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        resp = await client.get(f"/static/{name}")
+        assert resp.status == 200, name
+        assert "javascript" in resp.content_type, (name, resp.content_type)
+        todo += re.findall(r'from "\./([\w.]+\.js)"', await resp.text())
+    assert {"i18n.js", "api.js", "sse.js", "map.js", "dom.js", "charts.js"} <= seen
+
+
+async def test_static_files_stay_inside_their_folder(client: TestClient) -> None:
+    for path in ("/static/../web/pages.py", "/static/%2e%2e/web/pages.py",
+                 "/static/nothing-here.js"):
+        resp = await client.get(path)
+        assert resp.status in (403, 404), path
+
+
+async def test_api_index_moved_to_api_v1(client: TestClient) -> None:
+    index = await get_json(client, "/api/v1")
+    assert index["links"]["console"] == "/"
+    assert index["links"]["incidents"] == "/api/v1/incidents"
+
+
+def _i18n_tables() -> dict[str, set[str]]:
+    text = (STATIC / "i18n.js").read_text()
+    blocks = re.split(r"^  (id|en): \{$", text, flags=re.M)
+    tables = {blocks[i]: set(re.findall(r'^    "([\w.]+)":', blocks[i + 1], flags=re.M))
+              for i in (1, 3)}
+    return tables
+
+
+def test_every_label_exists_in_both_languages() -> None:
+    tables = _i18n_tables()
+    assert tables["id"] == tables["en"]
+    used: set[str] = set()
+    for path in STATIC.iterdir():
+        text = path.read_text()
+        used |= set(re.findall(r'data-i18n(?:-title|-placeholder)?="([\w.]+)"', text))
+        used |= set(re.findall(r'\bt\("([\w.]+)"', text))
+    statuses = {f"status.{s.value}" for s in UnitStatus}
+    intervals = {f"interval.{i}" for i in ("call_processing", "turnout", "travel", "total")}
+    missing = (used | statuses | intervals) - tables["id"]
+    assert not missing
+
+
+# ---------- candidates ----------
+
+async def test_candidates_nearest_first_with_distance_and_eta(start_app: AppFactory) -> None:
+    client = await start_app(dispatch={"run_in_web": False})
+    near = await create_unit(client, "AMB-NEAR", "ambulance", (-8.1400, 112.2200))
+    far = await create_unit(client, "AMB-FAR", "ambulance", SRENGAT)
+    busy = await create_unit(client, "AMB-BUSY", "ambulance", KANIGORO)
+    broken = await create_unit(client, "AMB-OOS", "ambulance", KANIGORO)
+    await create_unit(client, "POL-1", "police", KANIGORO)
+    await set_status(client, broken["id"], "out_of_service")
+    other = await create_incident(client, WLINGI)
+    await post_json(client, f"/api/v1/incidents/{other['id']}/assignments",
+                    {"unit_id": busy["id"]}, 201)
+    incident = await create_incident(client, KANIGORO)
+
+    got = await get_json(client, f"/api/v1/incidents/{incident['id']}/candidates")
+    ids = [c["unit_id"] for c in got["items"]]
+    assert ids == [busy["id"], near["id"], far["id"]]  # police and out-of-service left out
+    assert got["unmet"] == ["ambulance"]
+    by_id = {c["unit_id"]: c for c in got["items"]}
+    assert by_id[near["id"]]["recommended"] is True  # the nearest *available* one
+    assert by_id[busy["id"]]["recommended"] is False
+    assert by_id[busy["id"]]["incident_id"] == other["id"]
+    settings = load_settings(env={})
+    for unit, pos in ((near, (-8.1400, 112.2200)), (far, SRENGAT)):
+        metres = geodesic(KANIGORO, pos).meters
+        item = by_id[unit["id"]]
+        assert item["distance_m"] == pytest.approx(metres, abs=0.01)
+        speed = settings.dispatch.speed_kmh["ambulance"] / 3.6
+        assert item["eta_s"] == round(metres * settings.dispatch.road_factor / speed)
+
+    police = await get_json(client, f"/api/v1/incidents/{incident['id']}/candidates?type=police")
+    assert [c["callsign"] for c in police["items"]] == ["POL-1"]
+    assert police["items"][0]["recommended"] is False  # the incident needs no police
+
+
+async def test_candidates_refuse_bad_requests(client: TestClient) -> None:
+    incident = await create_incident(client, KANIGORO)
+    resp = await client.get(f"/api/v1/incidents/{incident['id']}/candidates?type=tank")
+    assert resp.status == 422
+    assert (await resp.json())["error"]["field"] == "type"
+    resp = await client.get("/api/v1/incidents/999999/candidates")
+    assert resp.status == 404
+    resp = await client.get(f"/api/v1/incidents/{incident['id']}/candidates?limit=0")
+    assert resp.status == 422
+
+
+# ---------- reports ----------
+
+async def _worked_calls(client: TestClient) -> None:
+    """Calls that rang at known times and places, each worked to the scene and back."""
+    await create_unit(client, "AMB-1", "ambulance", KANIGORO)
+    await create_unit(client, "AMB-2", "ambulance", WLINGI)
+    await create_unit(client, "POL-1", "police", SRENGAT)
+    async with Console(client) as console:
+        for n, (ago, where) in enumerate(CALLS):
+            rang = datetime.now(UTC) - timedelta(seconds=ago)
+            category = "kecelakaan_lalu_lintas" if n % 2 else "medis"
+            incident = await create_incident(
+                client, where, category=category, call_received_at=rang.isoformat(),
+                address="=HYPERLINK(\"http://x\")" if n == 0 else f"Jl. {n}")
+            await console.wait_for(is_kind("incident.dispatched", incident_id=incident["id"]))
+            detail = await get_json(client, f"/api/v1/incidents/{incident['id']}")
+            for a in detail["assignments"]:
+                for status in ("en_route", "on_scene", "available"):
+                    await set_status(client, a["unit_id"], status)
+        # Logged but never reached: counts for call processing only.
+        last = await create_incident(client, BAKUNG, category="medis")
+        await console.wait_for(is_kind("incident.dispatched", incident_id=last["id"]))
+
+
+def _nearest_kecamatan(lat: float | None, lon: float | None) -> str | None:
+    if lat is None or lon is None:
+        return None
+    return min(KECAMATAN, key=lambda k: geodesic((lat, lon), (k.lat, k.lon)).meters).name
+
+
+async def _samples(db: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Every interval sample from the stored timestamps, computed here in Python."""
+    incidents = {r["id"]: r for r in await db.fetch("SELECT * FROM incidents")}
+    assignments = await db.fetch("SELECT * FROM assignments")
+    out: list[dict[str, Any]] = []
+    for inc in incidents.values():
+        mine = [a for a in assignments if a["incident_id"] == inc["id"]]
+        base = {"incident": inc, "unit_type": None}
+        if mine:
+            secs = (min(a["dispatched_at"] for a in mine) - inc["received_at"]).total_seconds()
+            out.append(dict(base, interval="call_processing", secs=secs))
+        scenes = [a["on_scene_at"] for a in mine if a["on_scene_at"]]
+        if scenes:
+            out.append(dict(base, interval="total",
+                            secs=(min(scenes) - inc["received_at"]).total_seconds()))
+        for a in mine:
+            if a["en_route_at"]:
+                out.append({"incident": inc, "unit_type": a["unit_type"], "interval": "turnout",
+                            "secs": (a["en_route_at"] - a["dispatched_at"]).total_seconds()})
+            if a["en_route_at"] and a["on_scene_at"]:
+                out.append({"incident": inc, "unit_type": a["unit_type"], "interval": "travel",
+                            "secs": (a["on_scene_at"] - a["en_route_at"]).total_seconds()})
+    return out
+
+
+def _key(sample: dict[str, Any], group: str) -> str | None:
+    inc = sample["incident"]
+    local = inc["received_at"].astimezone(WIB)
+    return {"day": local.strftime("%Y-%m-%d"), "hour": local.strftime("%H"),
+            "kecamatan": _nearest_kecamatan(inc["lat"], inc["lon"]),
+            "unit_type": sample["unit_type"]}[group]
+
+
+@pytest.mark.parametrize("group", ["day", "hour", "kecamatan", "unit_type"])
+async def test_grouped_response_times_match_the_stored_timeline(
+        client: TestClient, db: asyncpg.Connection, group: str) -> None:
+    await _worked_calls(client)
+    targets = load_settings(env={}).targets
+    since = quote((datetime.now(UTC) - timedelta(days=5)).isoformat())
+    got = await get_json(client, f"/api/v1/reports/response-times?group={group}&from={since}")
+    buckets: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for s in await _samples(db):
+        key = _key(s, group)
+        if key is not None:
+            buckets[(key, s["interval"])].append(s)
+    found = {(g["key"], interval): figures
+             for g in got["groups"] for interval, figures in g["intervals"].items()}
+    assert set(found) == set(buckets)
+    assert len({k for k, _ in buckets}) >= 2  # the data really spans several groups
+    for k, samples in buckets.items():
+        values = [s["secs"] for s in samples]
+        within = sum(s["secs"] <= targets.target(s["incident"]["category"], s["interval"])
+                     for s in samples) / len(samples)
+        assert found[k]["count"] == len(values), k
+        assert found[k]["p50"] == pytest.approx(percentile_linear(values, 0.5), abs=1e-3), k
+        assert found[k]["p90"] == pytest.approx(percentile_linear(values, 0.9), abs=1e-3), k
+        assert found[k]["within_target"] == pytest.approx(within), k
+
+
+async def test_histogram_of_total_response_time(client: TestClient,
+                                                db: asyncpg.Connection) -> None:
+    await _worked_calls(client)
+    since = quote((datetime.now(UTC) - timedelta(days=5)).isoformat())
+    got = await get_json(client, f"/api/v1/reports/histogram?from={since}&bin_s=300")
+    totals = [s["secs"] for s in await _samples(db) if s["interval"] == "total"]
+    expected = [0] * (max(math.floor(t / 300) for t in totals) + 1)
+    for t in totals:
+        expected[math.floor(t / 300)] += 1
+    assert [b["count"] for b in got["bins"]] == expected
+    assert [(b["from_s"], b["to_s"]) for b in got["bins"][:2]] == [(0, 300), (300, 600)]
+    assert sum(expected) == len(CALLS)
+
+
+async def test_csv_export_lists_incidents_with_interval_times(client: TestClient,
+                                                              db: asyncpg.Connection) -> None:
+    await _worked_calls(client)
+    since = quote((datetime.now(UTC) - timedelta(days=5)).isoformat())
+    resp = await client.get(f"/api/v1/reports/incidents.csv?from={since}")
+    assert resp.status == 200
+    assert resp.content_type == "text/csv"
+    assert resp.headers["Content-Disposition"].startswith("attachment; filename=")
+    rows = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert list(rows[0]) == [
+        "id", "received_at", "category", "priority", "status", "disposition", "kecamatan",
+        "lat", "lon", "address", "first_dispatched_at", "first_on_scene_at", "closed_at",
+        "units", "call_processing_s", "turnout_s", "travel_s", "total_s"]
+    assert len(rows) == len(CALLS) + 1
+    by_id = {int(r["id"]): r for r in rows}
+    samples = await _samples(db)
+    for s in samples:
+        row = by_id[s["incident"]["id"]]
+        if s["interval"] in ("call_processing", "total"):
+            assert float(row[f"{s['interval']}_s"]) == pytest.approx(s["secs"], abs=1e-3)
+        assert row["kecamatan"] == _nearest_kecamatan(s["incident"]["lat"], s["incident"]["lon"])
+    fastest_travel: dict[int, float] = {}
+    for s in samples:
+        if s["interval"] == "travel":
+            i = s["incident"]["id"]
+            fastest_travel[i] = min(s["secs"], fastest_travel.get(i, math.inf))
+    for i, secs in fastest_travel.items():
+        assert float(by_id[i]["travel_s"]) == pytest.approx(secs, abs=1e-3)
+    never = [r for r in rows if r["first_on_scene_at"] == ""]
+    assert len(never) == 1 and never[0]["total_s"] == "" and never[0]["call_processing_s"]
+    # A caller-supplied address is not run as a spreadsheet formula.
+    assert any(r["address"] == "'=HYPERLINK(\"http://x\")" for r in rows)
+    received = [datetime.fromisoformat(r["received_at"]) for r in rows]
+    assert received == sorted(received)
+
+
+async def test_reports_refuse_bad_queries(client: TestClient) -> None:
+    for query, field in (("response-times?group=week", "group"),
+                         ("response-times", "group"),
+                         ("histogram?bin_s=5", "bin_s"),
+                         ("incidents.csv?category=unicorn", "category"),
+                         ("histogram?from=yesterday", "from")):
+        resp = await client.get(f"/api/v1/reports/{query}")
+        assert resp.status == 422, query
+        body = await resp.json()
+        fields = [f["field"] for f in body["error"].get("fields", [])] + \
+            [body["error"].get("field")]
+        assert field in fields, (query, body)
