@@ -16,7 +16,21 @@ from dispatch.settings import Settings
 from dispatch.store.db import create_pool
 from dispatch.store.migrate import migrate
 from dispatch.stream import StreamHub
-from dispatch.web import events, geo, health, incidents, meta, stats, units
+from dispatch.web import (
+    calls,
+    callstats,
+    candidates,
+    events,
+    exchange,
+    geo,
+    health,
+    incidents,
+    meta,
+    pages,
+    reports,
+    stats,
+    units,
+)
 from dispatch.web.middleware import errors_as_json, request_context
 from dispatch.workers.dispatcher import Dispatcher
 from dispatch.workers.relay import Relay
@@ -106,5 +120,9 @@ def create_app(settings: Settings) -> web.Application:
             "dispatcher", lambda a: Dispatcher(a[keys.PG_POOL], settings).run_forever()))
     app.on_shutdown.append(close_streams)
     for module in (health, meta, geo, incidents, units, events, stats):
+        app.router.add_routes(module.routes)
+    for module in (candidates, reports, pages):
+        app.router.add_routes(module.routes)
+    for module in (calls, callstats, exchange):
         app.router.add_routes(module.routes)
     return app

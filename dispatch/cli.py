@@ -1,4 +1,4 @@
-"""The single entry point: ``siap112 serve|dispatcher|relay|migrate|seed|simulate|demo``."""
+"""The single entry point: ``siap112 serve|dispatcher|relay|migrate|seed|simulate|demo|bench``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
 
 from dispatch.logs import configure_logging
 from dispatch.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    import asyncpg
+    from redis.asyncio import Redis
 
 log = structlog.get_logger(__name__)
 
@@ -86,8 +92,23 @@ async def _run_worker(settings: Settings, which: str) -> None:
             await task
         log.info(f"{which}.stopped")
     finally:
-        await redis.aclose()
-        await pool.close()
+        await _close_within(pool, redis, settings.dispatch.shutdown_timeout_s)
+
+
+async def _close_within(pool: asyncpg.Pool, redis: Redis, budget_s: float) -> None:
+    """Close the worker's connections; after ``budget_s`` abandon them.
+
+    Cancelling the worker rolled back its open transaction (or it had just
+    committed): either way no incident is half-served. A connection that does not
+    close in time (the server is away) is terminated, so the process still exits.
+    """
+    try:
+        async with asyncio.timeout(budget_s):
+            await redis.aclose()
+            await pool.close()
+    except TimeoutError:
+        log.warning("worker.close_timeout", budget_s=budget_s)
+        pool.terminate()
 
 
 def _serve(settings: Settings, *, print_url: bool = False) -> None:
@@ -95,14 +116,22 @@ def _serve(settings: Settings, *, print_url: bool = False) -> None:
 
     app = create_app(settings)
     url = f"http://{settings.http.host}:{settings.http.port}/"
-    log.info("serve.listening", url=url)
-    if print_url:
-        sys.stdout.write(f"\nSiap112 is running: {url}\n  API: {url}api/v1/incidents\n"
-                         "  Stop with Ctrl-C.\n\n")
-        sys.stdout.flush()
-    web.run_app(app, host=settings.http.host, port=settings.http.port, print=None,
-                shutdown_timeout=settings.http.request_timeout_s, access_log=None,
+
+    def listening(_banner: str) -> None:
+        # run_app calls this once the socket is bound and start-up (pool, migrations)
+        # is done, so the line is a true readiness signal for supervisors and tests.
+        log.info("serve.listening", url=url)
+        if print_url:
+            sys.stdout.write(f"\nSiap112 is running: {url}\n  API: {url}api/v1/incidents\n"
+                             "  Stop with Ctrl-C.\n\n")
+            sys.stdout.flush()
+
+    # On SIGTERM aiohttp stops accepting, ends SSE streams (on_shutdown), waits up to
+    # shutdown_timeout_s for requests in flight, then runs the cleanup contexts.
+    web.run_app(app, host=settings.http.host, port=settings.http.port, print=listening,
+                shutdown_timeout=settings.http.shutdown_timeout_s, access_log=None,
                 handle_signals=True)
+    log.info("serve.stopped")
 
 
 @contextlib.contextmanager
@@ -155,7 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--seed", type=int, default=112, help="random seed")
         if name == "simulate":
             sp.add_argument("--url", default=None, help="base URL of a running service")
+    bench = sub.add_parser("bench", help="measure the service beside the machine's own "
+                                         "limits (uses a database of its own)")
+    bench.add_argument("--quick", action="store_true", help="a small, fast run")
+    bench.add_argument("--write", type=Path, default=None, metavar="RESULTS.md",
+                       help="also write the table and the machine's description here")
     return p
+
+
+def _bench(settings: Settings, args: argparse.Namespace) -> None:
+    """``siap112 bench``: the configured services, or embedded ones when none are set."""
+    from dispatch.benchmarks.runner import main as bench_main
+
+    with _services(settings, use_embedded=True) as s:
+        sys.stdout.write(asyncio.run(bench_main(s.database_url, s.redis_url,
+                                                quick=args.quick, write=args.write)))
+        sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,16 +217,24 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch_command(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command
+    if command == "bench":
+        _bench(settings, args)
+        return 0
     if command == "demo":
         _demo(settings, args)
         return 0
     if command == "simulate":
-        from dispatch.simulate import run_simulation
+        from dispatch.simulate import SimulationError, run_simulation
 
         url = args.url or os.environ.get("SIAP112_URL") or \
             f"http://{settings.http.host}:{settings.http.port}"
-        asyncio.run(run_simulation(url, calls=args.calls, rate=args.rate,
-                                   time_scale=args.time_scale, seed=args.seed))
+        try:
+            asyncio.run(run_simulation(url, calls=args.calls, rate=args.rate,
+                                       time_scale=args.time_scale, seed=args.seed,
+                                       wait_ready=True))
+        except SimulationError as exc:
+            sys.stderr.write(f"siap112 simulate: {exc}\n")
+            return 1
         return 0
     _need_services(settings)
     if command == "serve":

@@ -31,6 +31,10 @@ class HttpSettings:
     port: int
     max_body_bytes: int
     request_timeout_s: float
+    # How long after SIGTERM a web instance waits for requests in flight.
+    shutdown_timeout_s: float = 10.0
+    # How long an Idempotency-Key of POST /api/v1/incidents is remembered.
+    idempotency_ttl_s: float = 86400.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,9 @@ class DispatchSettings:
     road_factor: float
     batch: int
     speed_kmh: Mapping[str, float]
+    # How long after SIGTERM a standalone dispatcher or relay may take to finish
+    # or roll back its current transaction before it is abandoned.
+    shutdown_timeout_s: float = 10.0
 
     def speed_for(self, unit_type: str) -> float:
         return self.speed_kmh.get(unit_type, self.speed_kmh.get("default", 40.0))
@@ -82,6 +89,36 @@ class SseSettings:
 
 
 @dataclass(frozen=True)
+class CallsSettings:
+    """The call log, AML matching, duplicate offers and exchange formats (issue 3)."""
+
+    repeat_caller_calls: int = 3
+    repeat_caller_days: int = 7
+    aml_match_window_s: float = 900.0
+    aml_future_skew_s: float = 60.0
+    duplicate_radius_m: float = 300.0
+    duplicate_window_min: float = 30.0
+    answer_targets_s: tuple[float, ...] = (15.0, 20.0)
+    answer_target_shares: tuple[float, ...] = (0.90, 0.95)
+    cap_sender: str = "siap112@blitarkab.go.id"
+    cap_circle_km: float = 0.5
+    timezone: str = "Asia/Jakarta"
+
+
+def _calls_settings(raw: Mapping[str, Any]) -> CallsSettings:
+    tree = dict(raw)
+    for key in ("answer_targets_s", "answer_target_shares"):
+        if key in tree:
+            tree[key] = tuple(float(v) for v in tree[key])
+    calls = CallsSettings(**tree)
+    if len(calls.answer_targets_s) != len(calls.answer_target_shares):
+        raise SettingsError("calls.answer_targets_s and answer_target_shares differ in length")
+    if calls.repeat_caller_calls < 1 or calls.repeat_caller_days < 1:
+        raise SettingsError("calls.repeat_caller_calls and repeat_caller_days must be >= 1")
+    return calls
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     redis_url: str
@@ -95,6 +132,7 @@ class Settings:
     runcards: RunCards
     targets: TargetTable
     config_dir: Path = field(default=DEFAULT_CONFIG_DIR)
+    calls: CallsSettings = field(default_factory=CallsSettings)
 
 
 def _coerce(value: str, like: Any, name: str) -> Any:
@@ -159,6 +197,7 @@ def load_settings(
         runcards=runcards,
         targets=targets,
         config_dir=config_dir,
+        calls=_calls_settings(tree.get("calls", {})),
     )
     _validate(settings)
     return settings

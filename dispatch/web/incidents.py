@@ -12,6 +12,7 @@ from dispatch import actions, keys
 from dispatch.errors import Invalid, NotFound
 from dispatch.store import incidents as inc_sql
 from dispatch.store.events import timeline
+from dispatch.web import idempotency
 from dispatch.web.common import (
     actor_of,
     connection,
@@ -28,18 +29,20 @@ routes = web.RouteTableDef()
 CLOCK_SKEW = timedelta(seconds=60)
 
 
-def _check_category(request: web.Request, category: str) -> list[str]:
+def _check_category(request: web.Request, category: str, priority: int | None = None
+                    ) -> list[str]:
+    """The run card's unit types for this category and priority (422 if unknown)."""
     runcards = request.app[keys.SETTINGS].runcards
     if category not in runcards.categories:
         raise Invalid(f"unknown category {category!r}", field="category",
                       allowed=sorted(runcards.categories))
-    return list(runcards.required_types(category))
+    return list(runcards.required_types(category, priority))
 
 
 @routes.post("/api/v1/incidents")
 async def create_incident(request: web.Request) -> web.Response:
     body = await parse_body(request, IncidentIn)
-    required = _check_category(request, body.category)
+    required = _check_category(request, body.category, body.priority)
     if body.call_received_at and body.call_received_at > datetime.now(UTC) + CLOCK_SKEW:
         raise Invalid("call_received_at is in the future", field="call_received_at")
     actor = actor_of(request)
@@ -53,10 +56,13 @@ async def create_incident(request: web.Request) -> web.Response:
             address=body.address, description=body.description,
             received_at=body.call_received_at)
 
-    incident = await transact(request, work)
+    # A retry with the same Idempotency-Key gets the first answer, not a second incident.
+    incident, replay_headers = await idempotency.transact_once(
+        request, body, work, incident_id=lambda i: int(i["id"]))
     # Only now, after the commit, is the call-taker told it is saved.
     return json_response(incident_out(incident), status=201,
-                         headers={"Location": f"/api/v1/incidents/{incident['id']}"})
+                         headers={"Location": f"/api/v1/incidents/{incident['id']}",
+                                  **replay_headers})
 
 
 @routes.get("/api/v1/incidents")

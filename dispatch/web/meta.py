@@ -6,21 +6,29 @@ from aiohttp import web
 
 from dispatch import keys
 from dispatch.core.lifecycle import UnitStatus
+from dispatch.web.calls_schemas import Disposition
 from dispatch.web.common import json_response
 
 routes = web.RouteTableDef()
 
 
-@routes.get("/")
+@routes.get("/api/v1")
 async def index(request: web.Request) -> web.Response:
-    """Where to go from here (the operator console will live at / in a later version)."""
+    """Where to go from here (the operator console itself is at /)."""
     return json_response({
         "service": "Siap112 — Blitar Siap 112 dispatch",
         "links": {
+            "console": "/",
+            "responder": "/responder",
+            "supervisor": "/supervisor",
             "incidents": "/api/v1/incidents",
             "units": "/api/v1/units",
             "live_events_sse": "/api/v1/events",
             "response_times": "/api/v1/stats/response-times",
+            "calls": "/api/v1/calls",
+            "aml": "/api/v1/aml",
+            "duplicates": "/api/v1/duplicates",
+            "call_stats": "/api/v1/stats/calls",
             "reference_data": "/api/v1/meta",
             "health": "/healthz",
             "ready": "/readyz",
@@ -33,7 +41,15 @@ async def meta(request: web.Request) -> web.Response:
     rc = request.app[keys.SETTINGS].runcards
     return json_response({
         "categories": {c.code: {"label_id": c.label.id, "label_en": c.label.en,
-                                "units": list(c.units)} for c in rc.categories.values()},
+                                "units": list(c.units),
+                                "units_by_priority": {str(p): list(u)
+                                                      for p, u in c.by_priority.items()},
+                                "cap_category": c.cap_category}
+                       for c in rc.categories.values()},
+        "agencies": {a.code: {"label_id": a.label.id, "label_en": a.label.en,
+                              "unit_types": list(a.unit_types)} for a in rc.agencies.values()},
+        "duplicate_groups": [list(g) for g in rc.duplicate_groups],
+        "call_dispositions": [d.value for d in Disposition],
         "unit_types": {k: {"label_id": v.id, "label_en": v.en} for k, v in rc.unit_types.items()},
         "dispositions": {k: {"label_id": v.id, "label_en": v.en}
                          for k, v in rc.dispositions.items()},
