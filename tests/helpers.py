@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,23 @@ class SseEvent:
     id: str | None
     event: str
     data: dict[str, Any]
+
+
+async def sse_events(content: AsyncIterable[bytes]) -> AsyncIterator[SseEvent]:
+    """Server-Sent Events from a response body, one per blank-line-terminated block."""
+    fields: dict[str, str] = {}
+    async for raw in content:
+        line = raw.decode().rstrip("\r\n")
+        if line.startswith(":"):  # keep-alive ping
+            continue
+        if line:
+            key, _, value = line.partition(":")
+            fields[key] = value.removeprefix(" ")
+            continue
+        if "data" in fields:
+            yield SseEvent(fields.get("id"), fields.get("event", "message"),
+                           json.loads(fields["data"]))
+        fields = {}
 
 
 class Console:
@@ -54,22 +71,10 @@ class Console:
 
     async def _read(self) -> None:
         assert self._resp is not None
-        fields: dict[str, str] = {}
-        async for raw in self._resp.content:
-            line = raw.decode().rstrip("\r\n")
-            if line.startswith(":"):
-                continue
-            if line:
-                key, _, value = line.partition(":")
-                fields[key] = value.removeprefix(" ")
-                continue
-            if "data" in fields:
-                event = SseEvent(fields.get("id"), fields.get("event", "message"),
-                                 json.loads(fields["data"]))
-                async with self._new:
-                    self.events.append(event)
-                    self._new.notify_all()
-            fields = {}
+        async for event in sse_events(self._resp.content):
+            async with self._new:
+                self.events.append(event)
+                self._new.notify_all()
 
     async def wait_for(self, predicate: Callable[[SseEvent], bool], count: int = 1,
                        timeout: float = 15.0) -> list[SseEvent]:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from enum import StrEnum
 from typing import Self
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 
-from dispatch.web.schemas import Location, Strict, Text
-
-_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+from dispatch.web.schemas import (
+    Location,
+    Strict,
+    Text,
+    enum_member,
+    iso_datetime,
+    phone_number,
+    query_datetime,
+    split_commas,
+)
 
 
 class Disposition(StrEnum):
@@ -23,20 +28,6 @@ class Disposition(StrEnum):
     WRONG_NUMBER = "wrong_number"
     HANDOVER = "handover"
     TEST = "test"
-
-
-def _iso(v: object) -> object:
-    # JSON has no datetime type: accept ISO-8601 strings despite strict mode.
-    if isinstance(v, str):
-        return datetime.fromisoformat(v.replace("Z", "+00:00"))
-    return v
-
-
-def _phone(v: str) -> str:
-    digits = _PHONE_SEPARATORS.sub("", v)
-    if not re.fullmatch(r"\+?[0-9]{3,15}", digits):
-        raise ValueError("must be a phone number: digits, optionally starting with +")
-    return digits
 
 
 class NewIncident(Strict):
@@ -62,19 +53,11 @@ class CallIn(Strict):
     handover_to: Text | None = Field(default=None, min_length=1, max_length=120,
                                      description="handover only: the centre or agency")
 
-    _times = field_validator("rang_at", "answered_at", mode="before")(_iso)
-    _number = field_validator("caller_phone")(_phone)
+    _times = field_validator("rang_at", "answered_at", mode="before")(iso_datetime)
+    _number = field_validator("caller_phone")(phone_number)
 
-    @field_validator("disposition", mode="before")
-    @classmethod
-    def _enum(cls, v: object) -> object:
-        if isinstance(v, str):
-            try:
-                return Disposition(v)
-            except ValueError:
-                allowed = ", ".join(d.value for d in Disposition)
-                raise ValueError(f"unknown disposition {v!r}; one of: {allowed}") from None
-        return v
+    _disposition = field_validator("disposition", mode="before")(
+        enum_member(Disposition, "disposition"))
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -96,7 +79,7 @@ class SmsAmlIn(Strict):
     sender: Text = Field(min_length=3, max_length=20)
     text: str = Field(min_length=1, max_length=1000)
 
-    _number = field_validator("sender")(_phone)
+    _number = field_validator("sender")(phone_number)
 
 
 class CallQuery(Strict):
@@ -107,15 +90,8 @@ class CallQuery(Strict):
     phone: str | None = None
     limit: int = Field(default=200, ge=1, le=1000)
 
-    @field_validator("disposition", mode="before")
-    @classmethod
-    def _split(cls, v: object) -> object:
-        return [s for s in v.split(",") if s] if isinstance(v, str) else v
-
-    @field_validator("since", "until", mode="before")
-    @classmethod
-    def _plus(cls, v: object) -> object:
-        return v.replace(" ", "+") if isinstance(v, str) else v
+    _list = field_validator("disposition", mode="before")(split_commas)
+    _times = field_validator("since", "until", mode="before")(query_datetime)
 
 
 class AmlQuery(Strict):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from dispatch.web.schemas import StatsQuery, Strict
+from dispatch.web.schemas import StatsQuery, Strict, split_commas
 
 
 class GroupedQuery(StatsQuery):
@@ -23,9 +23,4 @@ class CandidatesQuery(Strict):
                                          description="Comma-separated; default the run card's")
     limit: int = Field(default=20, ge=1, le=200)
 
-    @field_validator("unit_types", mode="before")
-    @classmethod
-    def _split(cls, v: object) -> object:
-        if isinstance(v, str):
-            return [s for s in v.split(",") if s]
-        return v
+    _list = field_validator("unit_types", mode="before")(split_commas)

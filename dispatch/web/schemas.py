@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Self
+from enum import StrEnum
+from typing import Annotated, Self, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -19,7 +21,50 @@ from pydantic import (
 from dispatch.core.lifecycle import UnitStatus
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+E = TypeVar("E", bound=StrEnum)
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+# Converters shared by every request model (apply with field_validator(...)(fn)).
+
+def iso_datetime(v: object) -> object:
+    """JSON has no datetime type: accept ISO-8601 strings despite strict mode."""
+    if isinstance(v, str):
+        return datetime.fromisoformat(v.replace("Z", "+00:00"))
+    return v
+
+
+def query_datetime(v: object) -> object:
+    """An unencoded '+' in a query string arrives as a space."""
+    return v.replace(" ", "+") if isinstance(v, str) else v
+
+
+def split_commas(v: object) -> object:
+    """A comma-separated query value as a list."""
+    return [s for s in v.split(",") if s] if isinstance(v, str) else v
+
+
+def phone_number(v: str) -> str:
+    """Digits with an optional leading +; spaces, dashes, dots and brackets dropped."""
+    digits = _PHONE_SEPARATORS.sub("", v)
+    if not re.fullmatch(r"\+?[0-9]{3,15}", digits):
+        raise ValueError("must be a phone number: digits, optionally starting with +")
+    return digits
+
+
+def enum_member(enum: type[E], what: str) -> Callable[[object], object]:
+    """A before-validator naming every allowed value when a string is not one."""
+
+    def convert(v: object) -> object:
+        if isinstance(v, str):
+            try:
+                return enum(v)
+            except ValueError:
+                allowed = ", ".join(m.value for m in enum)
+                raise ValueError(f"unknown {what} {v!r}; one of: {allowed}") from None
+        return v
+
+    return convert
 
 
 class Strict(BaseModel):
@@ -42,21 +87,8 @@ class IncidentIn(Strict):
     call_received_at: AwareDatetime | None = Field(
         default=None, description="When the call reached the centre (telephony); default now")
 
-    # JSON has no datetime type: accept ISO-8601 strings despite strict mode.
-    @field_validator("call_received_at", mode="before")
-    @classmethod
-    def _iso(cls, v: object) -> object:
-        if isinstance(v, str):
-            return datetime.fromisoformat(v.replace("Z", "+00:00"))
-        return v
-
-    @field_validator("caller_phone")
-    @classmethod
-    def _phone(cls, v: str) -> str:
-        digits = _PHONE_SEPARATORS.sub("", v)
-        if not re.fullmatch(r"\+?[0-9]{3,15}", digits):
-            raise ValueError("must be a phone number: digits, optionally starting with +")
-        return digits
+    _time = field_validator("call_received_at", mode="before")(iso_datetime)
+    _number = field_validator("caller_phone")(phone_number)
 
     @model_validator(mode="after")
     def _somewhere(self) -> Self:
@@ -73,17 +105,8 @@ class IncidentQuery(Strict):
     category: str | None = None
     limit: int = Field(default=200, ge=1, le=1000)
 
-    @field_validator("status", mode="before")
-    @classmethod
-    def _split(cls, v: object) -> object:
-        if isinstance(v, str):
-            return [s for s in v.split(",") if s]
-        return v
-
-    @field_validator("since", "until", mode="before")
-    @classmethod
-    def _plus(cls, v: object) -> object:
-        return v.replace(" ", "+") if isinstance(v, str) else v
+    _list = field_validator("status", mode="before")(split_commas)
+    _times = field_validator("since", "until", mode="before")(query_datetime)
 
     @field_validator("status")
     @classmethod
@@ -119,27 +142,13 @@ class UnitIn(Strict):
 class LocationIn(Location):
     at: AwareDatetime | None = Field(default=None, description="Fix time; default now")
 
-    @field_validator("at", mode="before")
-    @classmethod
-    def _iso(cls, v: object) -> object:
-        if isinstance(v, str):
-            return datetime.fromisoformat(v.replace("Z", "+00:00"))
-        return v
+    _time = field_validator("at", mode="before")(iso_datetime)
 
 
 class StatusIn(Strict):
     status: UnitStatus
 
-    @field_validator("status", mode="before")
-    @classmethod
-    def _enum(cls, v: object) -> object:
-        if isinstance(v, str):
-            try:
-                return UnitStatus(v)
-            except ValueError:
-                allowed = ", ".join(s.value for s in UnitStatus)
-                raise ValueError(f"unknown status {v!r}; one of: {allowed}") from None
-        return v
+    _status = field_validator("status", mode="before")(enum_member(UnitStatus, "status"))
 
 
 class UnitQuery(Strict):
@@ -155,11 +164,7 @@ class StatsQuery(Strict):
     until: AwareDatetime | None = Field(default=None, alias="to", description="Default: now")
     category: str | None = None
 
-    @field_validator("since", "until", mode="before")
-    @classmethod
-    def _plus(cls, v: object) -> object:
-        # An unencoded '+' in a query string arrives as a space.
-        return v.replace(" ", "+") if isinstance(v, str) else v
+    _times = field_validator("since", "until", mode="before")(query_datetime)
 
     @model_validator(mode="after")
     def _order(self) -> Self:

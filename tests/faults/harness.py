@@ -24,6 +24,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from tests.helpers import SseEvent, sse_events
+
 # Inside Kabupaten Blitar, east of Kota Blitar (an enclave whose calls are handed
 # over, not dispatched): roughly Kanigoro, Talun, Wlingi, Garum (estimates).
 LAT = (-8.25, -8.02)
@@ -315,13 +317,6 @@ class Load:
         raise AssertionError(f"units never all came back available: {last}")
 
 
-@dataclass
-class SseEvent:
-    id: str | None
-    event: str
-    data: dict[str, Any]
-
-
 class ResilientConsole:
     """An operator console as a browser's EventSource behaves: it reconnects on any drop
     (to the next web instance), resumes with Last-Event-ID, and reloads its board on
@@ -371,20 +366,8 @@ class ResilientConsole:
         async with session.get(url + "/api/v1/events", headers=headers) as resp:
             if resp.status != 200:
                 return
-            fields: dict[str, str] = {}
-            async for raw in resp.content:
-                line = raw.decode().rstrip("\r\n")
-                if line.startswith(":"):
-                    continue
-                if line:
-                    key, _, value = line.partition(":")
-                    fields[key] = value.removeprefix(" ")
-                    continue
-                if "data" in fields:
-                    await self._handle(session, url, SseEvent(
-                        fields.get("id"), fields.get("event", "message"),
-                        json.loads(fields["data"])))
-                fields = {}
+            async for event in sse_events(resp.content):
+                await self._handle(session, url, event)
 
     async def _handle(self, session: aiohttp.ClientSession, url: str, ev: SseEvent) -> None:
         if ev.event == "hello":
