@@ -164,6 +164,22 @@ async def test_fix_of_another_number_or_outside_the_window_is_not_attached(
     assert [r["status"] for r in statuses] == ["held", "held"]
 
 
+async def test_fix_for_a_new_call_is_not_attached_to_the_numbers_earlier_call(
+        client: TestClient, db: asyncpg.Connection) -> None:
+    earlier = await post_json(client, "/api/v1/calls", {
+        "caller_phone": "081255556666", "disposition": "prank"}, 201)
+    await db.execute("UPDATE calls SET logged_at = logged_at - interval '5 minutes' "
+                     "WHERE id = $1", earlier["id"])
+    # The same number calls again, this time for real; its phone sends a fresh fix.
+    fix = await post_json(client, "/api/v1/aml", {"sender": "081255556666", "text": sms()}, 201)
+    assert (fix["status"], fix["call_id"]) == ("held", None)
+    call = await post_json(client, "/api/v1/calls", {
+        "caller_phone": "081255556666", "disposition": "emergency",
+        "incident": {"category": "medis", "priority": 1}}, 201)
+    assert [a["id"] for a in call["aml"]] == [fix["id"]]
+    assert (await get_json(client, f"/api/v1/calls/{earlier['id']}"))["location"] is None
+
+
 async def test_future_positioning_time_over_http(client: TestClient,
                                                  db: asyncpg.Connection) -> None:
     later = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y%m%d%H%M%S")

@@ -25,6 +25,7 @@ from geopy.distance import geodesic
 from dispatch.core.lifecycle import UnitStatus
 from dispatch.demo_data import KECAMATAN
 from dispatch.settings import load_settings
+from dispatch.web.calls_schemas import Disposition
 from tests.conftest import AppFactory
 from tests.helpers import (
     KANIGORO,
@@ -110,7 +111,8 @@ def test_every_label_exists_in_both_languages() -> None:
         used |= set(re.findall(r'\bt\("([\w.]+)"', text))
     statuses = {f"status.{s.value}" for s in UnitStatus}
     intervals = {f"interval.{i}" for i in ("call_processing", "turnout", "travel", "total")}
-    missing = (used | statuses | intervals) - tables["id"]
+    calls = {f"call.{d.value}" for d in Disposition}  # built as t(`call.${code}`)
+    missing = (used | statuses | intervals | calls) - tables["id"]
     assert not missing
 
 
@@ -191,6 +193,11 @@ def _nearest_kecamatan(lat: float | None, lon: float | None) -> str | None:
     return min(KECAMATAN, key=lambda k: geodesic((lat, lon), (k.lat, k.lon)).meters).name
 
 
+def _kecamatan_of(inc: asyncpg.Record) -> str | None:
+    """The kecamatan stored with the incident; the nearest centre only for rows without."""
+    return inc["kecamatan"] or _nearest_kecamatan(inc["lat"], inc["lon"])
+
+
 async def _samples(db: asyncpg.Connection) -> list[dict[str, Any]]:
     """Every interval sample from the stored timestamps, computed here in Python."""
     incidents = {r["id"]: r for r in await db.fetch("SELECT * FROM incidents")}
@@ -220,7 +227,7 @@ def _key(sample: dict[str, Any], group: str) -> str | None:
     inc = sample["incident"]
     local = inc["received_at"].astimezone(WIB)
     return {"day": local.strftime("%Y-%m-%d"), "hour": local.strftime("%H"),
-            "kecamatan": _nearest_kecamatan(inc["lat"], inc["lon"]),
+            "kecamatan": _kecamatan_of(inc),
             "unit_type": sample["unit_type"]}[group]
 
 
@@ -284,7 +291,7 @@ async def test_csv_export_lists_incidents_with_interval_times(client: TestClient
         row = by_id[s["incident"]["id"]]
         if s["interval"] in ("call_processing", "total"):
             assert float(row[f"{s['interval']}_s"]) == pytest.approx(s["secs"], abs=1e-3)
-        assert row["kecamatan"] == _nearest_kecamatan(s["incident"]["lat"], s["incident"]["lon"])
+        assert row["kecamatan"] == _kecamatan_of(s["incident"])
     fastest_travel: dict[int, float] = {}
     for s in samples:
         if s["interval"] == "travel":
@@ -312,3 +319,21 @@ async def test_reports_refuse_bad_queries(client: TestClient) -> None:
         fields = [f["field"] for f in body["error"].get("fields", [])] + \
             [body["error"].get("field")]
         assert field in fields, (query, body)
+
+
+async def test_reports_use_the_kecamatan_stored_with_the_incident(
+        client: TestClient, db: asyncpg.Connection) -> None:
+    await _worked_calls(client)
+    first, second = [r["id"] for r in await db.fetch(
+        "SELECT id FROM incidents WHERE kecamatan = 'Kanigoro' ORDER BY id LIMIT 2")]
+    bakung = next(k for k in KECAMATAN if k.name == "Bakung")
+    # Stored from the outline data: it wins over the nearest centre (Kanigoro here).
+    await db.execute("UPDATE incidents SET kecamatan = $2, kecamatan_code = $3 WHERE id = $1",
+                     first, bakung.name, bakung.code)
+    # A row stored before incidents carried a kecamatan: the nearest centre stands in.
+    await db.execute("UPDATE incidents SET kecamatan = NULL, kecamatan_code = NULL "
+                     "WHERE id = $1", second)
+    since = quote((datetime.now(UTC) - timedelta(days=5)).isoformat())
+    resp = await client.get(f"/api/v1/reports/incidents.csv?from={since}")
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(await resp.text()))}
+    assert (rows[first]["kecamatan"], rows[second]["kecamatan"]) == ("Bakung", "Kanigoro")

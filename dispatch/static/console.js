@@ -11,10 +11,10 @@ import {
   applyI18n, bindToggle, categoryLabel, dispositionLabel, errorText, formatDuration, formatKm,
   onLangChange, setMeta, statusLabel, t, unitTypeLabel,
 } from "./i18n.js";
+import * as Calls from "./calls.js";
 import { BlitarMap } from "./map.js";
 import { bindBanner, LiveStream } from "./sse.js";
 
-const NEARBY_KM = 2;
 const STATUS_ORDER = ["available", "dispatched", "acknowledged", "en_route", "on_scene",
   "transporting", "at_hospital", "out_of_service"];
 
@@ -37,6 +37,7 @@ async function loadBoard() {
 }
 
 function onEvent(kind, ev) {
+  if (kind === "aml.received") Calls.onAmlEvent(ev);
   if (ev.incident_id) state.pending.incident.add(ev.incident_id);
   if (ev.unit_id) state.pending.unit.add(ev.unit_id);
   flushSoon();
@@ -91,8 +92,10 @@ function openIncidentsSorted() {
 function incidentItem(inc) {
   const open = (inc.assignments || []).filter((a) => !a.ended_at);
   const queued = inc.status === "queued" || (inc.status === "pending" && open.length === 0);
+  const handover = (inc.queue_reason || "").startsWith("handover_");
   return h("li", {
     class: `incident p${inc.priority} ${inc.status}${queued ? " waiting" : ""}` +
+      `${handover ? " handover" : ""}` +
       `${inc.id === state.selected ? " selected" : ""}`,
     dataset: { id: inc.id }, tabindex: 0,
     onclick: () => select(inc.id),
@@ -104,13 +107,33 @@ function incidentItem(inc) {
     h("span", { class: "cat" }, categoryLabel(inc.category)),
     h("span", { class: "elapsed", dataset: { since: inc.received_at }, title: t("board.elapsed") },
       formatDuration((Date.now() - Date.parse(inc.received_at)) / 1000))),
-  h("div", { class: "row2" }, inc.address || coords(inc.location)),
-  queued ? h("div", { class: "queued-flag" }, t("board.queued"),
+  h("div", { class: "row2" }, inc.address || coords(inc.location),
+    inc.kecamatan ? [" ", h("span", { class: "kec" }, `Kec. ${inc.kecamatan}`)] : null),
+  handover ? handoverFlag(inc) : null,
+  queued && !handover ? h("div", { class: "queued-flag" }, t("board.queued"),
     inc.queue_reason ? ` (${inc.queue_reason})` : "") : null,
   h("ul", { class: "assigned" }, open.length ? open.map((a) => h("li", {
     class: `st-${a.status}`, dataset: { unit: a.unit_id },
   }, h("b", {}, a.callsign), " ", h("span", { class: "unit-status" }, statusLabel(a.status))))
     : queued ? null : h("li", { class: "none" }, t("board.no_units"))));
+}
+
+// Our centre does not dispatch here unless a dispatcher takes the incident over.
+function handoverFlag(inc) {
+  const label = inc.queue_reason === "handover_kota_blitar" ? t("board.handover_kota")
+    : t("board.handover_outside");
+  return h("div", { class: "handover-flag", onclick: (e) => e.stopPropagation() }, label,
+    h("button", { type: "button", class: "take-over", onclick: () => takeOver(inc.id) },
+      t("board.take_over")));
+}
+
+async function takeOver(id) {
+  try {
+    await API.takeOver(id);
+  } catch (err) {
+    $("#intake-msg").className = "err";
+    $("#intake-msg").textContent = err.message || t("err.network");
+  }
 }
 
 function coords(loc) {
@@ -141,6 +164,7 @@ function renderMap() {
   if (!state.map) return;
   state.map.setIncidents(openIncidentsSorted(), state.selected);
   state.map.setUnits([...state.units.values()]);
+  state.map.setAccuracy(Calls.amlCircles(new Set(state.incidents.keys())));
 }
 
 function tickElapsed() {
@@ -313,22 +337,9 @@ function onLocationInput() {
   updateNearby();
 }
 
+// The server decides what counts as a duplicate (radius, time, compatible categories).
 function updateNearby() {
-  const box = $("#nearby");
-  const loc = formLocation();
-  if (!loc || typeof loc.lat !== "number" || typeof loc.lon !== "number") {
-    fill(box);
-    return;
-  }
-  const near = [...state.incidents.values()].filter((i) => i.location)
-    .map((i) => ({ i, d: API.haversineM(loc, i.location) }))
-    .filter((x) => x.d <= NEARBY_KM * 1000).sort((a, b) => a.d - b.d);
-  fill(box,
-    h("h3", {}, near.length ? t("intake.nearby") : t("intake.nearby_none", { km: NEARBY_KM })),
-    h("ul", {}, near.map(({ i, d }) => h("li", {
-      class: "nearby-item", dataset: { id: i.id }, onclick: () => select(i.id),
-    }, `#${i.id} ${categoryLabel(i.category)} · ${formatKm(d)} · ${i.address || ""}`))));
-  box.classList.toggle("warn", near.length > 0);
+  Calls.updateDuplicates(formLocation(), $("input[name=category]:checked")?.value);
 }
 
 function clearErrors() {
@@ -339,7 +350,7 @@ function clearErrors() {
 function showErrors(err) {
   const fields = err.fields.length ? err.fields : [{ field: "body", message: err.message }];
   for (const f of fields) {
-    const name = f.field || "body";
+    const name = Calls.formField(f.field || "body");
     const slot = $(`[data-err="${name}"]`) || $(`[data-err="${name.split(".")[0]}"]`) ||
       $("[data-err=body]");
     slot.textContent = [slot.textContent, errorText(f)].filter(Boolean).join("; ");
@@ -350,30 +361,43 @@ function showErrors(err) {
 async function submitIntake(e) {
   e.preventDefault();
   clearErrors();
-  const body = {
+  const body = Calls.callBody({
     caller_phone: $("#f-phone").value,
     category: $("input[name=category]:checked")?.value ?? "",
     priority: Number($("#f-priority").value),
     address: $("#f-address").value,
     description: $("#f-notes").value,
-  };
-  const loc = formLocation();
-  if (loc) body.location = loc;
+    location: formLocation(),
+  });
   const msg = $("#intake-msg");
   try {
-    const inc = await API.createIncident(body);
-    msg.textContent = t("intake.saved", { id: inc.id });
-    msg.className = "ok";
-    if (!state.incidents.has(inc.id)) state.incidents.set(inc.id, { ...inc, assignments: [] });
-    $("#intake-form").reset();
-    onLocationInput();
-    renderAll();
-    $("#f-phone").focus();
+    const answer = await API.logCall(body);
+    Calls.afterLogged(answer);
+    const inc = answer.incident;
+    if (inc && !state.incidents.has(inc.id)) {
+      state.incidents.set(inc.id, { ...inc, assignments: [] });
+    }
+    callLogged(answer);
   } catch (err) {
     msg.className = "err";
     msg.textContent = err instanceof API.ApiError ? err.message : t("err.network");
     if (err instanceof API.ApiError) showErrors(err);
   }
+}
+
+/** The form is done with: say what was stored, and make it ready for the next call. */
+function callLogged(answer) {
+  const msg = $("#intake-msg");
+  msg.className = "ok";
+  msg.textContent = answer.incident_id
+    ? t(answer.disposition === "duplicate" ? "call.linked" : "intake.saved",
+      { id: answer.incident_id })
+    : t("call.saved", { id: answer.id, disposition: t(`call.${answer.disposition}`) });
+  $("#intake-form").reset();
+  Calls.renderDispositions("emergency");
+  onLocationInput();
+  renderAll();
+  $("#f-phone").focus();
 }
 
 function bindIntake() {
@@ -382,6 +406,9 @@ function bindIntake() {
   form.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) form.requestSubmit();
     if (e.altKey && /^[1-9]$/.test(e.key)) { e.preventDefault(); pickCategory(Number(e.key) - 1); }
+    // e.code, not e.key: Alt+letter types a symbol on some keyboard layouts.
+    const letter = /^Key[A-Z]$/.test(e.code) ? e.code.slice(3) : "";
+    if (e.altKey && !e.ctrlKey && letter && Calls.pickDisposition(letter)) e.preventDefault();
   });
   $("#f-categories").addEventListener("keydown", (e) => {
     if (!e.altKey && /^[1-9]$/.test(e.key)) { e.preventDefault(); pickCategory(Number(e.key) - 1); }
@@ -406,7 +433,12 @@ async function main() {
   renderKecamatan();
   state.map = new BlitarMap($("#map"), state.geo, { onPick: setLocation, onSelect: select });
   bindIntake();
+  Calls.initCalls({
+    onChange: renderMap, onLinked: callLogged, onSelect: select, location: formLocation,
+    onUseAml: setLocation, onErrors: showErrors,
+  });
   onLangChange(() => {
+    Calls.renderDispositions();
     renderCategories();
     renderKecamatan();
     renderAll();

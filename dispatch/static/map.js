@@ -5,6 +5,8 @@
 const NS = "http://www.w3.org/2000/svg";
 const W = 1000;
 const PAD_DEG = 0.035;
+const M_PER_DEG_LAT = 110_574; // metres per degree of latitude near 8° S
+const MIN_CIRCLE_PX = 13; // an incident marker's radius is 10
 
 function el(name, attrs = {}, parent = null) {
   const node = document.createElementNS(NS, name);
@@ -40,6 +42,7 @@ export class BlitarMap {
     this.base = el("g", { class: "map-base" }, svg);
     this.unitLayer = el("g", { class: "map-units" }, svg);
     this.incidentLayer = el("g", { class: "map-incidents" }, svg);
+    this.amlLayer = el("g", { class: "map-aml" }, svg); // above the markers it surrounds
     this.pickLayer = el("g", { class: "map-pick" }, svg);
     this.onSelect = onSelect;
     this.drawBase(geo);
@@ -108,6 +111,23 @@ export class BlitarMap {
         this.unitLayer);
       el("rect", { x: -5, y: -5, width: 10, height: 10, rx: 2 }, g);
       el("title", {}, g).textContent = `${u.callsign} (${u.status})`;
+    }
+  }
+
+  /**
+   * AML caller positions with their accuracy circles: [{lat, lon, radius_m, label}].
+   * Drawn to scale, but never smaller than an incident marker: a 10 m GNSS fix must still
+   * show around the incident it located (the tooltip gives the true radius).
+   */
+  setAccuracy(list) {
+    this.amlLayer.replaceChildren();
+    for (const c of list) {
+      const [x, y] = this.xy(c.lat, c.lon);
+      const r = Math.max(MIN_CIRCLE_PX, (c.radius_m / M_PER_DEG_LAT) * this.ky);
+      const g = el("g", { class: "map-aml-fix", "data-radius-m": c.radius_m }, this.amlLayer);
+      el("circle", { cx: x, cy: y, r, class: "aml-circle" }, g);
+      el("circle", { cx: x, cy: y, r: 2, class: "aml-dot" }, g);
+      el("title", {}, g).textContent = c.label;
     }
   }
 

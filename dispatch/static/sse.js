@@ -9,6 +9,8 @@
 export const KINDS = [
   "incident.created", "incident.queued", "incident.dispatched", "incident.closed",
   "unit.created", "unit.status", "unit.location", "unit.assigned", "assignment.ended",
+  "incident.handover_required", "incident.taken_over", "call.logged", "caller.linked",
+  "aml.received",
 ];
 
 export class LiveStream {

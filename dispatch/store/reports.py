@@ -5,8 +5,9 @@ Every figure is computed in SQL from the interval samples defined once in
 and the CSV export can never disagree on what an interval means.
 
 Days and hours are local Blitar time (WIB, UTC+7). The kecamatan of an incident is
-the nearest estimated kecamatan centre (dispatch.demo_data), an approximation until
-incidents carry their own kecamatan.
+the one stored with it (``incidents.kecamatan``, set from the outline data when it
+was located); rows stored before that column existed fall back to the nearest
+estimated kecamatan centre (dispatch.demo_data).
 """
 
 from __future__ import annotations
@@ -32,16 +33,17 @@ def _kecamatan_cte(first: int) -> str:
 
 
 # Nearest centre on a locally flat projection: exact enough to choose between
-# centres ~10 km apart, and cheap.
+# centres ~10 km apart, and cheap. Only for incidents without a stored kecamatan.
 NEAREST_KECAMATAN = """
 (SELECT k.name FROM kec k WHERE i.lat IS NOT NULL
  ORDER BY (k.lat - i.lat) ^ 2 + ((k.lon - i.lon) * cos(radians(i.lat))) ^ 2 LIMIT 1)
 """
+INCIDENT_KECAMATAN = f"COALESCE(i.kecamatan, {NEAREST_KECAMATAN})"
 
 GROUP_KEYS = {
     "day": f"to_char(i.received_at AT TIME ZONE '{LOCAL_TZ}', 'YYYY-MM-DD')",
     "hour": f"to_char(i.received_at AT TIME ZONE '{LOCAL_TZ}', 'HH24')",
-    "kecamatan": NEAREST_KECAMATAN,
+    "kecamatan": INCIDENT_KECAMATAN,
     "unit_type": "s.unit_type",
 }
 
@@ -93,7 +95,7 @@ per AS (
     FROM samples GROUP BY incident_id
 )
 SELECT i.id, i.received_at, i.category, i.priority, i.status, i.disposition,
-       {NEAREST_KECAMATAN} AS kecamatan, i.lat, i.lon, i.address,
+       {INCIDENT_KECAMATAN} AS kecamatan, i.lat, i.lon, i.address,
        inc.first_dispatched AS first_dispatched_at, inc.first_on_scene AS first_on_scene_at,
        i.closed_at,
        (SELECT count(*) FROM assignments a WHERE a.incident_id = i.id) AS units,

@@ -48,6 +48,8 @@ from dispatch.web.common import (
 )
 
 routes = web.RouteTableDef()
+# Phone and server clocks may differ by this much when comparing a fix with a call log time.
+AML_CLOCK_MARGIN = timedelta(seconds=30)
 log = structlog.get_logger(__name__)
 CLOCK_SKEW = timedelta(seconds=60)
 
@@ -289,7 +291,10 @@ async def _read_aml(request: web.Request, now: datetime, cfg: CallsSettings
 async def _store_fix(conn: asyncpg.Connection, fix: AmlFix, raw: str, phone: str,
                      cfg: CallsSettings, now: datetime, actor: str) -> dict[str, Any]:
     key = phone_key(phone)
-    since = now - timedelta(seconds=cfg.aml_match_window_s)
+    # A call logged before the phone took this fix is an earlier call of the same number
+    # (a prankster calling back with a real emergency): hold the fix for the call in progress.
+    since = max(now - timedelta(seconds=cfg.aml_match_window_s),
+                fix.positioned_at - AML_CLOCK_MARGIN)
     await conn.execute(call_sql.LOCK_PHONE_SQL, key)
     call = await conn.fetchrow(call_sql.RECENT_CALL_SQL, key, since)
     row = await call_sql.insert_aml(conn, fix, raw=raw, caller_phone=phone, phone_key=key,
