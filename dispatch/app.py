@@ -17,6 +17,8 @@ from dispatch.store.db import create_pool
 from dispatch.store.migrate import migrate
 from dispatch.stream import StreamHub
 from dispatch.web import (
+    audit,
+    auth,
     calls,
     callstats,
     candidates,
@@ -26,11 +28,14 @@ from dispatch.web import (
     health,
     incidents,
     meta,
+    openapi,
     pages,
+    ratelimit,
     reports,
     stats,
     units,
 )
+from dispatch.web.auth import authenticate
 from dispatch.web.middleware import errors_as_json, request_context
 from dispatch.workers.dispatcher import Dispatcher
 from dispatch.workers.relay import Relay
@@ -106,9 +111,10 @@ def create_app(settings: Settings) -> web.Application:
     """The only way to get an application; the CLI and the tests both call it."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
-        middlewares=[request_context, errors_as_json],
+        middlewares=[request_context, errors_as_json, authenticate],
     )
     app[keys.SETTINGS] = settings
+    app[ratelimit.LIMITS] = ratelimit.Limits.from_settings(settings.auth)
     app.cleanup_ctx.append(pg_pool_ctx)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(hub_ctx)
@@ -124,5 +130,7 @@ def create_app(settings: Settings) -> web.Application:
     for module in (candidates, reports, pages):
         app.router.add_routes(module.routes)
     for module in (calls, callstats, exchange):
+        app.router.add_routes(module.routes)
+    for module in (auth, audit, openapi):
         app.router.add_routes(module.routes)
     return app

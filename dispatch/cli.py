@@ -1,4 +1,5 @@
-"""The single entry point: ``siap112 serve|dispatcher|relay|migrate|seed|simulate|demo|bench``."""
+"""The single entry point: ``siap112 serve|dispatcher|relay|migrate|seed|simulate|demo|bench``
+and ``siap112 user|token`` (accounts)."""
 
 from __future__ import annotations
 
@@ -150,16 +151,19 @@ def _demo(settings: Settings, args: argparse.Namespace) -> None:
     """Embedded services (when none configured) + migrate + seed + serve + simulator."""
     import threading
 
+    from dispatch.accounts_cli import demo_accounts
     from dispatch.simulate import run_simulation
 
     with _services(settings, use_embedded=True) as s:
         asyncio.run(_seed(s))
+        credentials, token = asyncio.run(demo_accounts(s))
+        sys.stdout.write(credentials)
         base_url = f"http://{s.http.host}:{s.http.port}"
 
         def simulate() -> None:
             asyncio.run(run_simulation(base_url, calls=args.calls, rate=args.rate,
                                        time_scale=args.time_scale, seed=args.seed,
-                                       wait_ready=True))
+                                       wait_ready=True, token=token))
 
         threading.Thread(target=simulate, name="simulator", daemon=True).start()
         _serve(s, print_url=True)
@@ -184,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--seed", type=int, default=112, help="random seed")
         if name == "simulate":
             sp.add_argument("--url", default=None, help="base URL of a running service")
+            sp.add_argument("--token", default=None,
+                            help="API token (default: $SIAP112_TOKEN); see `siap112 token`")
+    from dispatch.accounts_cli import add_parsers
+
+    add_parsers(sub)
     bench = sub.add_parser("bench", help="measure the service beside the machine's own "
                                          "limits (uses a database of its own)")
     bench.add_argument("--quick", action="store_true", help="a small, fast run")
@@ -231,12 +240,17 @@ def _dispatch_command(args: argparse.Namespace, settings: Settings) -> int:
         try:
             asyncio.run(run_simulation(url, calls=args.calls, rate=args.rate,
                                        time_scale=args.time_scale, seed=args.seed,
-                                       wait_ready=True))
+                                       wait_ready=True,
+                                       token=args.token or os.environ.get("SIAP112_TOKEN", "")))
         except SimulationError as exc:
             sys.stderr.write(f"siap112 simulate: {exc}\n")
             return 1
         return 0
     _need_services(settings)
+    if command in {"user", "token", "purge"}:
+        from dispatch.accounts_cli import run as run_accounts
+
+        return run_accounts(args, settings)
     if command == "serve":
         _serve(settings)
     elif command == "migrate":

@@ -7,9 +7,11 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from dispatch.settings import Settings
+from dispatch.store.accounts import Principal
 from dispatch.stream import StreamHub
 
 SETTINGS = web.AppKey("settings", Settings)
 PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 HUB = web.AppKey("stream_hub", StreamHub)
+PRINCIPAL = web.RequestKey("principal", Principal)  # set by web/auth.authenticate

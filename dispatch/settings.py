@@ -105,6 +105,21 @@ class CallsSettings:
     timezone: str = "Asia/Jakarta"
 
 
+@dataclass(frozen=True)
+class AuthSettings:
+    """Accounts and sessions (issue 4)."""
+
+    session_ttl_s: float = 43200.0    # a browser session lasts one 12-hour shift
+    token_days: int = 90              # default lifetime of an API token
+    max_failed_logins: int = 5        # consecutive bad passwords before a lockout
+    lockout_s: float = 30.0           # first lockout; doubles with every further failure
+    lockout_max_s: float = 3600.0
+    cookie_secure: bool = False       # set true behind HTTPS
+    login_per_minute: int = 30        # login attempts per client address; 0 = no limit
+    intake_per_minute: int = 600      # intake requests per token and per address; 0 = no limit
+    personal_data_days: int = 365     # `siap112 purge` anonymises caller data older than this
+
+
 def _calls_settings(raw: Mapping[str, Any]) -> CallsSettings:
     tree = dict(raw)
     for key in ("answer_targets_s", "answer_target_shares"):
@@ -133,6 +148,7 @@ class Settings:
     targets: TargetTable
     config_dir: Path = field(default=DEFAULT_CONFIG_DIR)
     calls: CallsSettings = field(default_factory=CallsSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
 
 def _coerce(value: str, like: Any, name: str) -> Any:
@@ -198,6 +214,7 @@ def load_settings(
         targets=targets,
         config_dir=config_dir,
         calls=_calls_settings(tree.get("calls", {})),
+        auth=AuthSettings(**tree.get("auth", {})),
     )
     _validate(settings)
     return settings

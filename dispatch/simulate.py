@@ -47,7 +47,6 @@ from dispatch.demo_data import (
 
 log = structlog.get_logger(__name__)
 
-HEADERS = {"X-Operator": "simulator"}
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15)
 # The service pings the stream every sse.heartbeat_s (15 s by default); a
 # minute of silence means the connection is dead, so reconnect.
@@ -784,16 +783,19 @@ def _check_arguments(calls: int, rate: float, time_scale: float) -> None:
 
 async def run_simulation(base_url: str, *, calls: int, rate: float, time_scale: float,
                          seed: int, wait_ready: bool = False,
-                         max_duration_s: float | None = None) -> SimulationReport:
+                         max_duration_s: float | None = None,
+                         token: str = "") -> SimulationReport:
     """Play ``calls`` emergency calls against the service at ``base_url`` and respond to them.
 
     Calls arrive at ``rate`` per second; responder and hospital times are divided
     by ``time_scale``; ``seed`` makes the call sequence reproducible. Returns
     when every incident created here is closed, or when ``max_duration_s`` has
-    passed (then some may still be open; the report says how far it got).
+    passed (then some may still be open; the report says how far it got). ``token``
+    is an API token (`siap112 token create`); its name is the actor on the timeline.
     """
     _check_arguments(calls, rate, time_scale)
-    async with aiohttp.ClientSession(headers=HEADERS, timeout=REQUEST_TIMEOUT) as session:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession(headers=headers, timeout=REQUEST_TIMEOUT) as session:
         api = Api(session, base_url)
         if wait_ready:
             await wait_until_ready(api)

@@ -26,10 +26,11 @@ from dispatch.app import create_app
 from dispatch.logs import configure_logging
 from dispatch.settings import Settings, load_settings
 from dispatch.store.migrate import migrate
+from tests.helpers import bearer
 
 configure_logging(__import__("os").environ.get("SIAP112_TEST_LOG", "warning"), "console")
 
-TABLES = "events, assignments, incidents, units"
+TABLES = "events, assignments, incidents, units, sessions, users, api_tokens"
 
 
 def _with_database(url: str, name: str) -> str:
@@ -140,7 +141,10 @@ async def start_app(
     """Start the real app (from the factory) on a loopback port; returns its HTTP client."""
 
     async def start(settings: Settings | None = None, **sections: Any) -> TestClient:
-        return await aiohttp_client(create_app(settings or make_settings(**sections)))
+        # The client acts as an admin (every endpoint); tests/test_auth.py covers the roles.
+        headers = await bearer(db)
+        return await aiohttp_client(create_app(settings or make_settings(**sections)),
+                                    headers=headers)
 
     return start
 

@@ -13,6 +13,8 @@ import asyncpg
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from dispatch.store import accounts
+
 # Positions inside Kabupaten Blitar (estimates) used across the tests.
 KANIGORO = (-8.1340, 112.2150)
 WLINGI = (-8.0790, 112.3250)
@@ -98,6 +100,13 @@ def is_kind(kind: str, **match: Any) -> Callable[[SseEvent], bool]:
     def pred(e: SseEvent) -> bool:
         return e.event == kind and all(e.data.get(k) == v for k, v in match.items())
     return pred
+
+
+async def bearer(db: asyncpg.Connection, role: str = "admin", name: str = "operator",
+                 unit_id: int | None = None, days: int = 1) -> dict[str, str]:
+    """An Authorization header for a new API token of ``role`` (acts as ``name``)."""
+    _, secret, _ = await accounts.create_token(db, name, role, days, unit_id)
+    return {"Authorization": f"Bearer {secret}"}
 
 
 async def post_json(client: TestClient, path: str, body: Any, expect: int) -> dict[str, Any]:

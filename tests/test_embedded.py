@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -12,7 +13,16 @@ from aiohttp.test_utils import TestClient
 from dispatch.app import create_app
 from dispatch.embedded import EmbeddedServices, embedded_services
 from dispatch.settings import load_settings
-from tests.helpers import KANIGORO, WLINGI, Console, create_incident, create_unit, is_kind
+from dispatch.store.migrate import migrate
+from tests.helpers import (
+    KANIGORO,
+    WLINGI,
+    Console,
+    bearer,
+    create_incident,
+    create_unit,
+    is_kind,
+)
 
 pytestmark = pytest.mark.embedded
 
@@ -29,7 +39,13 @@ async def test_embedded_services_run_the_dispatch_loop(
     base = load_settings(env={})
     settings = replace(base, database_url=own_services.database_url,
                        redis_url=own_services.redis_url)
-    client = await aiohttp_client(create_app(settings))
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await migrate(conn)
+        headers = await bearer(conn)
+    finally:
+        await conn.close()
+    client = await aiohttp_client(create_app(settings), headers=headers)
     ready = await client.get("/readyz")
     assert ready.status == 200, await ready.text()
     await create_unit(client, "AMB-EMB", "ambulance", KANIGORO)

@@ -111,8 +111,9 @@ async def test_intake_and_dispatch_go_on_while_redis_is_down(
         db: asyncpg.Connection) -> None:
     server, port = private_redis
     client = await start_app(redis_url=f"redis://127.0.0.1:{port}/0")
-    unit = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
     async with Console(client) as console:
+        # Subscribed first: the unit's event cannot be published before the console listens.
+        unit = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
         await console.wait_for(is_kind("unit.created"))
         server.stop()
 

@@ -35,6 +35,7 @@ from dispatch.simulate import (
     run_simulation,
     wait_until_ready,
 )
+from dispatch.store import accounts
 from dispatch.store.db import create_pool
 
 AppFactory = Callable[..., Awaitable[TestClient[Any, Any]]]  # the start_app fixture (conftest.py)
@@ -153,8 +154,9 @@ async def test_simulation_closes_every_incident(pool: asyncpg.Pool, db: asyncpg.
                                                 start_app: AppFactory) -> None:
     await seed_fleet(pool)
     client: TestClient[Any, Any] = await start_app()
+    _, token, _ = await accounts.create_token(db, "simulator", "admin", 1)
     report = await run_simulation(str(client.make_url("")), calls=4, rate=20.0,
-                                  time_scale=1000.0, seed=7, max_duration_s=60)
+                                  time_scale=1000.0, seed=7, max_duration_s=60, token=token)
 
     assert (report.calls_placed, report.incidents_created, report.incidents_closed) == (4, 4, 4)
     assert report.errors == 0

@@ -10,6 +10,7 @@ received event SEQ, writes the delays as JSON and exits.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from datetime import datetime
@@ -17,12 +18,16 @@ from datetime import datetime
 import aiohttp
 import orjson
 
+# The Authorization header the consoles send, given by the parent in the environment.
+AUTH_ENV = "SIAP112_BENCH_AUTHORIZATION"
+
 
 class Consoles:
     """COUNT open SSE streams and the delays of what they received."""
 
-    def __init__(self, base_url: str, count: int) -> None:
+    def __init__(self, base_url: str, count: int, authorization: str = "") -> None:
         self._url = base_url + "/api/v1/events"
+        self._headers = {"Authorization": authorization} if authorization else {}
         self._count = count
         self.delays: list[float] = []
         self._hello = 0
@@ -69,7 +74,8 @@ class Consoles:
         """Open the consoles, announce readiness, and report on ``stop``."""
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
         conn = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=conn, timeout=timeout) as http:
+        async with aiohttp.ClientSession(connector=conn, timeout=timeout,
+                                         headers=self._headers) as http:
             tasks = [asyncio.create_task(self._one(http, i)) for i in range(self._count)]
             await asyncio.wait_for(self._all_ready.wait(), 60)
             sys.stdout.write("ready\n")
@@ -93,7 +99,7 @@ class Consoles:
 
 def main() -> None:
     """``python -m dispatch.benchmarks.consoles BASE_URL COUNT``."""
-    asyncio.run(Consoles(sys.argv[1], int(sys.argv[2])).run())
+    asyncio.run(Consoles(sys.argv[1], int(sys.argv[2]), os.environ.get(AUTH_ENV, "")).run())
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Each returns table rows; figures sit beside the baseline measured in the same ru
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import orjson
 import structlog
 
 from dispatch.benchmarks import load, service, stats_data
+from dispatch.benchmarks.consoles import AUTH_ENV
 from dispatch.benchmarks.stats import p50_p99_ms, percentile
 
 # Incident positions: Kanigoro-Talun-Wlingi, inside the regency and outside Kota Blitar.
@@ -74,9 +76,6 @@ def incident_body(i: int) -> dict[str, Any]:
             "address": "Jl. Raya (bench)", "description": "Pingsan, napas berat"}
 
 
-OPERATOR = {"X-Operator": "bench"}
-
-
 # --- 1. intake --------------------------------------------------------------------
 
 async def intake(db_url: str, redis_url: str, stream_key: str, sizes: Sizes) -> list[Row]:
@@ -97,7 +96,7 @@ async def intake(db_url: str, redis_url: str, stream_key: str, sizes: Sizes) -> 
                                       SIAP112_RELAY_RUN_IN_WEB="false")
     try:
         post = load.json_poster(svc.base_url + "/api/v1/incidents", incident_body, 201,
-                                OPERATOR)
+                                svc.headers)
         await load.closed_loop(post, min(50, sizes.intake_requests), c)  # warm-up
         rate = await load.closed_loop(post, sizes.intake_requests, c)
         latencies = await load.open_loop(post, rate / 2, sizes.half_load_s)
@@ -163,13 +162,13 @@ async def live(db_url: str, redis_url: str, stream_key: str, sizes: Sizes) -> li
     return rows
 
 
-async def _post_incidents(base_url: str, rate: float, seconds: float, first: int
+async def _post_incidents(svc: service.Process, rate: float, seconds: float, first: int
                           ) -> list[int]:
     ids: list[int] = []
 
     async def send(http: aiohttp.ClientSession, i: int) -> None:
-        async with http.post(base_url + "/api/v1/incidents", json=incident_body(first + i),
-                             headers=OPERATOR) as resp:
+        async with http.post(svc.base_url + "/api/v1/incidents",
+                             json=incident_body(first + i), headers=svc.headers) as resp:
             body = await resp.json()
             if resp.status != 201:
                 raise RuntimeError(f"intake: {resp.status} {body}")
@@ -199,8 +198,8 @@ async def _settled(conn: asyncpg.Connection, query: str, *args: Any) -> None:
 async def _dispatch(svc: service.Process, conn: asyncpg.Connection, db_url: str,
                     sizes: Sizes) -> list[Row]:
     log.info("bench.phase", phase="dispatch")
-    await _post_incidents(svc.base_url, 20, 0.5, 10**6)  # warm-up
-    ids = await _post_incidents(svc.base_url, sizes.dispatch_rate, sizes.dispatch_s, 2 * 10**6)
+    await _post_incidents(svc, 20, 0.5, 10**6)  # warm-up
+    ids = await _post_incidents(svc, sizes.dispatch_rate, sizes.dispatch_s, 2 * 10**6)
     await _settled(conn, "SELECT count(DISTINCT incident_id) = $2 FROM assignments "
                    "WHERE incident_id = ANY($1::bigint[])", ids, len(ids))
     delays = [r["secs"] for r in await conn.fetch(DISPATCH_DELAYS_SQL, ids)]
@@ -217,15 +216,17 @@ REPORT_LIMIT = 2**27
 class ConsoleProcess:
     """The consoles helper process (dispatch/benchmarks/consoles.py)."""
 
-    def __init__(self, base_url: str, count: int) -> None:
-        self._args = (base_url, str(count))
+    def __init__(self, svc: service.Process, count: int) -> None:
+        self._args = (svc.base_url, str(count))
+        # The token goes by environment, not argv: argv is visible to every local user.
+        self._env = {**os.environ, AUTH_ENV: svc.headers.get("Authorization", "")}
         self._proc: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> ConsoleProcess:
         import sys
 
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "dispatch.benchmarks.consoles", *self._args,
+            sys.executable, "-m", "dispatch.benchmarks.consoles", *self._args, env=self._env,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             limit=REPORT_LIMIT)
         assert self._proc.stdout is not None
@@ -257,11 +258,11 @@ class ConsoleProcess:
 
 async def _memory(svc: service.Process, sizes: Sizes) -> list[Row]:
     log.info("bench.phase", phase="memory")
-    async with ConsoleProcess(svc.base_url, 1) as one:  # load the SSE code paths first
+    async with ConsoleProcess(svc, 1) as one:  # load the SSE code paths first
         await one.stop()
     idle = service.rss_bytes(svc.pid)
     n = sizes.memory_consoles
-    async with ConsoleProcess(svc.base_url, n) as many:
+    async with ConsoleProcess(svc, n) as many:
         loaded = service.rss_bytes(svc.pid)
         await many.stop()
     per = (loaded - idle) / n
@@ -280,11 +281,11 @@ async def _fanout(svc: service.Process, conn: asyncpg.Connection, redis_url: str
 
     async def send(http: aiohttp.ClientSession, i: int) -> None:
         async with http.post(f"{svc.base_url}/api/v1/units/{police[i]}/status",
-                             json={"status": "out_of_service"}, headers=OPERATOR) as resp:
+                             json={"status": "out_of_service"}, headers=svc.headers) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"status: {resp.status} {await resp.text()}")
 
-    async with ConsoleProcess(svc.base_url, sizes.consoles) as consoles:
+    async with ConsoleProcess(svc, sizes.consoles) as consoles:
         await load.open_loop(send, sizes.fanout_rate, sizes.fanout_s)
         last = await conn.fetchval("SELECT max(id) FROM events")
         delays = await consoles.stop(int(last))
@@ -319,7 +320,7 @@ async def _stats(svc: service.Process, conn: asyncpg.Connection, sizes: Sizes) -
            f"from={month[0].isoformat().replace('+00:00', 'Z')}"
            f"&to={month[1].isoformat().replace('+00:00', 'Z')}")
     timings, scans = [], []
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=svc.headers) as http:
         for _ in range(sizes.stats_repeats):
             begun = time.perf_counter()
             async with http.get(url) as resp:

@@ -15,12 +15,13 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 
+from dispatch.store import accounts
 from dispatch.store.migrate import migrate
 
 READY_TIMEOUT_S = 60.0
@@ -70,6 +71,8 @@ class Process:
     proc: subprocess.Popen[bytes]
     base_url: str
     log_path: str
+    # An admin API token's Authorization header for ``siap112 serve`` children.
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:
@@ -138,8 +141,17 @@ async def start_service(database_url: str, redis_url: str, stream_key: str,
     port = free_port()
     env = {"SIAP112_DATABASE_URL": database_url, "SIAP112_REDIS_URL": redis_url,
            "SIAP112_REDIS_STREAM_KEY": stream_key, "SIAP112_HTTP_HOST": "127.0.0.1",
-           "SIAP112_HTTP_PORT": str(port), "SIAP112_LOG_LEVEL": "warning", **overrides}
-    return await start(["dispatch", "serve"], env, port, "/readyz")
+           "SIAP112_HTTP_PORT": str(port), "SIAP112_LOG_LEVEL": "warning",
+           # The benchmark measures the service's capacity, not its rate limiter.
+           "SIAP112_AUTH_INTAKE_PER_MINUTE": "0", **overrides}
+    child = await start(["dispatch", "serve"], env, port, "/readyz")
+    conn = await asyncpg.connect(database_url)
+    try:
+        _, secret, _ = await accounts.create_token(conn, "bench", "admin", 1)
+    finally:
+        await conn.close()
+    child.headers["Authorization"] = f"Bearer {secret}"
+    return child
 
 
 async def start_echo() -> Process:

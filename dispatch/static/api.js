@@ -17,15 +17,24 @@ export class ApiError extends Error {
 
 function operator() { return localStorage.getItem("siap112.operator") || ""; }
 
+let session = null;
+/** Who is logged in and the session's CSRF token (GET /api/v1/session), fetched once. */
+export function whoami() {
+  session ??= fetch("/api/v1/session", { headers: { Accept: "application/json" } })
+    .then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  return session;
+}
+
 /** Call the API; resolves to the parsed JSON, rejects with ApiError or a network TypeError. */
 export async function api(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
-  if (operator()) headers["X-Operator"] = operator();
+  if (method !== "GET") headers["X-CSRF-Token"] = (await whoami())?.csrf || "";
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const resp = await fetch(path, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await resp.json().catch(() => null);
+  if (resp.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
   if (!resp.ok) throw new ApiError(resp.status, data);
   return data;
 }
@@ -35,6 +44,15 @@ export const getGeo = () => api("/api/v1/geo");
 export const openIncidents = () => api("/api/v1/incidents?status=open&limit=1000");
 export const getIncident = (id) => api(`/api/v1/incidents/${id}`);
 export const createIncident = (body) => api("/api/v1/incidents", { method: "POST", body });
+export const logCall = (body) => api("/api/v1/calls", { method: "POST", body });
+export const takeOver = (id) => api(`/api/v1/incidents/${id}/take-over`, { method: "POST" });
+export const heldAml = (phone) =>
+  api(`/api/v1/aml?status=held&limit=5&phone=${encodeURIComponent(phone)}`);
+export function duplicates(lat, lon, category) {
+  const q = new URLSearchParams({ lat, lon });
+  if (category) q.set("category", category);
+  return api(`/api/v1/duplicates?${q}`);
+}
 export const candidates = (id) => api(`/api/v1/incidents/${id}/candidates`);
 export const assign = (id, body) =>
   api(`/api/v1/incidents/${id}/assignments`, { method: "POST", body });

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,7 +17,6 @@ from dispatch.store.db import in_transaction
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
-_ACTOR = re.compile(r"^[\w .@-]{1,64}$")
 
 
 class BadJson(DomainError):
@@ -32,10 +30,21 @@ def connection(request: web.Request) -> PoolAcquireContext:
     return request.app[keys.PG_POOL].acquire(timeout=timeout)
 
 
+# Names the actor for the audit triggers (sql/006), for this transaction only.
+SET_ACTOR_SQL = "SELECT set_config('siap112.actor', $1, true)"
+
+
 async def transact(request: web.Request,
                    work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """Run ``work`` in one transaction (retried on deadlock) on the app's pool."""
-    return await in_transaction(request.app[keys.PG_POOL], work,
+    """Run ``work`` in one transaction (retried on deadlock) on the app's pool,
+    with the authenticated actor named for the audit log."""
+    actor = actor_of(request)
+
+    async def as_actor(conn: asyncpg.Connection) -> T:
+        await conn.execute(SET_ACTOR_SQL, actor)
+        return await work(conn)
+
+    return await in_transaction(request.app[keys.PG_POOL], as_actor,
                                 timeout=request.app[keys.SETTINGS].db.acquire_timeout_s)
 
 
@@ -69,9 +78,9 @@ def path_id(request: web.Request, name: str = "id") -> int:
 
 
 def actor_of(request: web.Request) -> str:
-    """Who acts: the X-Operator header until accounts exist (issue 4), else 'operator'."""
-    name = request.headers.get("X-Operator", "").strip()
-    return name if _ACTOR.match(name) else "operator"
+    """Who acts: the authenticated user's name or the API token's name (web/auth.py)."""
+    principal = request.get(keys.PRINCIPAL)
+    return principal.name if principal is not None else "anonymous"
 
 
 def location_of(row: dict[str, Any]) -> dict[str, float] | None:

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from dispatch import keys
 from dispatch.errors import DomainError
+from dispatch.privacy import PERSONAL_DATA_ROLES, mask
 from dispatch.stream import RESYNC, StreamHub, Subscriber, parse_id
 
 routes = web.RouteTableDef()
@@ -30,12 +31,15 @@ def _kind(payload: bytes) -> str:
     return str(kind)
 
 
-async def _send(resp: EventSourceResponse, entry: tuple[str, bytes]) -> None:
+async def _send(resp: EventSourceResponse, entry: tuple[str, bytes], masked: bool) -> None:
     sid, payload = entry
+    if masked:  # a role that may not see caller numbers (dispatch/privacy.py)
+        payload = orjson.dumps(mask(orjson.loads(payload)))
     await resp.send(payload.decode(), id=sid, event=_kind(payload))
 
 
-async def _resume(resp: EventSourceResponse, hub: StreamHub, last_id: str) -> str:
+async def _resume(resp: EventSourceResponse, hub: StreamHub, last_id: str,
+                  masked: bool) -> str:
     """Send the backlog after ``last_id`` (or a resync); return the last id sent."""
     try:
         if not await hub.resume_is_possible(last_id):
@@ -43,7 +47,7 @@ async def _resume(resp: EventSourceResponse, hub: StreamHub, last_id: str) -> st
                             event="resync")
             return last_id
         async for entry in hub.backlog(last_id):
-            await _send(resp, entry)
+            await _send(resp, entry, masked)
             last_id = entry[0]
     except RedisError as exc:
         log.warning("sse.backlog_unavailable", error=str(exc))
@@ -53,7 +57,7 @@ async def _resume(resp: EventSourceResponse, hub: StreamHub, last_id: str) -> st
 
 
 async def _live(resp: EventSourceResponse, sub: Subscriber, sent_upto: str | None,
-                check_every_s: float) -> None:
+                check_every_s: float, masked: bool) -> None:
     upto = parse_id(sent_upto) if sent_upto else None
     while True:
         try:
@@ -72,7 +76,7 @@ async def _live(resp: EventSourceResponse, sub: Subscriber, sent_upto: str | Non
         if upto is not None and parse_id(entry[0]) <= upto:
             continue
         upto = None
-        await _send(resp, entry)
+        await _send(resp, entry, masked)
 
 
 @routes.get("/api/v1/events")
@@ -86,6 +90,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                               code="invalid_last_event_id", field="Last-Event-ID") from None
     hub = request.app[keys.HUB]
     settings = request.app[keys.SETTINGS]
+    masked = request[keys.PRINCIPAL].role not in PERSONAL_DATA_ROLES
     sub = hub.subscribe()  # before the backlog, so nothing falls between the two
     resp = EventSourceResponse(ping_interval=settings.sse.heartbeat_s)
     try:
@@ -93,8 +98,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         await resp.send(orjson.dumps({"stream_connected": hub.connected}).decode(),
                         event="hello")
         if last_id:
-            last_id = await _resume(resp, hub, last_id)
-        await _live(resp, sub, last_id, settings.sse.heartbeat_s)
+            last_id = await _resume(resp, hub, last_id, masked)
+        await _live(resp, sub, last_id, settings.sse.heartbeat_s, masked)
     except ConnectionResetError:
         pass  # the console closed the connection
     finally:

@@ -1,8 +1,7 @@
 """The browser pages: operator console at /, responder page, supervisor dashboard.
 
-Plain HTML, CSS and JavaScript modules from dispatch/static, no build step. The
-pages are open to anyone who can reach the service until accounts and roles
-arrive (issue 4).
+Plain HTML, CSS and JavaScript modules from dispatch/static, no build step. Each
+page needs a login; web/auth.py redirects to /login and adds the security headers.
 """
 
 from __future__ import annotations

@@ -7,12 +7,16 @@ it: see .ci/run). Playwright's own browser download is never used.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
-from playwright.async_api import Browser, BrowserContext, async_playwright
+from playwright.async_api import Browser, BrowserContext, async_playwright, expect
+
+from dispatch.store import accounts
 
 CHROMIUM = os.environ.get("SIAP112_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_CHROMIUM = Path(CHROMIUM).is_file()
@@ -49,3 +53,19 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+async def log_in(context: BrowserContext, base: str, db: asyncpg.Connection,
+                 role: str = "admin") -> None:
+    """Log in as a new ``role`` user through the login page a page redirects to."""
+    name, password = f"browser_{role}", "kata-sandi-uji-112"
+    if not await db.fetchval("SELECT 1 FROM users WHERE username = $1", name):
+        await accounts.create_user(db, name, role, password)
+    page = await context.new_page()
+    await page.goto(base)  # no session yet: the console sends us to the login form
+    await expect(page).to_have_url(re.compile(r"/login\?next="))
+    await page.locator("#username").fill(name)
+    await page.locator("#password").fill(password)
+    await page.locator("#login-submit").click()
+    await expect(page).to_have_url(base)
+    await page.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import PHONE_AT
+from tests.browser.conftest import PHONE_AT, log_in
 from tests.conftest import AppFactory
 from tests.helpers import KANIGORO, SRENGAT, WLINGI, create_incident, create_unit, until_db
 
@@ -33,6 +33,7 @@ async def test_call_logged_dispatched_worked_and_measured(
         screenshots: Path) -> None:
     client = await start_app()
     base = str(client.make_url("/"))
+    await log_in(context, base, db)
     amb = await create_unit(client, "AMB-KNG-1", "ambulance", WLINGI)
     spare = await create_unit(client, "AMB-SRG-1", "ambulance", SRENGAT)
     await create_unit(client, "POL-KNG-1", "police", KANIGORO)
@@ -113,9 +114,11 @@ async def test_call_logged_dispatched_worked_and_measured(
 
 
 async def test_board_shows_the_drop_and_resumes_without_missing_anything(
-        start_app: AppFactory, context: BrowserContext, screenshots: Path) -> None:
+        start_app: AppFactory, context: BrowserContext, screenshots: Path,
+        db: asyncpg.Connection) -> None:
     client = await start_app()
     base = str(client.make_url("/"))
+    await log_in(context, base, db)
     await create_unit(client, "AMB-1", "ambulance", WLINGI)
     errors: list[str] = []
     console = await _open(context, base, errors)

@@ -204,9 +204,10 @@ class Load:
     every report is eventually saved exactly once.
     """
 
-    def __init__(self, urls: list[str], *, rate: float, seed: int = 112,
-                 request_timeout_s: float = 20.0) -> None:
+    def __init__(self, urls: list[str], *, rate: float, headers: dict[str, str],
+                 seed: int = 112, request_timeout_s: float = 20.0) -> None:
         self.urls = urls
+        self.headers = headers  # an API token's Authorization header
         self.rate = rate
         self.rng = random.Random(seed)
         self.stats = LoadStats()
@@ -265,7 +266,8 @@ class Load:
 
     async def run(self, reports: int) -> None:
         """Send ``reports`` new reports at ``rate`` per second, advancing units meanwhile."""
-        async with aiohttp.ClientSession(timeout=self._timeout) as session:
+        async with aiohttp.ClientSession(timeout=self._timeout,
+                                         headers=self.headers) as session:
             for _ in range(reports):
                 key = str(uuid.uuid4())
                 self._pending.append((key, self._report()))
@@ -285,7 +287,8 @@ class Load:
 
     async def finish(self, attempts: int = 60) -> None:
         """Retry the reports still unsaved until each has its 201 (bounded)."""
-        async with aiohttp.ClientSession(timeout=self._timeout) as session:
+        async with aiohttp.ClientSession(timeout=self._timeout,
+                                         headers=self.headers) as session:
             for _ in range(attempts):
                 if not self._pending:
                     return
@@ -297,7 +300,8 @@ class Load:
     async def drain_units(self, db_url: str, rounds: int = 400) -> None:
         """Advance every busy unit back to available, so the queue empties."""
         last: object = None
-        async with aiohttp.ClientSession(timeout=self._timeout) as session:
+        async with aiohttp.ClientSession(timeout=self._timeout,
+                                         headers=self.headers) as session:
             for _ in range(rounds):
                 conn = await asyncpg.connect(db_url)
                 try:
@@ -322,8 +326,9 @@ class ResilientConsole:
     (to the next web instance), resumes with Last-Event-ID, and reloads its board on
     ``resync``. ``covered_upto`` is the newest event seq a board reload included."""
 
-    def __init__(self, urls: list[str], db_url: str) -> None:
+    def __init__(self, urls: list[str], db_url: str, headers: dict[str, str]) -> None:
         self.urls = urls
+        self.headers = headers  # an API token's Authorization header
         self.db_url = db_url
         self.last_id: str | None = None
         self.received: list[int] = []
@@ -350,7 +355,7 @@ class ResilientConsole:
 
     async def _run(self) -> None:
         n = 0
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+        async with aiohttp.ClientSession(headers=self.headers, timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=5, sock_read=60)) as session:
             while True:
                 url = self.urls[n % len(self.urls)]

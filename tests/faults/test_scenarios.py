@@ -33,7 +33,7 @@ pytestmark = pytest.mark.faults
 
 async def _units(cluster: Cluster, ambulances: int, police: int, prefix: str = "U") -> None:
     rng = random.Random(7)
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=cluster.headers) as session:
         for n, unit_type in enumerate(["ambulance"] * ambulances + ["police"] * police):
             body = {"callsign": f"{prefix}-{n:03d}", "unit_type": unit_type, "agency": "Uji",
                     "location": {"lat": rng.uniform(*LAT), "lon": rng.uniform(*LON)}}
@@ -61,7 +61,7 @@ def _assert_sound(counts: Counts, load: Load) -> None:
 
 
 async def _with_load(cluster: Cluster, reports: int, rate: float) -> tuple[Load, Any]:
-    load = Load(cluster.urls, rate=rate)
+    load = Load(cluster.urls, rate=rate, headers=cluster.headers)
     return load, asyncio.create_task(load.run(reports))
 
 
@@ -69,8 +69,8 @@ async def test_a_redis_killed_for_10_s(cluster: Cluster, fault_db: asyncpg.Conne
     await cluster.start(webs=2, dispatchers=2)
     await _units(cluster, 12, 6)
     valkey = cluster.servers.valkey
-    async with ResilientConsole(cluster.urls[:1], cluster.db_url) as c0, \
-            ResilientConsole(cluster.urls[1:], cluster.db_url) as c1:
+    async with ResilientConsole(cluster.urls[:1], cluster.db_url, cluster.headers) as c0, \
+            ResilientConsole(cluster.urls[1:], cluster.db_url, cluster.headers) as c1:
         load, running = await _with_load(cluster, reports=45, rate=3)
         await c0.wait_for_received(10, timeout=30)  # the load is flowing to consoles
         valkey.kill()
@@ -88,7 +88,7 @@ async def test_b_redis_restarted_empty(cluster: Cluster, fault_db: asyncpg.Conne
     await cluster.start(webs=2, dispatchers=1)
     await _units(cluster, 12, 6)
     valkey = cluster.servers.valkey
-    async with ResilientConsole(cluster.urls, cluster.db_url) as live:
+    async with ResilientConsole(cluster.urls, cluster.db_url, cluster.headers) as live:
         load, running = await _with_load(cluster, reports=40, rate=3)
         await live.wait_for_received(10, timeout=30)
         # A console that went away here holds an id the new stream will not have.
@@ -97,10 +97,11 @@ async def test_b_redis_restarted_empty(cluster: Cluster, fault_db: asyncpg.Conne
         valkey.wipe()
         valkey.start()  # back at once, and empty
         await running
-        async with ResilientConsole(cluster.urls[1:], cluster.db_url) as returning:
+        async with ResilientConsole(cluster.urls[1:], cluster.db_url,
+                                    cluster.headers) as returning:
             counts = await _settle(cluster, fault_db, load, [live])
         assert returning.resyncs == 0  # a fresh console starts from now, no resync
-        late = ResilientConsole(cluster.urls[:1], cluster.db_url)
+        late = ResilientConsole(cluster.urls[:1], cluster.db_url, cluster.headers)
         late.last_id = away_id
         async with late:
             before = await fault_db.fetchval("SELECT max(id) FROM events")
@@ -117,7 +118,7 @@ async def test_c_postgresql_restarted(cluster: Cluster) -> None:
     await _units(cluster, 12, 6)
     pg = cluster.servers.pg
     pids = [p.proc.pid for p in cluster.all()]
-    async with ResilientConsole(cluster.urls, cluster.db_url) as console:
+    async with ResilientConsole(cluster.urls, cluster.db_url, cluster.headers) as console:
         load, running = await _with_load(cluster, reports=50, rate=3)
         await console.wait_for_received(10, timeout=30)
         await pg.stop()
@@ -143,7 +144,8 @@ async def test_c_postgresql_restarted(cluster: Cluster) -> None:
 async def _probe_during_outage(cluster: Cluster) -> dict[str, Any]:
     """One report while PostgreSQL is down: a clear 503 within the client's bound."""
     timeout = aiohttp.ClientTimeout(total=15)  # a hang fails the test
-    async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
+    auth = cluster.headers
+    async with aiohttp.ClientSession(timeout=timeout, headers=auth) as session, session.post(
             cluster.urls[0] + "/api/v1/incidents",
             json={"caller_phone": "081200000000", "category": "medis", "priority": 1,
                   "location": {"lat": -8.1, "lon": 112.2}}) as resp:
@@ -157,7 +159,7 @@ async def test_d_dispatcher_killed_mid_work(cluster: Cluster,
                                             fault_db: asyncpg.Connection) -> None:
     await cluster.start(webs=2, dispatchers=2)
     await _units(cluster, 10, 5)
-    async with ResilientConsole(cluster.urls, cluster.db_url) as console:
+    async with ResilientConsole(cluster.urls, cluster.db_url, cluster.headers) as console:
         load, running = await _with_load(cluster, reports=50, rate=4)
         victim = cluster.dispatchers[0]
         actor = f"dispatcher:%:{victim.proc.pid}"
@@ -179,7 +181,8 @@ async def test_e_web_instance_killed_under_load(cluster: Cluster,
                                                 fault_db: asyncpg.Connection) -> None:
     await cluster.start(webs=2, dispatchers=1)
     await _units(cluster, 12, 6)
-    async with ResilientConsole(list(reversed(cluster.urls)), cluster.db_url) as console:
+    async with ResilientConsole(list(reversed(cluster.urls)), cluster.db_url,
+                                cluster.headers) as console:
         load, running = await _with_load(cluster, reports=50, rate=4)
         await console.wait_for_received(20, timeout=30)
         victim = cluster.webs[1]
@@ -197,8 +200,8 @@ async def test_f_two_dispatchers_race_200_incidents_20_units(
         cluster: Cluster, fault_db: asyncpg.Connection) -> None:
     await cluster.start(webs=2, dispatchers=2)
     await _units(cluster, 20, 0)
-    load = Load(cluster.urls, rate=1000)
-    async with ResilientConsole(cluster.urls, cluster.db_url) as console:
+    load = Load(cluster.urls, rate=1000, headers=cluster.headers)
+    async with ResilientConsole(cluster.urls, cluster.db_url, cluster.headers) as console:
         for _ in range(10):  # 200 incidents in bursts of 20 simultaneous reports
             load._pending.extend((f"f-{n}-{random.random()}", _medical(load))
                                  for n in range(20))

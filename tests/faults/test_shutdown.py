@@ -21,7 +21,7 @@ async def test_web_finishes_in_flight_requests_and_closes_streams(
         cluster: Cluster, fault_db: asyncpg.Connection) -> None:
     await cluster.start(webs=1, dispatchers=0)
     web, url = cluster.webs[0], cluster.urls[0]
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=cluster.headers) as session:
         async with session.post(url + "/api/v1/units", json={
                 "callsign": "AMB-1", "unit_type": "ambulance", "agency": "PSC 119",
                 "location": {"lat": -8.13, "lon": 112.25}}) as resp:
@@ -57,7 +57,7 @@ async def test_dispatcher_rolls_back_its_work_and_exits(
         cluster: Cluster, fault_db: asyncpg.Connection) -> None:
     await cluster.start(webs=1, dispatchers=0)
     url = cluster.urls[0]
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=cluster.headers) as session:
         async with session.post(url + "/api/v1/units", json={
                 "callsign": "AMB-1", "unit_type": "ambulance", "agency": "PSC 119",
                 "location": {"lat": -8.13, "lon": 112.25}}) as resp:

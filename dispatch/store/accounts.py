@@ -1,0 +1,152 @@
+"""Users, browser sessions and API tokens (sql/006_accounts_audit.sql)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+ROLES = ("call_taker", "dispatcher", "supervisor", "responder", "admin")
+TOKEN_PREFIX = "s112_"
+_HASHER = PasswordHasher()
+# Verified when a username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _HASHER.hash("siap112-no-such-user")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is making a request: a logged-in user or an API token."""
+
+    kind: str  # "user" | "token"
+    id: int
+    name: str
+    role: str
+    unit_id: int | None
+    csrf: str | None = None  # set for cookie sessions only
+
+
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def password_matches(stored_hash: str | None, password: str) -> bool:
+    """Constant-shape check: an unknown user still pays for one argon2 verification."""
+    try:
+        _HASHER.verify(stored_hash or _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return stored_hash is not None
+
+
+INSERT_USER_SQL = """
+INSERT INTO users (username, role, unit_id, password_hash) VALUES ($1, $2, $3, $4)
+RETURNING id
+"""
+DISABLE_USER_SQL = """
+UPDATE users SET disabled_at = clock_timestamp() WHERE username = $1 AND disabled_at IS NULL
+RETURNING id
+"""
+END_USER_SESSIONS_SQL = "DELETE FROM sessions WHERE user_id = $1"
+USER_FOR_LOGIN_SQL = """
+SELECT id, username, role, unit_id, password_hash, failed_logins, locked_until,
+       locked_until > clock_timestamp() AS locked,
+       extract(epoch FROM locked_until - clock_timestamp())::float8 AS locked_for_s
+FROM users WHERE username = $1 AND disabled_at IS NULL
+"""
+# After ``$2`` consecutive failures the account is locked for $3 s, doubling with
+# every further failure up to $4 s: guessing is slowed, the owner is not shut out for good.
+FAILED_LOGIN_SQL = """
+UPDATE users SET failed_logins = failed_logins + 1,
+    locked_until = CASE WHEN failed_logins + 1 >= $2 THEN clock_timestamp()
+        + make_interval(secs => least($4::float8,
+                                      $3::float8 * 2 ^ (failed_logins + 1 - $2)))
+        ELSE locked_until END
+WHERE id = $1
+"""
+LOGIN_OK_SQL = "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1"
+INSERT_SESSION_SQL = """
+INSERT INTO sessions (token_hash, user_id, csrf, expires_at)
+VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4::float8))
+"""
+DELETE_SESSION_SQL = "DELETE FROM sessions WHERE token_hash = $1"
+SESSION_PRINCIPAL_SQL = """
+SELECT u.id, u.username AS name, u.role, u.unit_id, s.csrf
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = $1 AND s.expires_at > clock_timestamp() AND u.disabled_at IS NULL
+"""
+INSERT_TOKEN_SQL = """
+INSERT INTO api_tokens (name, token_hash, role, unit_id, expires_at)
+VALUES ($1, $2, $3, $4, clock_timestamp() + make_interval(days => $5::int))
+RETURNING id, expires_at
+"""
+REVOKE_TOKEN_SQL = """
+UPDATE api_tokens SET revoked_at = clock_timestamp() WHERE id = $1 AND revoked_at IS NULL
+RETURNING id
+"""
+TOKEN_PRINCIPAL_SQL = """
+SELECT id, name, role, unit_id FROM api_tokens
+WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > clock_timestamp()
+"""
+
+
+async def create_user(conn: asyncpg.Connection, username: str, role: str, password: str,
+                      unit_id: int | None = None) -> int:
+    """A new user; raises asyncpg.UniqueViolationError when the name is taken."""
+    user_id: int = await conn.fetchval(INSERT_USER_SQL, username, role, unit_id,
+                                       hash_password(password))
+    return user_id
+
+
+async def disable_user(conn: asyncpg.Connection, username: str) -> bool:
+    """Disable a user and end their sessions; False when no active user has that name."""
+    async with conn.transaction():
+        user_id = await conn.fetchval(DISABLE_USER_SQL, username)
+        if user_id is None:
+            return False
+        await conn.execute(END_USER_SESSIONS_SQL, user_id)
+    return True
+
+
+async def create_token(conn: asyncpg.Connection, name: str, role: str, days: int,
+                       unit_id: int | None = None) -> tuple[int, str, datetime]:
+    """(id, secret, expiry) of a new API token; the secret is shown once, never stored."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = await conn.fetchrow(INSERT_TOKEN_SQL, name, digest(secret), role, unit_id, days)
+    return row["id"], secret, row["expires_at"]
+
+
+async def revoke_token(conn: asyncpg.Connection, token_id: int) -> bool:
+    return await conn.fetchval(REVOKE_TOKEN_SQL, token_id) is not None
+
+
+async def token_principal(conn: asyncpg.Connection, secret: str) -> Principal | None:
+    row = await conn.fetchrow(TOKEN_PRINCIPAL_SQL, digest(secret))
+    return None if row is None else Principal("token", row["id"], row["name"], row["role"],
+                                              row["unit_id"])
+
+
+async def session_principal(conn: asyncpg.Connection, secret: str) -> Principal | None:
+    row = await conn.fetchrow(SESSION_PRINCIPAL_SQL, digest(secret))
+    return None if row is None else Principal("user", row["id"], row["name"], row["role"],
+                                              row["unit_id"], row["csrf"])
+
+
+async def start_session(conn: asyncpg.Connection, user_id: int, ttl_s: float
+                        ) -> tuple[str, str]:
+    """(cookie secret, CSRF token) of a new session for ``user_id``."""
+    secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    await conn.execute(INSERT_SESSION_SQL, digest(secret), user_id, csrf, ttl_s)
+    return secret, csrf
+
+
+async def end_session(conn: asyncpg.Connection, secret: str) -> None:
+    await conn.execute(DELETE_SESSION_SQL, digest(secret))

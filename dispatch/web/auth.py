@@ -1,0 +1,282 @@
+"""Who may do what: the one role table, the authentication middleware, log in and out.
+
+People log in with a password and carry an HttpOnly, SameSite=Strict session
+cookie; a state-changing request made with the cookie must also carry the
+session's CSRF token in ``X-CSRF-Token``. Machines send ``Authorization: Bearer
+<token>``. Unauthenticated API requests get 401, the wrong role 403; a page
+asked for without a login redirects to /login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from urllib.parse import quote
+
+import orjson
+from aiohttp import web
+
+from dispatch import keys
+from dispatch.errors import DomainError
+from dispatch.privacy import PERSONAL_DATA_ROLES, mask
+from dispatch.store import accounts
+from dispatch.store.accounts import Principal
+from dispatch.store.audit import record_refusal
+from dispatch.web import ratelimit
+from dispatch.web.auth_schemas import LoginBody
+from dispatch.web.common import connection, json_response, parse_body
+from dispatch.web.middleware import Handler
+from dispatch.web.pages import STATIC_DIR
+
+COOKIE = "siap112_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+Route = tuple[str, str]
+Roles = frozenset[str]
+
+ALL: Roles = frozenset(accounts.ROLES)
+STAFF: Roles = frozenset({"call_taker", "dispatcher", "supervisor", "admin"})
+INTAKE: Roles = frozenset({"call_taker", "admin"})
+DISPATCH: Roles = frozenset({"dispatcher", "admin"})
+FIELD: Roles = frozenset({"dispatcher", "responder", "admin"})
+OVERSIGHT: Roles = frozenset({"supervisor", "admin"})
+
+# No login needed: probes, the login page and its scripts and styles.
+PUBLIC: frozenset[Route] = frozenset({
+    ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/api/v1/login"),
+    ("GET", "/static"),
+})
+# The one table of which role may call which endpoint. The middleware enforces it
+# and tests/test_auth.py asserts every cell; a route missing here is admin-only.
+ROUTE_ROLES: dict[Route, Roles] = {
+    ("GET", "/"): STAFF,
+    ("GET", "/responder"): FIELD | OVERSIGHT,
+    ("GET", "/supervisor"): OVERSIGHT,
+    ("GET", "/api/v1"): ALL,
+    ("GET", "/api/v1/meta"): ALL,
+    ("GET", "/api/v1/geo"): ALL,
+    ("GET", "/api/v1/session"): ALL,
+    ("POST", "/api/v1/logout"): ALL,
+    ("GET", "/api/v1/events"): ALL,
+    ("POST", "/api/v1/calls"): INTAKE,
+    ("GET", "/api/v1/calls"): STAFF,
+    ("GET", "/api/v1/calls/{id}"): STAFF,
+    ("POST", "/api/v1/aml"): INTAKE,
+    ("GET", "/api/v1/aml"): STAFF,
+    ("GET", "/api/v1/duplicates"): STAFF,
+    ("POST", "/api/v1/incidents"): INTAKE,
+    ("GET", "/api/v1/incidents"): ALL,
+    ("GET", "/api/v1/incidents/{id}"): ALL,
+    ("POST", "/api/v1/incidents/{id}/take-over"): INTAKE | DISPATCH,
+    ("GET", "/api/v1/incidents/{id}/candidates"): DISPATCH | OVERSIGHT,
+    ("POST", "/api/v1/incidents/{id}/assignments"): DISPATCH,
+    ("POST", "/api/v1/incidents/{id}/close"): DISPATCH,
+    ("GET", "/api/v1/incidents/{id}/cap"): STAFF,
+    ("GET", "/api/v1/incidents/{id}/eido"): STAFF,
+    ("GET", "/api/v1/units"): ALL,
+    ("POST", "/api/v1/units"): OVERSIGHT,
+    ("GET", "/api/v1/units/{id}"): ALL,
+    ("PUT", "/api/v1/units/{id}/location"): FIELD,
+    ("POST", "/api/v1/units/{id}/status"): FIELD,
+    ("GET", "/api/v1/stats/response-times"): STAFF,
+    ("GET", "/api/v1/stats/calls"): STAFF,
+    ("GET", "/api/v1/reports/response-times"): OVERSIGHT,
+    ("GET", "/api/v1/reports/histogram"): OVERSIGHT,
+    ("GET", "/api/v1/reports/incidents.csv"): OVERSIGHT,
+    ("GET", "/api/v1/audit"): OVERSIGHT,
+    ("GET", "/api/v1/openapi.json"): ALL,
+}
+ADMIN_ONLY: Roles = frozenset({"admin"})
+# Rate-limited per token and per client address (web/ratelimit.py).
+INTAKE_ROUTES: frozenset[Route] = frozenset({
+    ("POST", "/api/v1/incidents"), ("POST", "/api/v1/calls"), ("POST", "/api/v1/aml"),
+})
+# Pages answer a missing login with a redirect to the login page, not a JSON 401.
+PAGES: frozenset[str] = frozenset({"/", "/responder", "/supervisor"})
+# A responder may act on these only for the unit its account is bound to.
+UNIT_SCOPED: frozenset[Route] = frozenset({
+    ("PUT", "/api/v1/units/{id}/location"), ("POST", "/api/v1/units/{id}/status"),
+})
+
+# Pages load scripts and styles from this origin only: no inline script can run.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+                               "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+routes = web.RouteTableDef()
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class Locked(DomainError):
+    status = 429
+    code = "account_locked"
+
+
+def allowed_roles(route: Route) -> Roles:
+    """The roles that may call ``route`` (method, path template)."""
+    return ROUTE_ROLES.get(route, ADMIN_ONLY)
+
+
+def route_of(request: web.Request) -> Route | None:
+    """(method, path template) of the matched route; None when nothing matched."""
+    info = request.match_info
+    if info.http_exception is not None:
+        return None  # 404 and 405 are answered as they are
+    resource = info.route.resource
+    if resource is None:
+        return None
+    method = "GET" if request.method == "HEAD" else request.method
+    return method, resource.canonical
+
+
+async def principal_of(request: web.Request) -> Principal | None:
+    """The bearer token's or the session cookie's principal, if valid."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    cookie = request.cookies.get(COOKIE, "")
+    if not (header or cookie):
+        return None
+    async with connection(request) as conn:
+        if header:
+            if scheme.lower() != "bearer" or not secret.strip():
+                return None
+            return await accounts.token_principal(conn, secret.strip())
+        return await accounts.session_principal(conn, cookie)
+
+
+def check(principal: Principal, route: Route, request: web.Request) -> None:
+    """Raise Forbidden unless ``principal`` may make this request."""
+    if principal.role not in allowed_roles(route):
+        raise Forbidden(f"the {principal.role} role may not {route[0]} {route[1]}",
+                        role=principal.role)
+    if principal.csrf is not None and route[0] not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), principal.csrf.encode()):
+            raise Forbidden(f"a request made with the session cookie needs the {CSRF_HEADER} "
+                            "header of that session", code="csrf_failed")
+    if principal.role == "responder" and route in UNIT_SCOPED:
+        target = request.match_info.get("id", "")
+        if target != str(principal.unit_id):
+            raise Forbidden(f"a responder may change only its own unit ({principal.unit_id})",
+                            code="not_your_unit", field="id")
+
+
+async def _audit_refusal(request: web.Request, principal: Principal, route: Route,
+                         exc: Forbidden) -> None:
+    target = request.match_info.get("id", "")
+    async with connection(request) as conn:
+        await record_refusal(conn, principal.name, f"{route[0]} {route[1]}",
+                             int(target) if target.isdigit() and len(target) < 18 else None,
+                             {"code": exc.code, "role": principal.role,
+                              "kind": principal.kind})
+
+
+def _mask_personal_data(response: web.StreamResponse) -> None:
+    """Caller numbers and device identifiers masked in a JSON answer (UU 27/2022)."""
+    if (isinstance(response, web.Response) and response.content_type == "application/json"
+            and isinstance(response.body, bytes)):
+        response.body = orjson.dumps(mask(orjson.loads(response.body)))
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Enforce ROUTE_ROLES on every request; record who acts for actor_of()."""
+    route = route_of(request)
+    limits = request.app[ratelimit.LIMITS]
+    if route == ("POST", "/api/v1/login"):
+        ratelimit.check(limits.login, f"addr:{request.remote}")
+    if route is None or route in PUBLIC:
+        return await handler(request)
+    principal = await principal_of(request)
+    if principal is None:
+        if route[0] == "GET" and route[1] in PAGES:
+            raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='')}")
+        raise Unauthenticated("log in, or send Authorization: Bearer <API token>")
+    try:
+        check(principal, route, request)
+    except Forbidden as exc:
+        await _audit_refusal(request, principal, route, exc)
+        raise
+    request[keys.PRINCIPAL] = principal
+    if route in INTAKE_ROUTES:
+        ratelimit.check(limits.intake, f"{principal.kind}:{principal.id}",
+                        f"addr:{request.remote}")
+    response = await handler(request)
+    if route[1] in PAGES:
+        response.headers.update(PAGE_HEADERS)
+    elif principal.role not in PERSONAL_DATA_ROLES:
+        _mask_personal_data(response)
+    return response
+
+
+def _who(principal: Principal, csrf: str | None) -> dict[str, object]:
+    return {"name": principal.name, "kind": principal.kind, "role": principal.role,
+            "unit_id": principal.unit_id, "csrf": csrf}
+
+
+@routes.get("/login")
+async def login_page(request: web.Request) -> web.FileResponse:
+    """The login form (the only page served without a login)."""
+    return web.FileResponse(STATIC_DIR / "login.html", headers=PAGE_HEADERS)
+
+
+@routes.post("/api/v1/login")
+async def login(request: web.Request) -> web.Response:
+    """Check a password; on success start a session (cookie) and return its CSRF token."""
+    body = await parse_body(request, LoginBody)
+    cfg = request.app[keys.SETTINGS].auth
+    async with connection(request) as conn:
+        row = await conn.fetchrow(accounts.USER_FOR_LOGIN_SQL, body.username)
+        if row is not None and row["locked"]:
+            wait_s = float(row["locked_for_s"])
+            raise Locked("too many failed logins: this account is locked for "
+                         f"{int(wait_s) + 1} s", retry_after_s=round(wait_s, 1))
+        stored = None if row is None else row["password_hash"]
+        if not await asyncio.to_thread(accounts.password_matches, stored, body.password):
+            if row is not None:
+                await conn.execute(accounts.FAILED_LOGIN_SQL, row["id"],
+                                   cfg.max_failed_logins, cfg.lockout_s, cfg.lockout_max_s)
+            raise Unauthenticated("wrong username or password", code="invalid_credentials")
+        assert row is not None
+        await conn.execute(accounts.LOGIN_OK_SQL, row["id"])
+        secret, csrf = await accounts.start_session(conn, row["id"], cfg.session_ttl_s)
+    principal = Principal("user", row["id"], row["username"], row["role"], row["unit_id"])
+    resp = json_response(_who(principal, csrf))
+    resp.set_cookie(COOKIE, secret, httponly=True, samesite="Strict", path="/",
+                    secure=cfg.cookie_secure, max_age=int(cfg.session_ttl_s))
+    return resp
+
+
+@routes.post("/api/v1/logout")
+async def logout(request: web.Request) -> web.Response:
+    """End the cookie's session (a bearer token is revoked with the CLI instead)."""
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        async with connection(request) as conn:
+            await accounts.end_session(conn, cookie)
+    resp = web.Response(status=204)
+    resp.del_cookie(COOKIE, path="/")
+    return resp
+
+
+@routes.get("/api/v1/session")
+async def whoami(request: web.Request) -> web.Response:
+    """Who is logged in, and the CSRF token the pages send with every change."""
+    principal = request[keys.PRINCIPAL]
+    return json_response(_who(principal, principal.csrf))

@@ -1,0 +1,149 @@
+"""GET /api/v1/openapi.json: an OpenAPI 3.1 document built from the validating models.
+
+The request bodies and query strings are described by the same pydantic models
+that parse_body and parse_query validate with, so the document cannot drift from
+what the service accepts. The routes come from the app's router and the roles
+from web/auth.ROUTE_ROLES.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from dispatch.web.audit_schemas import AuditQuery
+from dispatch.web.auth import PAGES, PUBLIC, Route, allowed_roles
+from dispatch.web.auth_schemas import LoginBody
+from dispatch.web.calls_schemas import AmlQuery, CallIn, CallQuery, DuplicateQuery, SmsAmlIn
+from dispatch.web.common import json_response
+from dispatch.web.reports_schemas import CandidatesQuery, GroupedQuery, HistogramQuery
+from dispatch.web.schemas import (
+    AssignIn,
+    CloseIn,
+    IncidentIn,
+    IncidentQuery,
+    LocationIn,
+    StatsQuery,
+    StatusIn,
+    UnitIn,
+    UnitQuery,
+)
+
+REF = "#/components/schemas/{model}"
+BODIES: dict[Route, type[BaseModel]] = {
+    ("POST", "/api/v1/login"): LoginBody,
+    ("POST", "/api/v1/incidents"): IncidentIn,
+    ("POST", "/api/v1/incidents/{id}/assignments"): AssignIn,
+    ("POST", "/api/v1/incidents/{id}/close"): CloseIn,
+    ("POST", "/api/v1/units"): UnitIn,
+    ("PUT", "/api/v1/units/{id}/location"): LocationIn,
+    ("POST", "/api/v1/units/{id}/status"): StatusIn,
+    ("POST", "/api/v1/calls"): CallIn,
+    ("POST", "/api/v1/aml"): SmsAmlIn,
+}
+QUERIES: dict[Route, type[BaseModel]] = {
+    ("GET", "/api/v1/incidents"): IncidentQuery,
+    ("GET", "/api/v1/units"): UnitQuery,
+    ("GET", "/api/v1/stats/response-times"): StatsQuery,
+    ("GET", "/api/v1/stats/calls"): StatsQuery,
+    ("GET", "/api/v1/calls"): CallQuery,
+    ("GET", "/api/v1/aml"): AmlQuery,
+    ("GET", "/api/v1/duplicates"): DuplicateQuery,
+    ("GET", "/api/v1/incidents/{id}/candidates"): CandidatesQuery,
+    ("GET", "/api/v1/reports/response-times"): GroupedQuery,
+    ("GET", "/api/v1/reports/histogram"): HistogramQuery,
+    ("GET", "/api/v1/reports/incidents.csv"): StatsQuery,
+    ("GET", "/api/v1/audit"): AuditQuery,
+}
+# Successful answers that are not JSON.
+CONTENT: dict[Route, str] = {
+    ("GET", "/api/v1/incidents/{id}/cap"): "application/xml",
+    ("GET", "/api/v1/reports/incidents.csv"): "text/csv",
+    ("GET", "/api/v1/events"): "text/event-stream",
+}
+ERRORS = ("400", "401", "403", "404", "405", "409", "413", "422", "429", "503")
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"},
+        "field": {"type": "string"}, "fields": {"type": "array"}}}},
+}
+
+routes = web.RouteTableDef()
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """The model's JSON Schema, its nested models moved into ``components``."""
+    schema = model.model_json_schema(by_alias=True, ref_template=REF)
+    components.update(schema.pop("$defs", {}))
+    return schema
+
+
+def _query_parameters(model: type[BaseModel], components: dict[str, Any]
+                      ) -> list[dict[str, Any]]:
+    schema = _schema(model, components)
+    required = set(schema.get("required", []))
+    return [{"name": name, "in": "query", "required": name in required, "schema": prop}
+            for name, prop in schema.get("properties", {}).items()]
+
+
+def _responses(route: Route) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "done",
+                          "content": {CONTENT.get(route, "application/json"): {}}}
+    out: dict[str, Any] = {"200": ok, "201": ok} if route[0] == "POST" else {"200": ok}
+    if route == ("POST", "/api/v1/logout"):
+        out = {"204": {"description": "logged out"}}
+    error = {"description": "refused; the body names the problem",
+             "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
+    return out | {code: error for code in ERRORS}
+
+
+def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI operation object of one route."""
+    op: dict[str, Any] = {"summary": f"roles: {', '.join(sorted(allowed_roles(route)))}",
+                          "responses": _responses(route)}
+    params: list[dict[str, Any]] = []
+    if "{id}" in route[1]:
+        params.append({"name": "id", "in": "path", "required": True,
+                       "schema": {"type": "integer", "minimum": 1}})
+    if route in QUERIES:
+        params += _query_parameters(QUERIES[route], components)
+    if params:
+        op["parameters"] = params
+    if route in BODIES:
+        op["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": _schema(BODIES[route], components)}}}
+    if route in PUBLIC:
+        op["security"] = []
+    return op
+
+
+def document(app: web.Application) -> dict[str, Any]:
+    """The whole document for the routes registered on ``app``."""
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    paths: dict[str, dict[str, Any]] = {}
+    for r in app.router.routes():
+        if r.resource is None or r.method in {"HEAD", "*"}:
+            continue
+        route = (r.method, r.resource.canonical)
+        if not route[1].startswith("/api/") or route[1] in PAGES:
+            continue
+        paths.setdefault(route[1], {})[route[0].lower()] = operation(route, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Siap112", "version": "1",
+                 "description": "Emergency dispatch for Blitar Siap 112"},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": components, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "siap112_session"}}},
+        "security": [{"bearer": []}, {"session": []}],
+    }
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    """This API's OpenAPI 3.1 document."""
+    return json_response(document(request.app))
