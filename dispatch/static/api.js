@@ -15,8 +15,6 @@ export class ApiError extends Error {
   }
 }
 
-function operator() { return localStorage.getItem("siap112.operator") || ""; }
-
 let session = null;
 /** Who is logged in and the session's CSRF token (GET /api/v1/session), fetched once. */
 export function whoami() {
@@ -65,8 +63,6 @@ export const setStatus = (id, status) =>
 export const setLocation = (id, lat, lon) =>
   api(`/api/v1/units/${id}/location`, { method: "PUT", body: { lat, lon } });
 
-export function setOperator(name) { localStorage.setItem("siap112.operator", name); }
-export { operator };
 
 /** Great-circle distance in metres (display only: the server ranks by geodesic). */
 export function haversineM(a, b) {

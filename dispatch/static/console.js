@@ -14,6 +14,7 @@ import {
 import * as Calls from "./calls.js";
 import { BlitarMap } from "./map.js";
 import { bindBanner, LiveStream } from "./sse.js";
+import { showSession } from "./session.js";
 
 const STATUS_ORDER = ["available", "dispatched", "acknowledged", "en_route", "on_scene",
   "transporting", "at_hospital", "out_of_service"];
@@ -424,9 +425,7 @@ function bindIntake() {
 
 async function main() {
   bindToggle($("#lang"));
-  const op = $("#operator");
-  op.value = API.operator();
-  op.addEventListener("change", () => API.setOperator(op.value.trim()));
+  showSession($("#session"));
   [state.meta, state.geo] = await Promise.all([API.getMeta(), API.getGeo()]);
   setMeta(state.meta);
   renderCategories();

@@ -9,6 +9,7 @@ import {
   statusLabel, t, unitTypeLabel,
 } from "./i18n.js";
 import { bindBanner, LiveStream } from "./sse.js";
+import { showSession } from "./session.js";
 
 const ORDER = ["acknowledged", "en_route", "on_scene", "transporting", "at_hospital",
   "available", "out_of_service"];
@@ -138,6 +139,7 @@ async function picker() {
 
 async function main() {
   bindToggle($("#lang"));
+  showSession($("#session"));
   setMeta(await API.getMeta());
   const id = new URLSearchParams(location.search).get("unit");
   if (!id || !/^\d+$/.test(id)) {

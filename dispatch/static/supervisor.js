@@ -9,6 +9,7 @@ import {
 } from "./i18n.js";
 import { barChart, hbarChart } from "./charts.js";
 import { bindBanner, LiveStream } from "./sse.js";
+import { showSession } from "./session.js";
 
 const INTERVALS = ["call_processing", "turnout", "travel", "total"];
 const WIB = "+07:00";   // the Command Center's clock: periods are whole local days
@@ -125,6 +126,7 @@ function fillCategories() {
 
 async function main() {
   bindToggle($("#lang"));
+  showSession($("#session"));
   meta = await API.getMeta();
   setMeta(meta);
   fillCategories();

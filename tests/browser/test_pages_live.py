@@ -41,6 +41,8 @@ async def test_call_logged_dispatched_worked_and_measured(
 
     console = await _open(context, base, errors)
     await expect(console.locator("#roster")).to_contain_text("AMB-KNG-1")
+    # The timeline records the logged-in user; the page says who that is.
+    await expect(console.locator("#who")).to_contain_text("browser_admin")
     responder = await _open(context, f"{base}responder?unit={amb['id']}", errors)
     await expect(responder.locator(".standby")).to_be_visible()
     # The phone reports where it is: the unit's stored position follows.
