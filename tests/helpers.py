@@ -13,6 +13,9 @@ import asyncpg
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+# Tests compare the SQL's percentile_cont with this independent Python computation
+# (linear interpolation between closest ranks), the one the benchmarks use too.
+from dispatch.benchmarks.stats import percentile as percentile_linear  # noqa: F401
 from dispatch.store import accounts
 
 # Positions inside Kabupaten Blitar (estimates) used across the tests.
@@ -168,12 +171,3 @@ async def until_db(db: asyncpg.Connection, query: str, *args: Any,
                 await woken.wait()
     finally:
         await db.remove_listener("siap112_events", wake)
-
-
-def percentile_linear(values: list[float], p: float) -> float:
-    """Continuous percentile with linear interpolation between closest ranks."""
-    xs = sorted(values)
-    pos = p * (len(xs) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
