@@ -107,6 +107,11 @@ async def close_streams(app: web.Application) -> None:
     app[keys.HUB].close_all()
 
 
+# Every module that has routes, each keeping its routes beside its views.
+VIEW_MODULES = (health, meta, geo, incidents, units, events, stats, candidates, reports, pages,
+                calls, callstats, exchange, auth, audit, openapi)
+
+
 def create_app(settings: Settings) -> web.Application:
     """The only way to get an application; the CLI and the tests both call it."""
     app = web.Application(
@@ -125,12 +130,6 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(background(
             "dispatcher", lambda a: Dispatcher(a[keys.PG_POOL], settings).run_forever()))
     app.on_shutdown.append(close_streams)
-    for module in (health, meta, geo, incidents, units, events, stats):
-        app.router.add_routes(module.routes)
-    for module in (candidates, reports, pages):
-        app.router.add_routes(module.routes)
-    for module in (calls, callstats, exchange):
-        app.router.add_routes(module.routes)
-    for module in (auth, audit, openapi):
+    for module in VIEW_MODULES:
         app.router.add_routes(module.routes)
     return app
