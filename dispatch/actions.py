@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from dispatch.constants import EVENTS_CHANNEL
 from dispatch.core.geo import Point, geodesic_m, travel_time_s
 from dispatch.core.jurisdiction import HANDOVER_PREFIX, Placement
 from dispatch.core.lifecycle import (
@@ -34,6 +35,8 @@ from dispatch.store import units as unit_sql
 from dispatch.store.events import add_event
 
 log = structlog.get_logger(__name__)
+# Delivered at commit, like the events table's own NOTIFY (sql/001).
+WAKE_RELAY_SQL = f"SELECT pg_notify('{EVENTS_CHANNEL}', '')"
 
 # Assignment end reasons after which the incident needs another unit of that type.
 REOPENING_REASONS = frozenset({"reassigned", "unit_out_of_service", "replaced"})
@@ -329,12 +332,20 @@ async def create_unit(conn: asyncpg.Connection, *, actor: str, callsign: str, un
 
 
 async def move_unit(conn: asyncpg.Connection, unit_id: int, *, lat: float, lon: float,
-                    at: datetime | None, actor: str) -> dict[str, Any]:
-    row = await conn.fetchrow(unit_sql.SET_LOCATION_SQL, unit_id, lat, lon, at)
-    if row is None:
+                    at: datetime, accuracy_m: float | None, source: str,
+                    actor: str) -> tuple[dict[str, Any], bool]:
+    """Record a fix in the unit's track; move the unit if the fix is its newest.
+
+    No event per fix: the relay sends the newest position of each moved unit at
+    most every ``units.position_event_s`` (store/units.FLUSH_POSITIONS_SQL), and the
+    ping only wakes it. Returns (the unit, whether it moved).
+    """
+    row = await conn.fetchrow(unit_sql.MOVE_UNIT_SQL, unit_id, lat, lon, at, accuracy_m, actor)
+    unit = dict(row) if row is not None else await unit_sql.get_unit(conn, unit_id)
+    if unit is None:
         raise NotFound(f"unit {unit_id} not found")
-    unit = dict(row)
-    await add_event(conn, "unit.location", actor=actor, unit_id=unit_id,
-                    data={"lat": lat, "lon": lon, "position_at": unit["position_at"],
-                          "callsign": unit["callsign"]})
-    return unit
+    await conn.execute(unit_sql.INSERT_POSITION_SQL, unit_id, at, lat, lon, accuracy_m, source,
+                       actor)
+    if row is not None:
+        await conn.execute(WAKE_RELAY_SQL)
+    return unit, row is not None

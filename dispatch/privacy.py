@@ -9,6 +9,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from dispatch.store import units as unit_sql
+
 # Roles whose work needs the caller's number: calling back, matching AML fixes.
 PERSONAL_DATA_ROLES = frozenset({"call_taker", "dispatcher", "admin"})
 PERSONAL_KEYS = frozenset({"caller_phone", "callbackNumber", "phone", "sender",
@@ -76,3 +78,13 @@ async def purge(conn: asyncpg.Connection, days: int) -> dict[str, int]:
         await conn.execute(PURGE_AUDIT_SQL, orjson.dumps(
             {"cutoff": cutoff.isoformat(), "days": days, "rows": counts}).decode())
     return counts
+
+
+async def purge_positions(conn: asyncpg.Connection, days: int) -> dict[str, int]:
+    """Delete unit positions (the track and its board events) older than ``days``."""
+    async with conn.transaction():
+        cutoff = await conn.fetchval("SELECT now() - make_interval(days => $1)", days)
+        track = await conn.execute(unit_sql.PURGE_TRACK_SQL, cutoff)
+        events = await conn.execute(unit_sql.PURGE_LOCATION_EVENTS_SQL, cutoff)
+    return {"unit_positions": int(track.split()[-1]),
+            "unit_location_events": int(events.split()[-1])}
