@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from dispatch.core.runcards import RunCards, TargetTable, load_runcards, load_targets
+from dispatch.resources import config_dir
 
 ENV_PREFIX = "SIAP112_"
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+# Inside the package (an installed wheel) or the checkout's config/ (dispatch/resources.py).
+DEFAULT_CONFIG_DIR = config_dir()
 
 
 class SettingsError(ValueError):
