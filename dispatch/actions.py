@@ -9,13 +9,14 @@ retried by :func:`dispatch.store.db.in_transaction`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import structlog
 
 from dispatch.constants import EVENTS_CHANNEL
+from dispatch.core.aml import AmlError, AmlFix, phone_key
 from dispatch.core.geo import Point, geodesic_m, travel_time_s
 from dispatch.core.jurisdiction import HANDOVER_PREFIX, Placement
 from dispatch.core.lifecycle import (
@@ -27,9 +28,10 @@ from dispatch.core.lifecycle import (
     ends_assignment,
 )
 from dispatch.core.planner import unmet_needs
-from dispatch.errors import Conflict, NotFound
+from dispatch.errors import Conflict, Invalid, NotFound
 from dispatch.geodata import locate
-from dispatch.settings import DispatchSettings
+from dispatch.settings import CallsSettings, DispatchSettings
+from dispatch.store import calls as call_sql
 from dispatch.store import incidents as inc_sql
 from dispatch.store import units as unit_sql
 from dispatch.store.events import add_event
@@ -38,6 +40,8 @@ log = structlog.get_logger(__name__)
 # Delivered at commit, like the events table's own NOTIFY (sql/001).
 WAKE_RELAY_SQL = f"SELECT pg_notify('{EVENTS_CHANNEL}', '')"
 
+# Phone and server clocks may differ by this much when comparing a fix with a call log time.
+AML_CLOCK_MARGIN = timedelta(seconds=30)
 # Assignment end reasons after which the incident needs another unit of that type.
 REOPENING_REASONS = frozenset({"reassigned", "unit_out_of_service", "replaced"})
 
@@ -349,3 +353,192 @@ async def move_unit(conn: asyncpg.Connection, unit_id: int, *, lat: float, lon: 
     if row is not None:
         await conn.execute(WAKE_RELAY_SQL)
     return unit, row is not None
+
+
+# --- calls, AML and handover -----------------------------------------------
+
+@dataclass(frozen=True)
+class NewIncident:
+    """The incident an emergency call opens (validated by the view)."""
+
+    category: str
+    priority: int
+    required_types: list[str]
+    lat: float | None
+    lon: float | None
+    address: str
+    description: str
+
+
+@dataclass(frozen=True)
+class CallReport:
+    """One contact as the call-taker logs it (validated by the view)."""
+
+    caller_phone: str
+    phone_key: str
+    disposition: str
+    rang_at: datetime | None
+    answered_at: datetime | None
+    note: str
+    lat: float | None          # where the caller says they are, typed by the operator
+    lon: float | None
+    incident: NewIncident | None = None    # an emergency
+    incident_id: int | None = None         # a duplicate of this open incident
+    handover_to: str | None = None
+
+
+async def log_call(conn: asyncpg.Connection, report: CallReport, *, actor: str, now: datetime,
+                   cfg: CallsSettings) -> dict[str, Any]:
+    """Log a contact; an emergency opens an incident, a duplicate joins one.
+
+    The number's advisory lock (taken first, see the lock order above) serialises
+    this with AML reception, so a fix arriving meanwhile is attached exactly once.
+    Returns {call, incident, repeat_caller, aml}.
+    """
+    await conn.execute(call_sql.LOCK_PHONE_SQL, report.phone_key)
+    repeat = await _repeat_caller(conn, report.phone_key, now, cfg)
+    held = [dict(r) for r in await conn.fetch(
+        call_sql.HELD_AML_SQL, report.phone_key, now - timedelta(seconds=cfg.aml_match_window_s))]
+    fix = next((h for h in held if h["lat"] is not None), None)  # pm=N fixes locate nothing
+    incident = None
+    if report.incident is not None:
+        incident = await _open_incident(conn, report, report.incident, fix, actor)
+    elif report.incident_id is not None:
+        incident = await _linked_incident(conn, report.incident_id)
+    lat, lon, accuracy, source, kecamatan = _call_location(report, incident, fix)
+    call = await call_sql.insert_call(
+        conn, caller_phone=report.caller_phone, phone_key=report.phone_key,
+        disposition=report.disposition, incident_id=incident["id"] if incident else None,
+        handover_to=report.handover_to, rang_at=report.rang_at, answered_at=report.answered_at,
+        logged_by=actor, note=report.note, lat=lat, lon=lon, accuracy_m=accuracy,
+        location_source=source, kecamatan_code=kecamatan, repeat_caller=repeat["flagged"])
+    if held:
+        await conn.execute(call_sql.ATTACH_AML_SQL, [h["id"] for h in held], call["id"])
+        for h in held:
+            h.update(status="attached", call_id=call["id"])
+    await _call_events(conn, report, call, incident, repeat, actor)
+    return {"call": call, "incident": incident, "repeat_caller": repeat, "aml": held}
+
+
+async def _repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
+                         cfg: CallsSettings) -> dict[str, Any]:
+    """The number's prank and silent calls before this one; flagged, never blocked."""
+    since = now - timedelta(days=cfg.repeat_caller_days)
+    count = int(await conn.fetchval(call_sql.PRANK_COUNT_SQL, key, since))
+    return {"flagged": count >= cfg.repeat_caller_calls, "prank_or_ghost_calls": count,
+            "threshold": cfg.repeat_caller_calls, "days": cfg.repeat_caller_days}
+
+
+async def _open_incident(conn: asyncpg.Connection, report: CallReport, new: NewIncident,
+                         fix: dict[str, Any] | None, actor: str) -> dict[str, Any]:
+    lat, lon = new.lat, new.lon
+    if lat is None and fix is not None:
+        lat, lon = fix["lat"], fix["lon"]
+    if lat is None and not new.address:
+        raise Invalid("give incident.location or incident.address: no AML position arrived "
+                      "for this number", field="incident.location")
+    return await create_incident(
+        conn, actor=actor, required_types=new.required_types, caller_phone=report.caller_phone,
+        category=new.category, priority=new.priority, lat=lat, lon=lon, address=new.address,
+        description=new.description, received_at=report.rang_at)
+
+
+async def _linked_incident(conn: asyncpg.Connection, incident_id: int) -> dict[str, Any]:
+    incident = await inc_sql.get_incident(conn, incident_id, lock=True)
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found", field="incident_id")
+    if incident["status"] == "closed":
+        raise Conflict(f"incident {incident_id} is closed; log the call as a new emergency",
+                       code="incident_closed")
+    return incident
+
+
+def _call_location(report: CallReport, incident: dict[str, Any] | None,
+                   fix: dict[str, Any] | None) -> tuple[Any, ...]:
+    """(lat, lon, accuracy_m, source, kecamatan_code) of the call itself."""
+    lat: float | None = None
+    lon: float | None = None
+    accuracy: float | None = None
+    source: str | None = None
+    if report.lat is not None:
+        lat, lon, source = report.lat, report.lon, "operator"
+    elif fix is not None:
+        lat, lon, accuracy, source = fix["lat"], fix["lon"], fix["radius_m"], "aml"
+    kecamatan = (incident or {}).get("kecamatan_code")
+    if kecamatan is None and lat is not None and lon is not None:
+        kecamatan = locate(lat, lon).kecamatan_code
+    return lat, lon, accuracy, source, kecamatan
+
+
+def _location(row: dict[str, Any]) -> dict[str, float] | None:
+    return None if row.get("lat") is None else {"lat": row["lat"], "lon": row["lon"]}
+
+
+async def _call_events(conn: asyncpg.Connection, report: CallReport, call: dict[str, Any],
+                       incident: dict[str, Any] | None, repeat: dict[str, Any],
+                       actor: str) -> None:
+    incident_id = incident["id"] if incident else None
+    await add_event(conn, "call.logged", actor=actor, incident_id=incident_id,
+                    data={"call_id": call["id"], "disposition": call["disposition"],
+                          "repeat_caller": repeat["flagged"], "location": _location(call),
+                          "accuracy_m": call["accuracy_m"], "kecamatan_code":
+                          call["kecamatan_code"], "handover_to": call["handover_to"]})
+    if report.incident_id is not None:
+        # The caller joins the existing incident's timeline; nothing is dispatched again.
+        await add_event(conn, "caller.linked", actor=actor, incident_id=incident_id,
+                        data={"call_id": call["id"], "caller_phone": call["caller_phone"],
+                              "note": call["note"], "location": _location(call)})
+
+
+async def receive_aml(conn: asyncpg.Connection, fix: AmlFix, *, raw: str, phone: str,
+                      cfg: CallsSettings, now: datetime, actor: str) -> dict[str, Any]:
+    """Store an AML fix; attach it to its number's call in progress, or hold it for one."""
+    key = phone_key(phone)
+    # A call logged before the phone took this fix is an earlier call of the same number
+    # (a prankster calling back with a real emergency): hold the fix for the call in progress.
+    since = max(now - timedelta(seconds=cfg.aml_match_window_s),
+                fix.positioned_at - AML_CLOCK_MARGIN)
+    await conn.execute(call_sql.LOCK_PHONE_SQL, key)
+    call = await conn.fetchrow(call_sql.RECENT_CALL_SQL, key, since)
+    row = await call_sql.insert_aml(conn, fix, raw=raw, caller_phone=phone, phone_key=key,
+                                    call_id=call["id"] if call else None)
+    if (call is not None and call["location_source"] != "operator"
+            and fix.lat is not None and fix.lon is not None):
+        kecamatan = locate(fix.lat, fix.lon).kecamatan_code
+        await conn.execute(call_sql.SET_CALL_LOCATION_SQL, call["id"], fix.lat, fix.lon,
+                           fix.radius_m, "aml", kecamatan)
+    await add_event(conn, "aml.received", actor=actor,
+                    incident_id=call["incident_id"] if call else None,
+                    data={"aml_id": row["id"], "call_id": row["call_id"],
+                          "status": row["status"], "location": _location(row),
+                          "radius_m": row["radius_m"], "method": row["method"],
+                          "positioned_at": row["positioned_at"]})
+    return row
+
+
+async def reject_aml(conn: asyncpg.Connection, *, transport: str, raw: str, phone: str,
+                     error: AmlError, actor: str) -> int:
+    """Keep an unreadable AML message for audit (purged like the rest); its id."""
+    aml_id: int = await conn.fetchval(call_sql.INSERT_REJECTED_AML_SQL, transport, raw[:8000],
+                                      phone or None, error.code, error.message)
+    await add_event(conn, "aml.rejected", actor=actor,
+                    data={"aml_id": aml_id, "reason": error.code})
+    return aml_id
+
+
+async def take_over(conn: asyncpg.Connection, incident_id: int, *,
+                    actor: str) -> dict[str, Any]:
+    """The centre serves an incident flagged for handover after all."""
+    incident = await inc_sql.get_incident(conn, incident_id, lock=True)
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found")
+    reason = incident["queue_reason"] or ""
+    if incident["status"] == "closed" or not reason.startswith(HANDOVER_PREFIX):
+        raise Conflict(f"incident {incident_id} is not waiting for a handover",
+                       code="not_handover")
+    # 'pending' wakes the dispatcher (NOTIFY trigger) and puts it back in its queue.
+    await conn.execute(inc_sql.SET_STATUS_SQL, incident_id, "pending", None)
+    await add_event(conn, "incident.taken_over", actor=actor, incident_id=incident_id,
+                    data={"status": "pending", "queue_reason": None, "previous": reason})
+    incident.update(status="pending", queue_reason=None)
+    return incident
