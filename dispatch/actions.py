@@ -1,16 +1,31 @@
 """State changes, each one transaction that writes the change and its event rows.
 
-Views and workers call these; nothing else writes incidents, units or
-assignments. Lock order is always incident first, then unit, so concurrent
-transactions cannot deadlock on the common paths (the rare remaining ones are
-retried by :func:`dispatch.store.db.in_transaction`).
+The one writer: views and workers call these; nothing else writes incidents,
+units, assignments, calls, AML messages or events.
+
+Lock order. Every transaction here takes its locks in this order, so no two can
+wait on each other in a cycle:
+
+1. a caller number's advisory lock (``calls.LOCK_PHONE_SQL``), then the call row;
+2. incidents, several in ascending id order;
+3. units, several in ascending id order;
+4. assignments (ended or stamped only once their incident and unit are held).
+
+A lock that would come later is never held while an earlier one is awaited.
+When the rows to lock depend on what is locked (the incident a unit is on), the
+rows are read first without locks, locked in order, then read again: if the
+unit's assignment moved meanwhile, the attempt is rolled back to its savepoint
+(releasing its locks) and started over (:func:`_attempts`). The dispatcher's
+claim of a free unit (a conditional UPDATE after its incident) and the relay's
+position step (``SKIP LOCKED``, never waits) keep the order too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -37,6 +52,7 @@ from dispatch.store import units as unit_sql
 from dispatch.store.events import add_event
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 # Delivered at commit, like the events table's own NOTIFY (sql/001).
 WAKE_RELAY_SQL = f"SELECT pg_notify('{EVENTS_CHANNEL}', '')"
 
@@ -141,12 +157,14 @@ async def close_incident(conn: asyncpg.Connection, incident_id: int, *, disposit
     if incident["status"] == "closed":
         raise Conflict(f"incident {incident_id} is already closed", code="incident_closed")
     assignments = await conn.fetch(inc_sql.ASSIGNMENTS_FOR_INCIDENT_SQL, incident_id)
-    for asg in assignments:
-        if asg["ended_at"] is None:
-            await end_assignment(conn, dict(asg), reason="incident_closed", actor=actor,
-                                 incident=None)
-            await set_unit_status(conn, asg["unit_id"], UnitStatus.AVAILABLE, actor=actor,
-                                  incident_id=incident_id, assignment_id=asg["id"])
+    open_ = sorted((a for a in assignments if a["ended_at"] is None), key=lambda a: a["unit_id"])
+    # Units only join or leave this incident under its lock, which is held: this is all.
+    await _lock_units(conn, [a["unit_id"] for a in open_])
+    for asg in open_:
+        await end_assignment(conn, dict(asg), reason="incident_closed", actor=actor,
+                             incident=None)
+        await set_unit_status(conn, asg["unit_id"], UnitStatus.AVAILABLE, actor=actor,
+                              incident_id=incident_id, assignment_id=asg["id"])
     closed = dict(await conn.fetchrow(inc_sql.CLOSE_INCIDENT_SQL, incident_id, disposition,
                                       note))
     await add_event(conn, "incident.closed", actor=actor, incident_id=incident_id,
@@ -193,17 +211,38 @@ async def assign_manual(conn: asyncpg.Connection, incident_id: int, unit_id: int
                         actor: str, cfg: DispatchSettings, take_from_other: bool,
                         replaces_assignment_id: int | None) -> int:
     """An operator's assignment or reassignment; returns the new assignment id."""
-    incident = await inc_sql.get_incident(conn, incident_id, lock=True)
+    async def attempt() -> int:
+        return await _assign_manual(conn, incident_id, unit_id, actor, cfg, take_from_other,
+                                    replaces_assignment_id)
+
+    return await _attempts(conn, attempt)
+
+
+async def _assign_manual(conn: asyncpg.Connection, incident_id: int, unit_id: int, actor: str,
+                         cfg: DispatchSettings, take_from_other: bool,
+                         replaces_assignment_id: int | None) -> int:
+    seen = await inc_sql.open_assignment_for_unit(conn, unit_id)
+    old = None
+    if replaces_assignment_id is not None:
+        old = await conn.fetchrow(inc_sql.GET_ASSIGNMENT_SQL, replaces_assignment_id)
+    # The unit's present incident is locked with this one, lower id first.
+    incidents = await _lock_incidents(conn, [incident_id, *([seen["incident_id"]] if seen
+                                                            else [])])
+    incident = incidents.get(incident_id)
     if incident is None:
         raise NotFound(f"incident {incident_id} not found")
     if incident["status"] == "closed":
         raise Conflict(f"incident {incident_id} is closed", code="incident_closed")
-    unit = await unit_sql.get_unit(conn, unit_id, lock=True)
+    units = await _lock_units(conn, [unit_id, *([old["unit_id"]] if old else [])])
+    unit = units.get(unit_id)
     if unit is None:
         raise NotFound(f"unit {unit_id} not found")
     current = await inc_sql.open_assignment_for_unit(conn, unit_id)
+    if _id(current) != _id(seen):
+        raise _AssignmentMoved()
     if current is not None:
-        await _release_from(conn, current, incident, unit, actor, take_from_other)
+        await _release_from(conn, current, incident, unit, actor, take_from_other,
+                            other=incidents.get(current["incident_id"]))
     elif unit["status"] != UnitStatus.AVAILABLE:
         raise Conflict(f"unit {unit['callsign']} is {unit['status']}", code="unit_unavailable",
                        unit_status=unit["status"])
@@ -221,7 +260,8 @@ async def assign_manual(conn: asyncpg.Connection, incident_id: int, unit_id: int
 
 async def _release_from(conn: asyncpg.Connection, current: dict[str, Any],
                         incident: dict[str, Any], unit: dict[str, Any], actor: str,
-                        take_from_other: bool) -> None:
+                        take_from_other: bool, *, other: dict[str, Any] | None) -> None:
+    """End the unit's assignment on its other incident (already locked, as ``other``)."""
     if current["incident_id"] == incident["id"]:
         raise Conflict(f"unit {unit['callsign']} is already on incident {incident['id']}",
                        code="already_assigned")
@@ -230,20 +270,65 @@ async def _release_from(conn: asyncpg.Connection, current: dict[str, Any],
             f"unit {unit['callsign']} is busy on incident {current['incident_id']}; "
             "send take_from_other=true to reassign it",
             code="unit_busy", incident_id=current["incident_id"])
-    other = await inc_sql.get_incident(conn, current["incident_id"], lock=True)
     await end_assignment(conn, current, reason="reassigned", actor=actor, incident=other)
 
 
 async def _replace(conn: asyncpg.Connection, incident: dict[str, Any], assignment_id: int,
                    actor: str) -> None:
+    """End an assignment of ``incident`` and free its unit (both already locked)."""
     old = await conn.fetchrow(inc_sql.GET_ASSIGNMENT_SQL, assignment_id)
     if old is None or old["incident_id"] != incident["id"] or old["ended_at"] is not None:
         raise Conflict(f"assignment {assignment_id} is not open on incident {incident['id']}",
                        code="not_replaceable")
-    await unit_sql.get_unit(conn, old["unit_id"], lock=True)
     await end_assignment(conn, dict(old), reason="replaced", actor=actor, incident=None)
     await set_unit_status(conn, old["unit_id"], UnitStatus.AVAILABLE, actor=actor,
                           incident_id=incident["id"], assignment_id=assignment_id)
+
+
+# --- locking ----------------------------------------------------------------
+
+class _AssignmentMoved(Exception):
+    """The unit's assignment changed between reading it and locking; start over."""
+
+
+LOCK_ATTEMPTS = 5
+
+
+async def _attempts(conn: asyncpg.Connection, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` in a savepoint; when the rows it had to lock moved, roll it back
+    (which releases its locks, so the next attempt takes them in order again) and retry."""
+    for _ in range(LOCK_ATTEMPTS):
+        try:
+            async with conn.transaction():
+                return await attempt()
+        except _AssignmentMoved:
+            continue
+    raise Conflict("unit is being changed concurrently; try again", code="busy")
+
+
+def _id(row: dict[str, Any] | None) -> int | None:
+    return None if row is None else int(row["id"])
+
+
+async def _lock_incidents(conn: asyncpg.Connection, ids: list[int]
+                          ) -> dict[int, dict[str, Any]]:
+    """Lock these incidents in ascending id order; the ones that exist, by id."""
+    found = {}
+    for incident_id in sorted(set(ids)):
+        row = await inc_sql.get_incident(conn, incident_id, lock=True)
+        if row is not None:
+            found[incident_id] = row
+    return found
+
+
+async def _lock_units(conn: asyncpg.Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Lock these units in ascending id order; the ones that exist, by id."""
+    found = {}
+    for unit_id in sorted(set(ids)):
+        row = await unit_sql.get_unit(conn, unit_id, lock=True)
+        if row is not None:
+            found[unit_id] = row
+    return found
 
 
 # --- units ------------------------------------------------------------------
@@ -268,19 +353,13 @@ async def unit_status_event(conn: asyncpg.Connection, unit: dict[str, Any], *, a
                           "callsign": unit["callsign"], "assignment_id": assignment_id})
 
 
-class _AssignmentMoved(Exception):
-    """The unit's assignment changed between reading it and locking; start over."""
-
-
 async def change_unit_status(conn: asyncpg.Connection, unit_id: int, requested: UnitStatus, *,
                              actor: str) -> dict[str, Any]:
     """A responder's or operator's status change, checked against the lifecycle."""
-    for _ in range(5):
-        try:
-            return await _change_unit_status(conn, unit_id, requested, actor)
-        except _AssignmentMoved:
-            continue
-    raise Conflict("unit is being changed concurrently; try again", code="busy")
+    async def attempt() -> dict[str, Any]:
+        return await _change_unit_status(conn, unit_id, requested, actor)
+
+    return await _attempts(conn, attempt)
 
 
 async def _change_unit_status(conn: asyncpg.Connection, unit_id: int, requested: UnitStatus,
@@ -293,7 +372,7 @@ async def _change_unit_status(conn: asyncpg.Connection, unit_id: int, requested:
     if unit is None:
         raise NotFound(f"unit {unit_id} not found")
     assignment = await inc_sql.open_assignment_for_unit(conn, unit_id)
-    if (assignment or {}).get("id") != (seen or {}).get("id"):
+    if _id(assignment) != _id(seen):
         raise _AssignmentMoved()
     current = UnitStatus(unit["status"])
     if requested is UnitStatus.DISPATCHED:
