@@ -35,6 +35,14 @@ async def _deadlocks(db: asyncpg.Connection) -> int:
     return int(await db.fetchval(DEADLOCKS_SQL))
 
 
+async def _backends_gone(db: asyncpg.Connection) -> None:
+    """Until the app's connections have ended on the server (nothing to await there)."""
+    async with asyncio.timeout(15):
+        # The server ends them on its own after the client closed: no event to wait on.
+        while await db.fetchval(OTHER_BACKENDS_SQL):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
 async def _all_at_once(client: TestClient, x: int, y: int, a: int, b: int) -> list[int]:
     async def send(path: str, body: dict[str, Any]) -> int:
         resp = await client.post(path, json=body)
@@ -96,8 +104,6 @@ async def test_reassignments_status_changes_and_closing_at_once_never_deadlock(
     assert retries == []
     # PostgreSQL's own count; a backend reports it when it ends, so end them first.
     await client.close()
-    async with asyncio.timeout(15):
-        while await db.fetchval(OTHER_BACKENDS_SQL):
-            await asyncio.sleep(0.05)  # nothing to await: the server ends them on its own
+    await _backends_gone(db)
     assert await _deadlocks(db) == before
     await _check_invariants(db)
