@@ -15,9 +15,12 @@ A lock that would come later is never held while an earlier one is awaited.
 When the rows to lock depend on what is locked (the incident a unit is on), the
 rows are read first without locks, locked in order, then read again: if the
 unit's assignment moved meanwhile, the attempt is rolled back to its savepoint
-(releasing its locks) and started over (:func:`_attempts`). The dispatcher's
-claim of a free unit (a conditional UPDATE after its incident) and the relay's
-position step (``SKIP LOCKED``, never waits) keep the order too.
+(releasing its locks) and started over (:func:`_attempts`). A position fix
+locks its unit alone; the relay's position step never waits (``SKIP LOCKED``).
+The dispatcher locks its incident, then claims free units one per need in the
+order it ranked them: two dispatchers serving two multi-unit incidents at the
+same instant could claim two units in opposite orders, the one case left to the
+deadlock retry of :func:`dispatch.store.db.in_transaction`.
 """
 
 from __future__ import annotations
