@@ -1,5 +1,6 @@
 """Personal data (UU 27/2022): who may see caller numbers and device identifiers, masking,
-and purging them after the retention period while keeping the response-time figures.
+and purging them after the retention period while keeping the response-time figures;
+and deleting the units' position track after its own retention period.
 """
 
 from __future__ import annotations
