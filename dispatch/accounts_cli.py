@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from dispatch.privacy import purge
+from dispatch.privacy import purge, purge_positions
 from dispatch.settings import Settings, SettingsError
 from dispatch.store import accounts
 from dispatch.store.migrate import migrate
@@ -47,7 +47,9 @@ def add_parsers(sub: Any) -> None:
     tcreate.add_argument("--days", type=int, default=None, help="lifetime (auth.token_days)")
     tc.add_parser("revoke", help="revoke a token by id").add_argument("id", type=int)
     purge = sub.add_parser("purge", help="anonymise caller numbers, IMSI and IMEI older than "
-                                         "the retention period (response times are kept)")
+                                         "the retention period (response times are kept), "
+                                         "and delete unit positions older than "
+                                         "units.position_retention_days")
     purge.add_argument("--days", type=int, default=None,
                        help="retention in days (default: auth.personal_data_days)")
 
@@ -120,6 +122,7 @@ def _purge_command(args: argparse.Namespace, settings: Settings
         if days < 1:
             raise SettingsError("--days must be >= 1")
         counts = await purge(conn, days)
+        counts.update(await purge_positions(conn, settings.units.position_retention_days))
         return "purged " + " ".join(f"{t}={n}" for t, n in counts.items()) + "\n"
 
     return work

@@ -1,20 +1,40 @@
 """State changes, each one transaction that writes the change and its event rows.
 
-Views and workers call these; nothing else writes incidents, units or
-assignments. Lock order is always incident first, then unit, so concurrent
-transactions cannot deadlock on the common paths (the rare remaining ones are
-retried by :func:`dispatch.store.db.in_transaction`).
+The one writer: views and workers call these; nothing else writes incidents,
+units, assignments, calls, AML messages or events.
+
+Lock order. Every transaction here takes its locks in this order, so no two can
+wait on each other in a cycle:
+
+1. a caller number's advisory lock (``calls.LOCK_PHONE_SQL``), then the call row;
+2. incidents, several in ascending id order;
+3. units, several in ascending id order;
+4. assignments (ended or stamped only once their incident and unit are held).
+
+A lock that would come later is never held while an earlier one is awaited.
+When the rows to lock depend on what is locked (the incident a unit is on), the
+rows are read first without locks, locked in order, then read again: if the
+unit's assignment moved meanwhile, the attempt is rolled back to its savepoint
+(releasing its locks) and started over (:func:`_attempts`). A position fix
+locks its unit alone; the relay's position step never waits (``SKIP LOCKED``).
+The dispatcher locks its incident, then claims free units one per need in the
+order it ranked them: two dispatchers serving two multi-unit incidents at the
+same instant could claim two units in opposite orders, the one case left to the
+deadlock retry of :func:`dispatch.store.db.in_transaction`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
 
+from dispatch.constants import EVENTS_CHANNEL
+from dispatch.core.aml import AmlError, AmlFix, phone_key
 from dispatch.core.geo import Point, geodesic_m, travel_time_s
 from dispatch.core.jurisdiction import HANDOVER_PREFIX, Placement
 from dispatch.core.lifecycle import (
@@ -26,15 +46,21 @@ from dispatch.core.lifecycle import (
     ends_assignment,
 )
 from dispatch.core.planner import unmet_needs
-from dispatch.errors import Conflict, NotFound
+from dispatch.errors import Conflict, Invalid, NotFound
 from dispatch.geodata import locate
-from dispatch.settings import DispatchSettings
+from dispatch.settings import CallsSettings, DispatchSettings
+from dispatch.store import calls as call_sql
 from dispatch.store import incidents as inc_sql
 from dispatch.store import units as unit_sql
 from dispatch.store.events import add_event
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
+# Delivered at commit, like the events table's own NOTIFY (sql/001).
+WAKE_RELAY_SQL = f"SELECT pg_notify('{EVENTS_CHANNEL}', '')"
 
+# Phone and server clocks may differ by this much when comparing a fix with a call log time.
+AML_CLOCK_MARGIN = timedelta(seconds=30)
 # Assignment end reasons after which the incident needs another unit of that type.
 REOPENING_REASONS = frozenset({"reassigned", "unit_out_of_service", "replaced"})
 
@@ -134,12 +160,14 @@ async def close_incident(conn: asyncpg.Connection, incident_id: int, *, disposit
     if incident["status"] == "closed":
         raise Conflict(f"incident {incident_id} is already closed", code="incident_closed")
     assignments = await conn.fetch(inc_sql.ASSIGNMENTS_FOR_INCIDENT_SQL, incident_id)
-    for asg in assignments:
-        if asg["ended_at"] is None:
-            await end_assignment(conn, dict(asg), reason="incident_closed", actor=actor,
-                                 incident=None)
-            await set_unit_status(conn, asg["unit_id"], UnitStatus.AVAILABLE, actor=actor,
-                                  incident_id=incident_id, assignment_id=asg["id"])
+    open_ = sorted((a for a in assignments if a["ended_at"] is None), key=lambda a: a["unit_id"])
+    # Units only join or leave this incident under its lock, which is held: this is all.
+    await _lock_units(conn, [a["unit_id"] for a in open_])
+    for asg in open_:
+        await end_assignment(conn, dict(asg), reason="incident_closed", actor=actor,
+                             incident=None)
+        await set_unit_status(conn, asg["unit_id"], UnitStatus.AVAILABLE, actor=actor,
+                              incident_id=incident_id, assignment_id=asg["id"])
     closed = dict(await conn.fetchrow(inc_sql.CLOSE_INCIDENT_SQL, incident_id, disposition,
                                       note))
     await add_event(conn, "incident.closed", actor=actor, incident_id=incident_id,
@@ -186,17 +214,38 @@ async def assign_manual(conn: asyncpg.Connection, incident_id: int, unit_id: int
                         actor: str, cfg: DispatchSettings, take_from_other: bool,
                         replaces_assignment_id: int | None) -> int:
     """An operator's assignment or reassignment; returns the new assignment id."""
-    incident = await inc_sql.get_incident(conn, incident_id, lock=True)
+    async def attempt() -> int:
+        return await _assign_manual(conn, incident_id, unit_id, actor, cfg, take_from_other,
+                                    replaces_assignment_id)
+
+    return await _attempts(conn, attempt)
+
+
+async def _assign_manual(conn: asyncpg.Connection, incident_id: int, unit_id: int, actor: str,
+                         cfg: DispatchSettings, take_from_other: bool,
+                         replaces_assignment_id: int | None) -> int:
+    seen = await inc_sql.open_assignment_for_unit(conn, unit_id)
+    old = None
+    if replaces_assignment_id is not None:
+        old = await conn.fetchrow(inc_sql.GET_ASSIGNMENT_SQL, replaces_assignment_id)
+    # The unit's present incident is locked with this one, lower id first.
+    incidents = await _lock_incidents(conn, [incident_id, *([seen["incident_id"]] if seen
+                                                            else [])])
+    incident = incidents.get(incident_id)
     if incident is None:
         raise NotFound(f"incident {incident_id} not found")
     if incident["status"] == "closed":
         raise Conflict(f"incident {incident_id} is closed", code="incident_closed")
-    unit = await unit_sql.get_unit(conn, unit_id, lock=True)
+    units = await _lock_units(conn, [unit_id, *([old["unit_id"]] if old else [])])
+    unit = units.get(unit_id)
     if unit is None:
         raise NotFound(f"unit {unit_id} not found")
     current = await inc_sql.open_assignment_for_unit(conn, unit_id)
+    if _id(current) != _id(seen):
+        raise _AssignmentMoved()
     if current is not None:
-        await _release_from(conn, current, incident, unit, actor, take_from_other)
+        await _release_from(conn, current, incident, unit, actor, take_from_other,
+                            other=incidents.get(current["incident_id"]))
     elif unit["status"] != UnitStatus.AVAILABLE:
         raise Conflict(f"unit {unit['callsign']} is {unit['status']}", code="unit_unavailable",
                        unit_status=unit["status"])
@@ -214,7 +263,8 @@ async def assign_manual(conn: asyncpg.Connection, incident_id: int, unit_id: int
 
 async def _release_from(conn: asyncpg.Connection, current: dict[str, Any],
                         incident: dict[str, Any], unit: dict[str, Any], actor: str,
-                        take_from_other: bool) -> None:
+                        take_from_other: bool, *, other: dict[str, Any] | None) -> None:
+    """End the unit's assignment on its other incident (already locked, as ``other``)."""
     if current["incident_id"] == incident["id"]:
         raise Conflict(f"unit {unit['callsign']} is already on incident {incident['id']}",
                        code="already_assigned")
@@ -223,20 +273,65 @@ async def _release_from(conn: asyncpg.Connection, current: dict[str, Any],
             f"unit {unit['callsign']} is busy on incident {current['incident_id']}; "
             "send take_from_other=true to reassign it",
             code="unit_busy", incident_id=current["incident_id"])
-    other = await inc_sql.get_incident(conn, current["incident_id"], lock=True)
     await end_assignment(conn, current, reason="reassigned", actor=actor, incident=other)
 
 
 async def _replace(conn: asyncpg.Connection, incident: dict[str, Any], assignment_id: int,
                    actor: str) -> None:
+    """End an assignment of ``incident`` and free its unit (both already locked)."""
     old = await conn.fetchrow(inc_sql.GET_ASSIGNMENT_SQL, assignment_id)
     if old is None or old["incident_id"] != incident["id"] or old["ended_at"] is not None:
         raise Conflict(f"assignment {assignment_id} is not open on incident {incident['id']}",
                        code="not_replaceable")
-    await unit_sql.get_unit(conn, old["unit_id"], lock=True)
     await end_assignment(conn, dict(old), reason="replaced", actor=actor, incident=None)
     await set_unit_status(conn, old["unit_id"], UnitStatus.AVAILABLE, actor=actor,
                           incident_id=incident["id"], assignment_id=assignment_id)
+
+
+# --- locking ----------------------------------------------------------------
+
+class _AssignmentMoved(Exception):
+    """The unit's assignment changed between reading it and locking; start over."""
+
+
+LOCK_ATTEMPTS = 5
+
+
+async def _attempts(conn: asyncpg.Connection, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` in a savepoint; when the rows it had to lock moved, roll it back
+    (which releases its locks, so the next attempt takes them in order again) and retry."""
+    for _ in range(LOCK_ATTEMPTS):
+        try:
+            async with conn.transaction():
+                return await attempt()
+        except _AssignmentMoved:
+            continue
+    raise Conflict("unit is being changed concurrently; try again", code="busy")
+
+
+def _id(row: dict[str, Any] | None) -> int | None:
+    return None if row is None else int(row["id"])
+
+
+async def _lock_incidents(conn: asyncpg.Connection, ids: list[int]
+                          ) -> dict[int, dict[str, Any]]:
+    """Lock these incidents in ascending id order; the ones that exist, by id."""
+    found = {}
+    for incident_id in sorted(set(ids)):
+        row = await inc_sql.get_incident(conn, incident_id, lock=True)
+        if row is not None:
+            found[incident_id] = row
+    return found
+
+
+async def _lock_units(conn: asyncpg.Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Lock these units in ascending id order; the ones that exist, by id."""
+    found = {}
+    for unit_id in sorted(set(ids)):
+        row = await unit_sql.get_unit(conn, unit_id, lock=True)
+        if row is not None:
+            found[unit_id] = row
+    return found
 
 
 # --- units ------------------------------------------------------------------
@@ -261,19 +356,13 @@ async def unit_status_event(conn: asyncpg.Connection, unit: dict[str, Any], *, a
                           "callsign": unit["callsign"], "assignment_id": assignment_id})
 
 
-class _AssignmentMoved(Exception):
-    """The unit's assignment changed between reading it and locking; start over."""
-
-
 async def change_unit_status(conn: asyncpg.Connection, unit_id: int, requested: UnitStatus, *,
                              actor: str) -> dict[str, Any]:
     """A responder's or operator's status change, checked against the lifecycle."""
-    for _ in range(5):
-        try:
-            return await _change_unit_status(conn, unit_id, requested, actor)
-        except _AssignmentMoved:
-            continue
-    raise Conflict("unit is being changed concurrently; try again", code="busy")
+    async def attempt() -> dict[str, Any]:
+        return await _change_unit_status(conn, unit_id, requested, actor)
+
+    return await _attempts(conn, attempt)
 
 
 async def _change_unit_status(conn: asyncpg.Connection, unit_id: int, requested: UnitStatus,
@@ -286,7 +375,7 @@ async def _change_unit_status(conn: asyncpg.Connection, unit_id: int, requested:
     if unit is None:
         raise NotFound(f"unit {unit_id} not found")
     assignment = await inc_sql.open_assignment_for_unit(conn, unit_id)
-    if (assignment or {}).get("id") != (seen or {}).get("id"):
+    if _id(assignment) != _id(seen):
         raise _AssignmentMoved()
     current = UnitStatus(unit["status"])
     if requested is UnitStatus.DISPATCHED:
@@ -329,12 +418,209 @@ async def create_unit(conn: asyncpg.Connection, *, actor: str, callsign: str, un
 
 
 async def move_unit(conn: asyncpg.Connection, unit_id: int, *, lat: float, lon: float,
-                    at: datetime | None, actor: str) -> dict[str, Any]:
-    row = await conn.fetchrow(unit_sql.SET_LOCATION_SQL, unit_id, lat, lon, at)
-    if row is None:
+                    at: datetime, accuracy_m: float | None, source: str,
+                    actor: str) -> tuple[dict[str, Any], bool]:
+    """Record a fix in the unit's track; move the unit if the fix is its newest.
+
+    No event per fix: the relay sends the newest position of each moved unit at
+    most every ``units.position_event_s`` (store/units.FLUSH_POSITIONS_SQL), and the
+    ping only wakes it. Returns (the unit, whether it moved).
+    """
+    row = await conn.fetchrow(unit_sql.MOVE_UNIT_SQL, unit_id, lat, lon, at, accuracy_m, actor)
+    unit = dict(row) if row is not None else await unit_sql.get_unit(conn, unit_id)
+    if unit is None:
         raise NotFound(f"unit {unit_id} not found")
-    unit = dict(row)
-    await add_event(conn, "unit.location", actor=actor, unit_id=unit_id,
-                    data={"lat": lat, "lon": lon, "position_at": unit["position_at"],
-                          "callsign": unit["callsign"]})
-    return unit
+    await conn.execute(unit_sql.INSERT_POSITION_SQL, unit_id, at, lat, lon, accuracy_m, source,
+                       actor)
+    if row is not None:
+        await conn.execute(WAKE_RELAY_SQL)
+    return unit, row is not None
+
+
+# --- calls, AML and handover -----------------------------------------------
+
+@dataclass(frozen=True)
+class NewIncident:
+    """The incident an emergency call opens (validated by the view)."""
+
+    category: str
+    priority: int
+    required_types: list[str]
+    lat: float | None
+    lon: float | None
+    address: str
+    description: str
+
+
+@dataclass(frozen=True)
+class CallReport:
+    """One contact as the call-taker logs it (validated by the view)."""
+
+    caller_phone: str
+    phone_key: str
+    disposition: str
+    rang_at: datetime | None
+    answered_at: datetime | None
+    note: str
+    lat: float | None          # where the caller says they are, typed by the operator
+    lon: float | None
+    incident: NewIncident | None = None    # an emergency
+    incident_id: int | None = None         # a duplicate of this open incident
+    handover_to: str | None = None
+
+
+async def log_call(conn: asyncpg.Connection, report: CallReport, *, actor: str, now: datetime,
+                   cfg: CallsSettings) -> dict[str, Any]:
+    """Log a contact; an emergency opens an incident, a duplicate joins one.
+
+    The number's advisory lock (taken first, see the lock order above) serialises
+    this with AML reception, so a fix arriving meanwhile is attached exactly once.
+    Returns {call, incident, repeat_caller, aml}.
+    """
+    await conn.execute(call_sql.LOCK_PHONE_SQL, report.phone_key)
+    repeat = await _repeat_caller(conn, report.phone_key, now, cfg)
+    held = [dict(r) for r in await conn.fetch(
+        call_sql.HELD_AML_SQL, report.phone_key, now - timedelta(seconds=cfg.aml_match_window_s))]
+    fix = next((h for h in held if h["lat"] is not None), None)  # pm=N fixes locate nothing
+    incident = None
+    if report.incident is not None:
+        incident = await _open_incident(conn, report, report.incident, fix, actor)
+    elif report.incident_id is not None:
+        incident = await _linked_incident(conn, report.incident_id)
+    lat, lon, accuracy, source, kecamatan = _call_location(report, incident, fix)
+    call = await call_sql.insert_call(
+        conn, caller_phone=report.caller_phone, phone_key=report.phone_key,
+        disposition=report.disposition, incident_id=incident["id"] if incident else None,
+        handover_to=report.handover_to, rang_at=report.rang_at, answered_at=report.answered_at,
+        logged_by=actor, note=report.note, lat=lat, lon=lon, accuracy_m=accuracy,
+        location_source=source, kecamatan_code=kecamatan, repeat_caller=repeat["flagged"])
+    if held:
+        await conn.execute(call_sql.ATTACH_AML_SQL, [h["id"] for h in held], call["id"])
+        for h in held:
+            h.update(status="attached", call_id=call["id"])
+    await _call_events(conn, report, call, incident, repeat, actor)
+    return {"call": call, "incident": incident, "repeat_caller": repeat, "aml": held}
+
+
+async def _repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
+                         cfg: CallsSettings) -> dict[str, Any]:
+    """The number's prank and silent calls before this one; flagged, never blocked."""
+    since = now - timedelta(days=cfg.repeat_caller_days)
+    count = int(await conn.fetchval(call_sql.PRANK_COUNT_SQL, key, since))
+    return {"flagged": count >= cfg.repeat_caller_calls, "prank_or_ghost_calls": count,
+            "threshold": cfg.repeat_caller_calls, "days": cfg.repeat_caller_days}
+
+
+async def _open_incident(conn: asyncpg.Connection, report: CallReport, new: NewIncident,
+                         fix: dict[str, Any] | None, actor: str) -> dict[str, Any]:
+    lat, lon = new.lat, new.lon
+    if lat is None and fix is not None:
+        lat, lon = fix["lat"], fix["lon"]
+    if lat is None and not new.address:
+        raise Invalid("give incident.location or incident.address: no AML position arrived "
+                      "for this number", field="incident.location")
+    return await create_incident(
+        conn, actor=actor, required_types=new.required_types, caller_phone=report.caller_phone,
+        category=new.category, priority=new.priority, lat=lat, lon=lon, address=new.address,
+        description=new.description, received_at=report.rang_at)
+
+
+async def _linked_incident(conn: asyncpg.Connection, incident_id: int) -> dict[str, Any]:
+    incident = await inc_sql.get_incident(conn, incident_id, lock=True)
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found", field="incident_id")
+    if incident["status"] == "closed":
+        raise Conflict(f"incident {incident_id} is closed; log the call as a new emergency",
+                       code="incident_closed")
+    return incident
+
+
+def _call_location(report: CallReport, incident: dict[str, Any] | None,
+                   fix: dict[str, Any] | None) -> tuple[Any, ...]:
+    """(lat, lon, accuracy_m, source, kecamatan_code) of the call itself."""
+    lat: float | None = None
+    lon: float | None = None
+    accuracy: float | None = None
+    source: str | None = None
+    if report.lat is not None:
+        lat, lon, source = report.lat, report.lon, "operator"
+    elif fix is not None:
+        lat, lon, accuracy, source = fix["lat"], fix["lon"], fix["radius_m"], "aml"
+    kecamatan = (incident or {}).get("kecamatan_code")
+    if kecamatan is None and lat is not None and lon is not None:
+        kecamatan = locate(lat, lon).kecamatan_code
+    return lat, lon, accuracy, source, kecamatan
+
+
+def _location(row: dict[str, Any]) -> dict[str, float] | None:
+    return None if row.get("lat") is None else {"lat": row["lat"], "lon": row["lon"]}
+
+
+async def _call_events(conn: asyncpg.Connection, report: CallReport, call: dict[str, Any],
+                       incident: dict[str, Any] | None, repeat: dict[str, Any],
+                       actor: str) -> None:
+    incident_id = incident["id"] if incident else None
+    await add_event(conn, "call.logged", actor=actor, incident_id=incident_id,
+                    data={"call_id": call["id"], "disposition": call["disposition"],
+                          "repeat_caller": repeat["flagged"], "location": _location(call),
+                          "accuracy_m": call["accuracy_m"], "kecamatan_code":
+                          call["kecamatan_code"], "handover_to": call["handover_to"]})
+    if report.incident_id is not None:
+        # The caller joins the existing incident's timeline; nothing is dispatched again.
+        await add_event(conn, "caller.linked", actor=actor, incident_id=incident_id,
+                        data={"call_id": call["id"], "caller_phone": call["caller_phone"],
+                              "note": call["note"], "location": _location(call)})
+
+
+async def receive_aml(conn: asyncpg.Connection, fix: AmlFix, *, raw: str, phone: str,
+                      cfg: CallsSettings, now: datetime, actor: str) -> dict[str, Any]:
+    """Store an AML fix; attach it to its number's call in progress, or hold it for one."""
+    key = phone_key(phone)
+    # A call logged before the phone took this fix is an earlier call of the same number
+    # (a prankster calling back with a real emergency): hold the fix for the call in progress.
+    since = max(now - timedelta(seconds=cfg.aml_match_window_s),
+                fix.positioned_at - AML_CLOCK_MARGIN)
+    await conn.execute(call_sql.LOCK_PHONE_SQL, key)
+    call = await conn.fetchrow(call_sql.RECENT_CALL_SQL, key, since)
+    row = await call_sql.insert_aml(conn, fix, raw=raw, caller_phone=phone, phone_key=key,
+                                    call_id=call["id"] if call else None)
+    if (call is not None and call["location_source"] != "operator"
+            and fix.lat is not None and fix.lon is not None):
+        kecamatan = locate(fix.lat, fix.lon).kecamatan_code
+        await conn.execute(call_sql.SET_CALL_LOCATION_SQL, call["id"], fix.lat, fix.lon,
+                           fix.radius_m, "aml", kecamatan)
+    await add_event(conn, "aml.received", actor=actor,
+                    incident_id=call["incident_id"] if call else None,
+                    data={"aml_id": row["id"], "call_id": row["call_id"],
+                          "status": row["status"], "location": _location(row),
+                          "radius_m": row["radius_m"], "method": row["method"],
+                          "positioned_at": row["positioned_at"]})
+    return row
+
+
+async def reject_aml(conn: asyncpg.Connection, *, transport: str, raw: str, phone: str,
+                     error: AmlError, actor: str) -> int:
+    """Keep an unreadable AML message for audit (purged like the rest); its id."""
+    aml_id: int = await conn.fetchval(call_sql.INSERT_REJECTED_AML_SQL, transport, raw[:8000],
+                                      phone or None, error.code, error.message)
+    await add_event(conn, "aml.rejected", actor=actor,
+                    data={"aml_id": aml_id, "reason": error.code})
+    return aml_id
+
+
+async def take_over(conn: asyncpg.Connection, incident_id: int, *,
+                    actor: str) -> dict[str, Any]:
+    """The centre serves an incident flagged for handover after all."""
+    incident = await inc_sql.get_incident(conn, incident_id, lock=True)
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found")
+    reason = incident["queue_reason"] or ""
+    if incident["status"] == "closed" or not reason.startswith(HANDOVER_PREFIX):
+        raise Conflict(f"incident {incident_id} is not waiting for a handover",
+                       code="not_handover")
+    # 'pending' wakes the dispatcher (NOTIFY trigger) and puts it back in its queue.
+    await conn.execute(inc_sql.SET_STATUS_SQL, incident_id, "pending", None)
+    await add_event(conn, "incident.taken_over", actor=actor, incident_id=incident_id,
+                    data={"status": "pending", "queue_reason": None, "previous": reason})
+    incident.update(status="pending", queue_reason=None)
+    return incident

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from dispatch import keys
 from dispatch.settings import Settings
 from dispatch.store.db import create_pool
-from dispatch.store.migrate import migrate
+from dispatch.store.migrate import MigrationFilesMissing, migrate
 from dispatch.stream import StreamHub
 from dispatch.web import (
     audit,
@@ -56,7 +56,11 @@ async def pg_pool_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     pool = await create_pool(settings.database_url, settings.db)
     async with pool.acquire() as conn:
-        await migrate(conn)
+        try:
+            await migrate(conn)
+        except MigrationFilesMissing as exc:
+            # Serve anyway, so that /readyz can say what is wrong (503, "migrations").
+            log.error("migrate.files_missing", error=str(exc))
     app[keys.PG_POOL] = pool
     yield
     await pool.close()

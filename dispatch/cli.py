@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from dispatch.logs import configure_logging
+from dispatch.resources import MigrationFilesMissing
 from dispatch.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -220,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         sys.stderr.write(f"siap112: configuration error: {exc}\n")
         return 2
+    except MigrationFilesMissing as exc:
+        sys.stderr.write(f"siap112: {exc}\n")
+        return 1
     except KeyboardInterrupt:
         return 130
 

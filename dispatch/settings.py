@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from dispatch.core.runcards import RunCards, TargetTable, load_runcards, load_targets
+from dispatch.resources import config_dir
 
 ENV_PREFIX = "SIAP112_"
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+# Inside the package (an installed wheel) or the checkout's config/ (dispatch/resources.py).
+DEFAULT_CONFIG_DIR = config_dir()
 
 
 class SettingsError(ValueError):
@@ -120,6 +122,24 @@ class AuthSettings:
     personal_data_days: int = 365     # `siap112 purge` anonymises caller data older than this
 
 
+@dataclass(frozen=True)
+class UnitsSettings:
+    """Unit positions: how often consoles get them, how far ahead a fix may be, the track."""
+
+    position_event_s: float = 5.0       # at most one unit.location event per unit this often
+    max_future_s: float = 60.0          # a fix stamped later than now by more is refused
+    position_retention_days: int = 30   # `siap112 purge` deletes older track points
+
+
+def _units_settings(raw: Mapping[str, Any]) -> UnitsSettings:
+    units = UnitsSettings(**raw)
+    if units.position_event_s < 0 or units.max_future_s < 0:
+        raise SettingsError("units.position_event_s and max_future_s must be >= 0")
+    if units.position_retention_days < 1:
+        raise SettingsError("units.position_retention_days must be >= 1")
+    return units
+
+
 def _calls_settings(raw: Mapping[str, Any]) -> CallsSettings:
     tree = dict(raw)
     for key in ("answer_targets_s", "answer_target_shares"):
@@ -149,6 +169,7 @@ class Settings:
     config_dir: Path = field(default=DEFAULT_CONFIG_DIR)
     calls: CallsSettings = field(default_factory=CallsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    units: UnitsSettings = field(default_factory=UnitsSettings)
 
 
 def _coerce(value: str, like: Any, name: str) -> Any:
@@ -215,6 +236,7 @@ def load_settings(
         config_dir=config_dir,
         calls=_calls_settings(tree.get("calls", {})),
         auth=AuthSettings(**tree.get("auth", {})),
+        units=_units_settings(tree.get("units", {})),
     )
     _validate(settings)
     return settings

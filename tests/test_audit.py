@@ -6,13 +6,17 @@ TRUNCATE), so each test looks only at the actors it created.
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from dispatch.store.migrate import SQL_DIR, migrate
 from tests.helpers import KANIGORO, WLINGI, bearer, create_incident, create_unit
 
 
@@ -90,3 +94,45 @@ async def test_filters_and_paging(client: TestClient, db: asyncpg.Connection) ->
     assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids) >= 3
     status, body = await _get(client, "/api/v1/audit?limit=0", supervisor)
     assert status == 422 and body["error"]["fields"][0]["field"] == "limit"
+
+
+async def test_the_upgrade_scrubs_personal_data_and_positions_from_earlier_rows(
+        services: tuple[str, str], tmp_path: Path) -> None:
+    """Rows written before sql/007 held the raw AML text and every position report."""
+    admin_url = services[0]
+    name = f"siap112_upgrade_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    conn = await asyncpg.connect(urlunsplit(urlsplit(admin_url)._replace(path="/" + name)))
+    try:
+        for path in SQL_DIR.iterdir():
+            if path.name.endswith(".sql") and int(path.name[:3]) <= 6:
+                (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"))
+        await migrate(conn, tmp_path)
+        await conn.execute(
+            "INSERT INTO aml_messages (transport, raw, caller_phone, status, error_code, imsi) "
+            "VALUES ('sms', 'si=510101111122222;ei=356938000011111', '0857111', 'rejected', "
+            "'bad_header', '510101111122222')")
+        unit = await conn.fetchval("INSERT INTO units (callsign, unit_type, agency) "
+                                   "VALUES ('AMB-OLD', 'ambulance', 'Test') RETURNING id")
+        await conn.execute("UPDATE units SET lat = -8.1, lon = 112.2, position_at = now() "
+                           "WHERE id = $1", unit)
+        await conn.execute("UPDATE units SET status = 'out_of_service' WHERE id = $1", unit)
+        assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE after::text LIKE "
+                                   "'%510101111122222%'") == 1
+        await migrate(conn)
+        rows = await conn.fetch("SELECT subject_type, action, before, after FROM audit_log "
+                                "ORDER BY id")
+        text = "".join(str(r) for r in rows)
+        assert "510101111122222" not in text and "356938000011111" not in text
+        assert "-8.1" not in text and "0857111" not in text
+        # The position report recorded nothing else and is gone; the rest remain.
+        assert [(r["subject_type"], r["action"]) for r in rows] == [
+            ("aml_messages", "insert"), ("units", "insert"), ("units", "update")]
+        # And the log is append-only again.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM audit_log")
+    finally:
+        await conn.close()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()

@@ -88,12 +88,13 @@ async def test_queued_incidents_are_served_by_priority_then_age(client: TestClie
 
 
 async def test_stale_positions_rank_last_and_are_flagged(client: TestClient) -> None:
-    near = await create_unit(client, "AMB-NEAR", "ambulance", (-8.131, 112.216))
+    # Its last fix is two hours old (a unit's position never goes back to an older fix).
+    near = await create_unit(client, "AMB-NEAR", "ambulance", None)
     await create_unit(client, "AMB-FAR", "ambulance", SRENGAT)
     two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
     resp = await client.put(f"/api/v1/units/{near['id']}/location",
                             json={"lat": -8.131, "lon": 112.216, "at": two_hours_ago})
-    assert resp.status == 200
+    assert resp.status == 200 and (await resp.json())["moved"]
     async with Console(client) as console:
         a = await create_incident(client, KANIGORO)
         assert await _assigned_to(console, a["id"]) == ["AMB-FAR"]

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import asyncpg
+import orjson
 from aiohttp.test_utils import TestClient
 
 from dispatch.privacy import mask
@@ -100,3 +103,123 @@ async def test_the_live_stream_masks_numbers_for_roles_that_do_not_need_them(
     assert seen["data"]["caller_phone"] == "*********890"
     seen = await asyncio.wait_for(_call_as_seen_by(client, dispatcher, incident["id"]), 15)
     assert seen["data"]["caller_phone"] == "081234567890"
+
+
+# --- nothing personal left anywhere after a purge ---------------------------
+
+def _aml_sms(imsi: str, imei: str) -> str:
+    top = (datetime.now(UTC) - timedelta(seconds=20)).strftime("%Y%m%d%H%M%S")
+    body = (f'A"ML=1;lt=-8.079120;lg=+112.325100;rd=25;top={top};lc=68;pm=G;'
+            f"si={imsi};ei={imei};mcc=510;mnc=10;ml=")
+    return body + str(len(body) + 3)
+
+
+async def _purge(database_url: str, days: int = 365) -> str:
+    env = {**os.environ, "SIAP112_DATABASE_URL": database_url,
+           "SIAP112_REDIS_URL": "redis://127.0.0.1:1/0"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dispatch", "purge", "--days", str(days), env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def _log_personal_data(client: TestClient, phone: str, imsi: str, imei: str,
+                             raw: str) -> int:
+    """A caller's trail through every intake path; the incident id."""
+    await post_json(client, "/api/v1/aml", {"sender": phone, "text": raw}, 201)
+    call = await post_json(client, "/api/v1/calls", {
+        "caller_phone": phone, "disposition": "emergency",
+        "incident": {"category": "medis", "priority": 2}}, 201)
+    incident_id: int = call["incident"]["id"]
+    await post_json(client, "/api/v1/calls", {"caller_phone": phone, "disposition": "duplicate",
+                                              "incident_id": incident_id}, 201)
+    # A malformed message is kept raw (to be purged like the rest).
+    resp = await client.post("/api/v1/aml", json={"sender": phone, "text": raw[:-9]})
+    assert resp.status == 422
+    ms = str(int((datetime.now(UTC) - timedelta(seconds=3)).timestamp() * 1000))
+    resp = await client.post("/api/v1/aml", data={
+        "v": "3", "device_number": phone, "location_latitude": "-8.0791",
+        "location_longitude": "112.3252", "location_accuracy": "40", "location_time": ms,
+        "location_source": "wifi", "device_imsi": imsi, "device_imei": imei})
+    assert resp.status == 201, await resp.text()
+    resp = await client.post("/api/v1/incidents", headers={"Idempotency-Key": f"k-{phone}"},
+                             json={"caller_phone": phone, "category": "medis", "priority": 2,
+                                   "location": {"lat": WLINGI[0], "lon": WLINGI[1]}})
+    assert resp.status == 201, await resp.text()
+    for closing in (incident_id, (await resp.json())["id"]):
+        await post_json(client, f"/api/v1/incidents/{closing}/close",
+                        {"disposition": "selesai"}, 200)
+    return incident_id
+
+
+BACKDATE_SQL = (
+    "UPDATE incidents SET received_at = received_at - interval '400 days', "
+    "logged_at = logged_at - interval '400 days', closed_at = closed_at - interval '399 days'",
+    "UPDATE calls SET logged_at = logged_at - interval '400 days', "
+    "rang_at = rang_at - interval '400 days', answered_at = answered_at - interval '400 days'",
+    "UPDATE aml_messages SET received_at = received_at - interval '400 days'",
+    "UPDATE events SET occurred_at = occurred_at - interval '400 days'",
+    "UPDATE idempotency_keys SET created_at = created_at - interval '400 days'",
+)
+# Every column that can hold text: text, varchar, json(b) and arrays of them.
+TEXT_COLUMNS_SQL = """
+SELECT table_name, column_name FROM information_schema.columns
+WHERE table_schema = 'public'
+  AND (data_type IN ('text', 'character varying', 'character', 'json', 'jsonb')
+       OR (data_type = 'ARRAY' AND udt_name IN ('_text', '_varchar', '_jsonb')))
+ORDER BY table_name, column_name
+"""
+
+
+async def _where_found(db: asyncpg.Connection, needles: list[str]) -> list[str]:
+    found = []
+    columns = await db.fetch(TEXT_COLUMNS_SQL)
+    assert {"audit_log", "aml_messages", "events", "calls"} <= {c["table_name"] for c in columns}
+    for col in columns:
+        sql = (f'SELECT count(*) FROM "{col["table_name"]}" '  # noqa: S608 (catalogue names)
+               f'WHERE strpos("{col["column_name"]}"::text, $1) > 0')
+        for needle in needles:
+            if await db.fetchval(sql, needle):
+                found.append(f"{col['table_name']}.{col['column_name']}: {needle}")
+    return found
+
+
+async def test_after_a_purge_no_table_holds_the_callers_number_imsi_imei_or_raw_text(
+        client: TestClient, db: asyncpg.Connection, database_url: str) -> None:
+    rng = random.Random()
+    phone = "0857" + "".join(rng.choices("0123456789", k=8))
+    imsi = "51011" + "".join(rng.choices("0123456789", k=10))
+    imei = "35693" + "".join(rng.choices("0123456789", k=10))
+    raw = _aml_sms(imsi, imei)
+    await _log_personal_data(client, phone, imsi, imei, raw)
+    needles = [phone, phone[1:], imsi, imei, raw, raw[:-9]]
+    before = await _where_found(db, needles)
+    # The intake really stored it (else the search below proves nothing).
+    assert {"aml_messages.raw", "calls.caller_phone", "events.data",
+            "idempotency_keys.response"} <= {f.split(":")[0] for f in before}
+    assert not [f for f in before if f.startswith("audit_log.")]
+    for sql in BACKDATE_SQL:
+        await db.execute(sql)
+    out = await _purge(database_url)
+    assert "aml_messages=3" in out and "calls=2" in out and "incidents=2" in out
+    assert await _where_found(db, needles) == []
+    # The purge is on record, without the values it removed.
+    row = await db.fetchrow("SELECT before, after FROM audit_log WHERE action = 'purge' "
+                            "ORDER BY id DESC LIMIT 1")
+    assert row["before"] is None and orjson.loads(row["after"])["rows"]["aml_messages"] == 3
+
+
+async def test_supervisors_read_audit_images_without_aml_text_or_device_ids(
+        client: TestClient, db: asyncpg.Connection) -> None:
+    imsi, imei = "510109876543210", "356938035600001"
+    fix = await post_json(client, "/api/v1/aml",
+                          {"sender": "085700000112", "text": _aml_sms(imsi, imei)}, 201)
+    page = await _get(client, f"/api/v1/audit?subject_type=aml_messages&subject_id={fix['id']}",
+                      await bearer(db, "supervisor", name="p-supervisor"))
+    rows = page["items"]  # type: ignore[index]
+    assert any(r["action"] == "insert" and r["after"]["status"] == "held" for r in rows)
+    text = str(rows)
+    assert imsi not in text and imei not in text and "A\"ML" not in text
+    assert "085700000112" not in text

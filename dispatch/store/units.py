@@ -8,7 +8,7 @@ import asyncpg
 
 UNIT_COLUMNS = """
 u.id, u.callsign, u.unit_type, u.agency, u.home_station, u.lat, u.lon, u.position_at,
-u.status, u.status_at, u.created_at
+u.position_accuracy_m, u.status, u.status_at, u.created_at
 """
 
 INSERT_UNIT_SQL = f"""
@@ -48,10 +48,55 @@ UPDATE units AS u SET status = $2, status_at = clock_timestamp() WHERE u.id = $1
 RETURNING {UNIT_COLUMNS}
 """
 
-SET_LOCATION_SQL = f"""
-UPDATE units AS u SET lat = $2, lon = $3, position_at = coalesce($4, clock_timestamp())
-WHERE u.id = $1
+# A fix moves the unit only if it is newer than the one the unit has: a fix that
+# arrives late goes into the track alone. Concurrent fixes of one unit queue on
+# the row lock and each re-reads position_at, so the newest always wins.
+MOVE_UNIT_SQL = f"""
+UPDATE units AS u SET lat = $2, lon = $3, position_at = $4, position_accuracy_m = $5,
+       position_by = $6, position_pending = true
+WHERE u.id = $1 AND (u.position_at IS NULL OR u.position_at < $4)
 RETURNING {UNIT_COLUMNS}
+"""
+
+INSERT_POSITION_SQL = """
+INSERT INTO unit_positions (unit_id, at, lat, lon, accuracy_m, source, reported_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+
+# The relay's coalescing step: each unit that moved since its last unit.location event
+# and whose last one is at least $1 s old gets one, with its newest position. SKIP
+# LOCKED: a unit being changed right now is taken on the next pass, so this never
+# waits on (or deadlocks with) a transaction that locks incidents first.
+CLAIM_DUE_POSITIONS_SQL = """
+WITH due AS (
+    SELECT id FROM units
+    WHERE position_pending
+      AND (position_event_at IS NULL
+           OR position_event_at <= clock_timestamp() - make_interval(secs => $1))
+    ORDER BY id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE units AS u SET position_pending = false, position_event_at = clock_timestamp()
+FROM due WHERE u.id = due.id
+RETURNING u.id
+"""
+# Run only when units were claimed: the events table's NOTIFY trigger fires per
+# statement, even one that inserts nothing, and would wake the relay for nothing.
+POSITION_EVENTS_SQL = """
+INSERT INTO events (kind, unit_id, actor, data)
+SELECT 'unit.location', u.id, coalesce(u.position_by, 'system'),
+       jsonb_build_object('lat', u.lat, 'lon', u.lon, 'position_at', u.position_at,
+                          'accuracy_m', u.position_accuracy_m, 'callsign', u.callsign)
+FROM units u WHERE u.id = ANY($1::bigint[])
+ORDER BY u.id
+"""
+
+# Retention: the track, and the unit.location events that repeated it on the board.
+PURGE_TRACK_SQL = "DELETE FROM unit_positions WHERE received_at < $1"
+PURGE_LOCATION_EVENTS_SQL = """
+DELETE FROM events
+WHERE kind = 'unit.location' AND occurred_at < $1 AND published_at IS NOT NULL
 """
 
 

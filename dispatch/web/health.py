@@ -9,11 +9,20 @@ from redis.exceptions import RedisError
 
 from dispatch import keys
 from dispatch.store.db import UNAVAILABLE_ERRORS
-from dispatch.store.migrate import pending
+from dispatch.store.migrate import SQL_DIR, MigrationState
+from dispatch.store.migrate import state as migration_state
 from dispatch.web.common import json_response
 
 routes = web.RouteTableDef()
 REDIS_CHECK_ERRORS: tuple[type[BaseException], ...] = (RedisError, *UNAVAILABLE_ERRORS)
+
+
+def _migrations_check(schema: MigrationState) -> object:
+    if schema.ok:
+        return "ok"
+    if schema.shipped == 0:
+        return {"missing_files": f"no migration files in {SQL_DIR}"}
+    return {"pending": schema.pending, "absent_files": schema.absent}
 
 
 @routes.get("/healthz")
@@ -26,9 +35,9 @@ async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, object] = {}
     try:
         async with request.app[keys.PG_POOL].acquire(timeout=2) as conn:
-            missing = await asyncio.wait_for(pending(conn), 2)
+            schema = await asyncio.wait_for(migration_state(conn), 2)
         checks["postgresql"] = "ok"
-        checks["migrations"] = "ok" if not missing else {"pending": missing}
+        checks["migrations"] = _migrations_check(schema)
     except UNAVAILABLE_ERRORS as exc:
         checks["postgresql"] = f"unreachable: {type(exc).__name__}"
         checks["migrations"] = "unknown"

@@ -139,8 +139,22 @@ class UnitIn(Strict):
     location: Location | None = None
 
 
+class PositionSource(StrEnum):
+    """Where a unit's fix came from."""
+
+    GPS = "gps"
+    NETWORK = "network"
+    MANUAL = "manual"
+    UNKNOWN = "unknown"
+
+
 class LocationIn(Location):
     at: AwareDatetime | None = Field(default=None, description="Fix time; default now")
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000,
+                                     description="Radius of the fix's uncertainty, metres")
+    source: PositionSource = PositionSource.UNKNOWN
+
+    _source = field_validator("source", mode="before")(enum_member(PositionSource, "source"))
 
     _time = field_validator("at", mode="before")(iso_datetime)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -77,16 +78,25 @@ async def get_unit(request: web.Request) -> web.Response:
 
 @routes.put("/api/v1/units/{id}/location")
 async def move_unit(request: web.Request) -> web.Response:
+    """A position fix: kept in the unit's track; moves the unit if it is the newest."""
     unit_id = path_id(request)
     body = await parse_body(request, LocationIn)
+    cfg = request.app[keys.SETTINGS].units
+    now = datetime.now(UTC)
+    at = body.at or now
+    if at > now + timedelta(seconds=cfg.max_future_s):
+        raise Invalid(f"at {at.isoformat()} is more than {cfg.max_future_s:g} s later than "
+                      f"the server's clock ({now.isoformat()})", field="at")
     actor = actor_of(request)
 
-    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
-        return await actions.move_unit(conn, unit_id, lat=body.lat, lon=body.lon, at=body.at,
+    async def work(conn: asyncpg.Connection) -> tuple[dict[str, Any], bool]:
+        return await actions.move_unit(conn, unit_id, lat=body.lat, lon=body.lon, at=at,
+                                       accuracy_m=body.accuracy_m, source=body.source.value,
                                        actor=actor)
 
-    unit = await transact(request, work)
-    return json_response(_with_next(unit))
+    unit, moved = await transact(request, work)
+    # moved is false for a fix older than the unit's position: kept in the track only.
+    return json_response(dict(_with_next(unit), moved=moved))
 
 
 @routes.post("/api/v1/units/{id}/status")

@@ -24,6 +24,7 @@ from dispatch.settings import Settings
 from dispatch.store.db import UNAVAILABLE_ERRORS
 from dispatch.store.events import MARK_PUBLISHED_SQL, UNPUBLISHED_SQL
 from dispatch.store.notify import Waker
+from dispatch.store.units import CLAIM_DUE_POSITIONS_SQL, POSITION_EVENTS_SQL
 
 log = structlog.get_logger(__name__)
 SERVICE_ERRORS: tuple[type[BaseException], ...] = (RedisError, *UNAVAILABLE_ERRORS)
@@ -68,6 +69,17 @@ class Relay:
         log.debug("relay.published", count=len(rows), last_seq=rows[-1]["id"])
         return len(rows)
 
+    async def flush_positions(self) -> int:
+        """Turn due unit positions into unit.location events (coalesced per unit)."""
+        cfg = self._settings
+        async with self._pool.acquire(timeout=cfg.db.acquire_timeout_s) as conn, \
+                conn.transaction():
+            due = [r["id"] for r in await conn.fetch(
+                CLAIM_DUE_POSITIONS_SQL, cfg.units.position_event_s, cfg.relay.batch)]
+            if due:
+                await conn.execute(POSITION_EVENTS_SQL, due)
+        return len(due)
+
     async def run_forever(self) -> None:
         waker = Waker(self._settings.database_url, EVENTS_CHANNEL)
         delay = 0.2
@@ -75,6 +87,7 @@ class Relay:
         try:
             while True:
                 try:
+                    await self.flush_positions()
                     published = await self.publish_batch()
                     delay = 0.2
                 except SERVICE_ERRORS as exc:
