@@ -21,7 +21,7 @@ from dispatch.web.stats import DEFAULT_PERIOD
 routes = web.RouteTableDef()
 # A cell starting with one of these is run as a formula by spreadsheet programs.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_AFTER_SEPARATOR = re.compile(r"([;,\r\n]\s*)(?=[=+\-@])")
+_FORMULA_AFTER_SEPARATOR = re.compile(r"([;,\t\r\n]\s*)(?=[=+\-@])")
 
 
 def _period(request: web.Request, q: StatsQuery) -> tuple[datetime, datetime]:
@@ -67,7 +67,7 @@ def _defuse(text: str) -> str:
     """Text no spreadsheet runs as a formula, whichever separator it splits on.
 
     A cell starting with = + - @ (or a tab or CR before them) is a formula to
-    Excel and LibreOffice; so is the part after a ``;``, ``,`` or line break inside
+    Excel and LibreOffice; so is the part after a ``;``, ``,``, tab or line break inside
     the text when the file is opened with that separator and the quotes are not honoured
     mid-line. Each such start gets a leading apostrophe, which makes it text.
     """
