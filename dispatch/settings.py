@@ -30,6 +30,7 @@ class HttpSettings:
     host: str
     port: int
     max_body_bytes: int
+    # Headers and then body must each arrive within this (web/hardening.py).
     request_timeout_s: float
     # How long after SIGTERM a web instance waits for requests in flight.
     shutdown_timeout_s: float = 10.0
