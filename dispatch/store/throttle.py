@@ -40,6 +40,10 @@ SELECT (SELECT attempts FROM claim) AS attempts,
        (SELECT greatest(extract(epoch FROM next_at - clock_timestamp()), 0)::float8
         FROM login_throttle WHERE key = $1) AS wait_s
 """
+WAIT_SQL = """
+SELECT greatest(extract(epoch FROM next_at - clock_timestamp()), 0)::float8
+FROM login_throttle WHERE key = $1
+"""
 # A successful login: the username's count from this address starts again, and
 # the address is not charged for it.
 FORGIVE_SQL = """
@@ -79,7 +83,10 @@ async def _claim_one(conn: asyncpg.Connection, key: bytes, username: str | None,
                               cfg.login_delay_max_s, cfg.login_forget_s)
     if row["attempts"] is not None:
         return None
-    return float(row["wait_s"] or 0.0)
+    wait = row["wait_s"]
+    if wait is None:  # the row was made by a transaction our statement's snapshot predates
+        wait = await conn.fetchval(WAIT_SQL, key)
+    return float(wait or 0.0)
 
 
 async def claim(conn: asyncpg.Connection, scope: Scope, cfg: AuthSettings) -> float | None:

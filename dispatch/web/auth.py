@@ -283,9 +283,8 @@ async def login(request: web.Request) -> web.Response:
             accounts.USER_FOR_LOGIN_SQL, body.username)
     if wait_s is not None:
         log.info("login.throttled", retry_after_s=round(wait_s, 1))
-        raise LoginThrottled(f"too many login attempts for this username from this address; "
-                             f"try again in {math.ceil(wait_s)} s",
-                             retry_after_s=round(wait_s, 1))
+        raise LoginThrottled(f"too many login attempts from this address; try again in "
+                             f"{max(1, math.ceil(wait_s))} s", retry_after_s=round(wait_s, 1))
     stored = None if row is None else row["password_hash"]
     # The hash is checked with no database connection held.
     if not await asyncio.to_thread(accounts.password_matches, stored, body.password):
