@@ -83,6 +83,9 @@ async def test_parallel_guesses_check_few_passwords_and_never_lock_the_owner_out
     assert set(statuses) <= {401, 429}, statuses
     assert 1 <= checked <= 3 + 1, statuses  # login_free_attempts (3) + the one that set a delay
     assert statuses.count(429) == 20 - checked
+    # The database counted exactly the attempts that were let through to a check.
+    assert await db.fetchval("SELECT attempts FROM login_throttle WHERE username = 'budi'"
+                             ) == checked
     assert all(1 <= int(ra) <= 30 for s, ra in answers if s == 429), answers  # type: ignore[arg-type]
     # From the guesser's address even the right password waits a little...
     assert (await _login(client, "budi", PASSWORD)).status == 429
