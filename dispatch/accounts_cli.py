@@ -1,4 +1,4 @@
-"""``siap112 user create|disable``, ``siap112 token create|revoke``, ``siap112 purge``,
+"""``siap112 user create|disable|unlock``, ``siap112 token create|revoke``, ``siap112 purge``,
 and the demo's accounts.
 
 Secrets (generated passwords, API tokens) are written to standard output once and
@@ -18,12 +18,26 @@ import asyncpg
 
 from dispatch.privacy import purge, purge_positions
 from dispatch.settings import Settings, SettingsError
-from dispatch.store import accounts
+from dispatch.store import accounts, throttle
 from dispatch.store.migrate import migrate
 
 UNIT_EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM units WHERE id = $1)"
+USER_EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)"
 # One account per role for `siap112 demo`; the responder drives the first unit.
 DEMO_USERS = ("call_taker", "dispatcher", "supervisor", "responder", "admin")
+MAX_DAYS = 3650  # ten years: beyond any token lifetime or retention period worth typing
+
+
+def day_count(text: str) -> int:
+    """An argparse type: a whole number of days within 1...MAX_DAYS."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}"
+                                         ) from None
+    if not 1 <= value <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_DAYS}, got {value}")
+    return value
 
 
 def add_parsers(sub: Any) -> None:
@@ -38,19 +52,23 @@ def add_parsers(sub: Any) -> None:
                         help="read the password from standard input instead")
     uc.add_parser("disable", help="disable a user and end their sessions").add_argument(
         "username")
+    uc.add_parser("unlock", help="forget the failed logins counted against a user, from "
+                                 "every address, so they may log in at once").add_argument(
+        "username")
     token = sub.add_parser("token", help="create or revoke an API token")
     tc = token.add_subparsers(dest="action", required=True)
     tcreate = tc.add_parser("create", help="create a token; prints its secret once")
     tcreate.add_argument("name", help="who uses it; recorded as the actor of its changes")
     tcreate.add_argument("--role", required=True, choices=accounts.ROLES)
     tcreate.add_argument("--unit", type=int, default=None, help="the responder's unit id")
-    tcreate.add_argument("--days", type=int, default=None, help="lifetime (auth.token_days)")
+    tcreate.add_argument("--days", type=day_count, default=None,
+                         help=f"lifetime, 1-{MAX_DAYS} (default: auth.token_days)")
     tc.add_parser("revoke", help="revoke a token by id").add_argument("id", type=int)
     purge = sub.add_parser("purge", help="anonymise caller numbers, IMSI and IMEI older than "
                                          "the retention period (response times are kept), "
                                          "and delete unit positions older than "
                                          "units.position_retention_days")
-    purge.add_argument("--days", type=int, default=None,
+    purge.add_argument("--days", type=day_count, default=None,
                        help="retention in days (default: auth.personal_data_days)")
 
 
@@ -64,6 +82,12 @@ async def _connected(settings: Settings, work: Callable[[asyncpg.Connection],
         await conn.close()
 
 
+def _check_name(name: str) -> None:
+    if accounts.reserved_name(name):
+        raise SettingsError(f"the name {name!r} is reserved: the system itself acts as "
+                            "system, anonymous, purge, dispatcher... and relay...")
+
+
 async def _check_binding(conn: asyncpg.Connection, role: str, unit: int | None) -> None:
     if (role == "responder") != (unit is not None):
         raise SettingsError("--unit is required for a responder and allowed for no other role")
@@ -73,6 +97,7 @@ async def _check_binding(conn: asyncpg.Connection, role: str, unit: int | None) 
 
 def _user_command(args: argparse.Namespace) -> Callable[[asyncpg.Connection], Awaitable[str]]:
     async def create(conn: asyncpg.Connection) -> str:
+        _check_name(args.username)
         await _check_binding(conn, args.role, args.unit)
         given = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
         password = given or secrets.token_urlsafe(12)
@@ -90,12 +115,19 @@ def _user_command(args: argparse.Namespace) -> Callable[[asyncpg.Connection], Aw
             raise SettingsError(f"no active user {args.username!r}")
         return f"user {args.username} disabled\n"
 
-    return create if args.action == "create" else disable
+    async def unlock(conn: asyncpg.Connection) -> str:
+        if not await conn.fetchval(USER_EXISTS_SQL, args.username):
+            raise SettingsError(f"no user {args.username!r}")
+        cleared = await throttle.unlock(conn, args.username)
+        return f"user {args.username} unlocked ({cleared} throttled address(es) cleared)\n"
+
+    return {"create": create, "disable": disable, "unlock": unlock}[args.action]
 
 
 def _token_command(args: argparse.Namespace, settings: Settings
                    ) -> Callable[[asyncpg.Connection], Awaitable[str]]:
     async def create(conn: asyncpg.Connection) -> str:
+        _check_name(args.name)
         await _check_binding(conn, args.role, args.unit)
         days = args.days or settings.auth.token_days
         try:

@@ -25,6 +25,7 @@ from dispatch.web import (
     events,
     exchange,
     geo,
+    hardening,
     health,
     incidents,
     meta,
@@ -120,8 +121,10 @@ def create_app(settings: Settings) -> web.Application:
     """The only way to get an application; the CLI and the tests both call it."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
-        middlewares=[request_context, errors_as_json, authenticate],
+        middlewares=[request_context, errors_as_json, authenticate, hardening.read_body],
+        handler_args=hardening.handler_args(settings.http.request_timeout_s),
     )
+    app.on_response_prepare.append(hardening.on_prepare)
     app[keys.SETTINGS] = settings
     app[ratelimit.LIMITS] = ratelimit.Limits.from_settings(settings.auth)
     app.cleanup_ctx.append(pg_pool_ctx)

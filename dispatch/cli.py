@@ -130,9 +130,13 @@ def _serve(settings: Settings, *, print_url: bool = False) -> None:
 
     # On SIGTERM aiohttp stops accepting, ends SSE streams (on_shutdown), waits up to
     # shutdown_timeout_s for requests in flight, then runs the cleanup contexts.
+    # No access log: request_context logs every request as one JSON event. A client
+    # that hangs up does not cancel its handler (handler_cancellation=False): a report
+    # being saved is committed or rolled back whole, never cut off halfway. Slow
+    # headers and bodies are bounded by http.request_timeout_s (web/hardening.py).
     web.run_app(app, host=settings.http.host, port=settings.http.port, print=listening,
                 shutdown_timeout=settings.http.shutdown_timeout_s, access_log=None,
-                handle_signals=True)
+                handler_cancellation=False, handle_signals=True)
     log.info("serve.stopped")
 
 

@@ -24,6 +24,13 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class Forbidden(DomainError):
+    """The principal may not do this (403)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class Conflict(DomainError):
     """The request is valid but the current state forbids it (409)."""
 

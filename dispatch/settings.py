@@ -32,6 +32,7 @@ class HttpSettings:
     host: str
     port: int
     max_body_bytes: int
+    # Headers and then body must each arrive within this (web/hardening.py).
     request_timeout_s: float
     # How long after SIGTERM a web instance waits for requests in flight.
     shutdown_timeout_s: float = 10.0
@@ -113,9 +114,13 @@ class AuthSettings:
 
     session_ttl_s: float = 43200.0    # a browser session lasts one 12-hour shift
     token_days: int = 90              # default lifetime of an API token
-    max_failed_logins: int = 5        # consecutive bad passwords before a lockout
-    lockout_s: float = 30.0           # first lockout; doubles with every further failure
-    lockout_max_s: float = 3600.0
+    # Login throttling (sql/009): per (username, client address) and per address, never
+    # per account alone, so no outsider can keep the owner from logging in elsewhere.
+    login_free_attempts: int = 3      # per username and address before delays begin
+    login_address_free_attempts: int = 20  # per address, any usernames; 0 = no such throttle
+    login_delay_s: float = 1.0        # the first delay; doubles with every further attempt...
+    login_delay_max_s: float = 30.0   # ...up to this
+    login_forget_s: float = 900.0     # a scope quiet this long starts counting again
     cookie_secure: bool = False       # set true behind HTTPS
     login_per_minute: int = 30        # login attempts per client address; 0 = no limit
     intake_per_minute: int = 600      # intake requests per token and per address; 0 = no limit

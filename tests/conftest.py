@@ -30,7 +30,7 @@ from tests.helpers import bearer
 
 configure_logging(__import__("os").environ.get("SIAP112_TEST_LOG", "warning"), "console")
 
-TABLES = "events, assignments, incidents, units, sessions, users, api_tokens"
+TABLES = "events, assignments, incidents, units, sessions, users, api_tokens, login_throttle"
 
 
 def _with_database(url: str, name: str) -> str:

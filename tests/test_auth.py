@@ -1,4 +1,4 @@
-"""Accounts and roles: the role × endpoint matrix, tokens, sessions, CSRF, lockout, CLI.
+"""Accounts and roles: the role × endpoint matrix, tokens, sessions, CSRF, throttling, CLI.
 
 Every request here goes over real HTTP to the real app, with a token or a session
 made the way an operator makes them.
@@ -147,28 +147,26 @@ async def test_session_cookie_csrf_and_actor(client: TestClient, db: asyncpg.Con
                              "(SELECT id FROM users WHERE username = 'siti')") == 0
 
 
-async def test_repeated_bad_passwords_lock_the_account(start_app: AppFactory,
-                                                       db: asyncpg.Connection) -> None:
-    client = await start_app(auth={"max_failed_logins": 3, "lockout_s": 60.0})
+async def test_repeated_bad_passwords_slow_the_guesser(start_app: AppFactory,
+                                                     db: asyncpg.Connection) -> None:
+    """Throttled per username and address (tests/test_access_hardening.py has the rest)."""
+    client = await start_app(auth={"login_free_attempts": 2, "login_delay_s": 60.0})
     await accounts.create_user(db, "budi", "dispatcher", "benar-sekali-112")
     url = "/api/v1/login"
-    for _ in range(3):
+    for _ in range(3):  # two free attempts, the third starts the delay
         assert await _status(client, "POST", url, {},
                              json={"username": "budi", "password": "salah"}) == 401
     async with aiohttp.ClientSession() as http, http.post(
             str(client.make_url(url)),
             json={"username": "budi", "password": "benar-sekali-112"}) as resp:
-        assert resp.status == 429  # even the right password, until the lock expires
-        assert (await resp.json())["error"]["code"] == "account_locked"
+        assert resp.status == 429  # from this address, even the right password waits
+        assert (await resp.json())["error"]["code"] == "login_throttled"
+        assert 1 <= int(resp.headers["Retry-After"]) <= 60
     assert not await db.fetchval("SELECT count(*) FROM sessions")
-    # The lock lifts after its time: the right password works again and resets the count.
-    await db.execute("UPDATE users SET locked_until = now() WHERE username = 'budi'")
-    assert await _status(client, "POST", url, {},
-                         json={"username": "budi", "password": "benar-sekali-112"}) == 200
-    assert await db.fetchval("SELECT failed_logins FROM users WHERE username = 'budi'") == 0
     # An unknown name is refused the same way, and a disabled user cannot log in.
     assert await _status(client, "POST", url, {},
                          json={"username": "nobody", "password": "x"}) == 401
+    await db.execute("DELETE FROM login_throttle")
     assert await accounts.disable_user(db, "budi")
     assert await _status(client, "POST", url, {},
                          json={"username": "budi", "password": "benar-sekali-112"}) == 401

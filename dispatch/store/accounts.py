@@ -13,6 +13,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 ROLES = ("call_taker", "dispatcher", "supervisor", "responder", "admin")
 TOKEN_PREFIX = "s112_"
+# Actors of the system itself: audit triggers ('system'), `siap112 purge`, requests
+# without a principal, and the workers ('dispatcher:<host>:<pid>', relay).
+RESERVED_NAMES = frozenset({"system", "anonymous", "purge"})
+RESERVED_PREFIXES = ("dispatcher", "relay")
 _HASHER = PasswordHasher()
 # Verified when a username is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _HASHER.hash("siap112-no-such-user")
@@ -28,6 +32,15 @@ class Principal:
     role: str
     unit_id: int | None
     csrf: str | None = None  # set for cookie sessions only
+
+
+def reserved_name(name: str) -> bool:
+    """A name the system itself acts under (the workers, the audit triggers, purge):
+    a user or token named so would be indistinguishable from them in the timeline.
+    The database refuses them too (sql/009)."""
+    folded = name.strip().lower()
+    return (folded in RESERVED_NAMES or folded.startswith(RESERVED_PREFIXES)
+            or ":" in folded)
 
 
 def digest(secret: str) -> bytes:
@@ -57,22 +70,9 @@ RETURNING id
 """
 END_USER_SESSIONS_SQL = "DELETE FROM sessions WHERE user_id = $1"
 USER_FOR_LOGIN_SQL = """
-SELECT id, username, role, unit_id, password_hash, failed_logins, locked_until,
-       locked_until > clock_timestamp() AS locked,
-       extract(epoch FROM locked_until - clock_timestamp())::float8 AS locked_for_s
+SELECT id, username, role, unit_id, password_hash
 FROM users WHERE username = $1 AND disabled_at IS NULL
 """
-# After ``$2`` consecutive failures the account is locked for $3 s, doubling with
-# every further failure up to $4 s: guessing is slowed, the owner is not shut out for good.
-FAILED_LOGIN_SQL = """
-UPDATE users SET failed_logins = failed_logins + 1,
-    locked_until = CASE WHEN failed_logins + 1 >= $2 THEN clock_timestamp()
-        + make_interval(secs => least($4::float8,
-                                      $3::float8 * 2 ^ (failed_logins + 1 - $2)))
-        ELSE locked_until END
-WHERE id = $1
-"""
-LOGIN_OK_SQL = "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1"
 INSERT_SESSION_SQL = """
 INSERT INTO sessions (token_hash, user_id, csrf, expires_at)
 VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4::float8))
@@ -98,9 +98,21 @@ WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > clock_timestamp()
 """
 
 
+class ReservedName(ValueError):
+    """The name is one the system acts under (see reserved_name)."""
+
+
+def _refuse_reserved(name: str) -> None:
+    if reserved_name(name):
+        raise ReservedName(f"{name!r} is reserved for the system's own actors (system, "
+                           "anonymous, purge, dispatcher..., relay..., names with ':')")
+
+
 async def create_user(conn: asyncpg.Connection, username: str, role: str, password: str,
                       unit_id: int | None = None) -> int:
-    """A new user; raises asyncpg.UniqueViolationError when the name is taken."""
+    """A new user; raises asyncpg.UniqueViolationError when the name is taken and
+    ReservedName when it is one of the system's own."""
+    _refuse_reserved(username)
     user_id: int = await conn.fetchval(INSERT_USER_SQL, username, role, unit_id,
                                        hash_password(password))
     return user_id
@@ -118,7 +130,9 @@ async def disable_user(conn: asyncpg.Connection, username: str) -> bool:
 
 async def create_token(conn: asyncpg.Connection, name: str, role: str, days: int,
                        unit_id: int | None = None) -> tuple[int, str, datetime]:
-    """(id, secret, expiry) of a new API token; the secret is shown once, never stored."""
+    """(id, secret, expiry) of a new API token; the secret is shown once, never stored.
+    Raises ReservedName for a name the system acts under."""
+    _refuse_reserved(name)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = await conn.fetchrow(INSERT_TOKEN_SQL, name, digest(secret), role, unit_id, days)
     return row["id"], secret, row["expires_at"]

@@ -35,8 +35,14 @@ WHERE ($1::text[] IS NULL OR i.status = ANY($1))
   AND ($2::timestamptz IS NULL OR i.received_at >= $2)
   AND ($3::timestamptz IS NULL OR i.received_at < $3)
   AND ($4::text IS NULL OR i.category = $4)
+  AND ($6::bigint IS NULL OR EXISTS (
+      SELECT 1 FROM assignments a WHERE a.incident_id = i.id AND a.unit_id = $6))
 ORDER BY i.received_at DESC, i.id DESC
 LIMIT $5
+"""
+# Whether a unit was ever sent to an incident: a responder reads only those.
+UNIT_WAS_ASSIGNED_SQL = """
+SELECT EXISTS (SELECT 1 FROM assignments WHERE incident_id = $1 AND unit_id = $2)
 """
 
 # Waiting incidents in service order (the incidents_waiting index).
@@ -130,9 +136,15 @@ async def get_incident(conn: asyncpg.Connection, incident_id: int, *,
 
 async def list_incidents(conn: asyncpg.Connection, *, statuses: list[str] | None,
                          since: datetime | None, until: datetime | None, category: str | None,
-                         limit: int) -> list[dict[str, Any]]:
-    rows = await conn.fetch(LIST_INCIDENTS_SQL, statuses, since, until, category, limit)
+                         limit: int, unit_id: int | None = None) -> list[dict[str, Any]]:
+    """Newest first; with ``unit_id``, only the incidents that unit was sent to."""
+    rows = await conn.fetch(LIST_INCIDENTS_SQL, statuses, since, until, category, limit,
+                            unit_id)
     return [dict(r) for r in rows]
+
+
+async def unit_was_assigned(conn: asyncpg.Connection, incident_id: int, unit_id: int) -> bool:
+    return bool(await conn.fetchval(UNIT_WAS_ASSIGNED_SQL, incident_id, unit_id))
 
 
 async def assignments_for(conn: asyncpg.Connection, incident_ids: list[int]

@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from urllib.parse import quote
+import math
+import re
+from urllib.parse import quote, unquote, urlsplit
 
+import asyncpg
 import orjson
+import structlog
 from aiohttp import web
 
 from dispatch import keys
 from dispatch.errors import DomainError
 from dispatch.privacy import PERSONAL_DATA_ROLES, mask
-from dispatch.store import accounts
+from dispatch.store import accounts, throttle
 from dispatch.store.accounts import Principal
 from dispatch.store.audit import record_refusal
 from dispatch.web import ratelimit
 from dispatch.web.auth_schemas import LoginBody
-from dispatch.web.common import connection, json_response, parse_body
+from dispatch.web.common import connection, json_response, parse_body, transact
 from dispatch.web.middleware import Handler
 from dispatch.web.pages import STATIC_DIR
 
@@ -111,6 +115,10 @@ PAGE_HEADERS = {
 }
 
 routes = web.RouteTableDef()
+log = structlog.get_logger(__name__)
+MAX_NEXT = 2048
+# Backslash and control characters: browsers rewrite or drop them in a URL.
+_UNSAFE_IN_NEXT = re.compile(r"[\\\x00-\x1f\x7f]")
 
 
 class Unauthenticated(DomainError):
@@ -123,9 +131,9 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
-class Locked(DomainError):
+class LoginThrottled(DomainError):
     status = 429
-    code = "account_locked"
+    code = "login_throttled"
 
 
 def allowed_roles(route: Route) -> Roles:
@@ -236,28 +244,63 @@ async def login_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "login.html", headers=PAGE_HEADERS)
 
 
+def safe_next(raw: str | None) -> str:
+    """Where to go after logging in: a path on this site, else ``/``.
+
+    Browsers read ``\\`` as ``/`` and drop tabs and newlines, so ``/\\evil.example``
+    and ``/<tab>/evil.example`` lead off-site; so do their percent-encoded forms
+    once a layer of encoding is taken off. Every layer must be a plain path.
+    """
+    if not raw or len(raw) > MAX_NEXT:
+        return "/"
+    layer = raw
+    for _ in range(4):
+        if not layer.startswith("/") or layer.startswith("//") or _UNSAFE_IN_NEXT.search(layer):
+            return "/"
+        decoded = unquote(layer)
+        if decoded == layer:
+            break
+        layer = decoded
+    else:
+        return "/"
+    parts = urlsplit(raw)
+    return "/" if parts.scheme or parts.netloc else raw
+
+
 @routes.post("/api/v1/login")
 async def login(request: web.Request) -> web.Response:
-    """Check a password; on success start a session (cookie) and return its CSRF token."""
+    """Check a password; on success start a session (cookie) and return its CSRF token.
+
+    Unknown and known usernames get the same answers: the same 401, the same
+    throttling, and an argon2 verification each (of a dummy hash when unknown).
+    """
     body = await parse_body(request, LoginBody)
     cfg = request.app[keys.SETTINGS].auth
+    scope = throttle.Scope.of(body.username, request.remote or "")
     async with connection(request) as conn:
-        row = await conn.fetchrow(accounts.USER_FOR_LOGIN_SQL, body.username)
-        if row is not None and row["locked"]:
-            wait_s = float(row["locked_for_s"])
-            raise Locked("too many failed logins: this account is locked for "
-                         f"{int(wait_s) + 1} s", retry_after_s=round(wait_s, 1))
-        stored = None if row is None else row["password_hash"]
-        if not await asyncio.to_thread(accounts.password_matches, stored, body.password):
-            if row is not None:
-                await conn.execute(accounts.FAILED_LOGIN_SQL, row["id"],
-                                   cfg.max_failed_logins, cfg.lockout_s, cfg.lockout_max_s)
-            raise Unauthenticated("wrong username or password", code="invalid_credentials")
-        assert row is not None
-        await conn.execute(accounts.LOGIN_OK_SQL, row["id"])
-        secret, csrf = await accounts.start_session(conn, row["id"], cfg.session_ttl_s)
+        wait_s = await throttle.claim(conn, scope, cfg)
+        row = None if wait_s is not None else await conn.fetchrow(
+            accounts.USER_FOR_LOGIN_SQL, body.username)
+    if wait_s is not None:
+        log.info("login.throttled", retry_after_s=round(wait_s, 1))
+        raise LoginThrottled(f"too many login attempts from this address; try again in "
+                             f"{max(1, math.ceil(wait_s))} s", retry_after_s=round(wait_s, 1))
+    stored = None if row is None else row["password_hash"]
+    # The hash is checked with no database connection held.
+    if not await asyncio.to_thread(accounts.password_matches, stored, body.password):
+        async with connection(request) as conn:
+            await throttle.purge(conn, cfg)
+        log.info("login.failed")
+        raise Unauthenticated("wrong username or password", code="invalid_credentials")
+    assert row is not None
+
+    async def start(conn: asyncpg.Connection) -> tuple[str, str]:
+        await throttle.forgive(conn, scope, cfg)
+        return await accounts.start_session(conn, row["id"], cfg.session_ttl_s)
+
+    secret, csrf = await transact(request, start)
     principal = Principal("user", row["id"], row["username"], row["role"], row["unit_id"])
-    resp = json_response(_who(principal, csrf))
+    resp = json_response(dict(_who(principal, csrf), next=safe_next(body.next)))
     resp.set_cookie(COOKIE, secret, httponly=True, samesite="Strict", path="/",
                     secure=cfg.cookie_secure, max_age=int(cfg.session_ttl_s))
     return resp

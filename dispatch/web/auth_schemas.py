@@ -10,3 +10,5 @@ class LoginBody(BaseModel):
 
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
+    # Where the login page was sent from; answered back as a safe same-site path.
+    next: str | None = Field(default=None, max_length=2048)

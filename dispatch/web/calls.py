@@ -20,7 +20,8 @@ from dispatch import actions, keys
 from dispatch.core.aml import AmlError, AmlFix, parse_https, parse_sms, phone_key
 from dispatch.core.duplicates import OpenIncident, candidates, compatibility, search_box
 from dispatch.core.geo import Point
-from dispatch.errors import DomainError, Invalid, NotFound
+from dispatch.errors import DomainError, Forbidden, Invalid, NotFound
+from dispatch.privacy import PERSONAL_DATA_ROLES
 from dispatch.settings import CallsSettings, Settings
 from dispatch.store import calls as call_sql
 from dispatch.web.calls_schemas import (
@@ -135,9 +136,20 @@ async def log_call(request: web.Request) -> web.Response:
     return json_response(out, status=201, headers={"Location": f"/api/v1/calls/{call['id']}"})
 
 
+def _may_search_by_phone(request: web.Request, phone: str | None) -> None:
+    """Only roles that see caller numbers may search by one: for the others, the
+    answer would tell whether a number called even though every number is masked."""
+    principal = request.get(keys.PRINCIPAL)
+    if phone is not None and principal is not None \
+            and principal.role not in PERSONAL_DATA_ROLES:
+        raise Forbidden(f"the {principal.role} role sees caller numbers masked and may not "
+                        "search by one", code="phone_search_forbidden", field="phone")
+
+
 @routes.get("/api/v1/calls")
 async def list_calls(request: web.Request) -> web.Response:
     q = parse_query(request, CallQuery)
+    _may_search_by_phone(request, q.phone)
     dispositions = [d.value for d in q.disposition] if q.disposition else None
     async with connection(request) as conn:
         rows = [dict(r) for r in await conn.fetch(
@@ -213,6 +225,7 @@ async def receive_aml(request: web.Request) -> web.Response:
 async def list_aml(request: web.Request) -> web.Response:
     """Recent AML fixes (e.g. ?phone=…&status=held while the call is still going on)."""
     q = parse_query(request, AmlQuery)
+    _may_search_by_phone(request, q.phone)
     async with connection(request) as conn:
         rows = await conn.fetch(call_sql.LIST_AML_SQL, phone_key(q.phone) if q.phone else None,
                                 q.status, q.limit)

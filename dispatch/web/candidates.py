@@ -11,11 +11,12 @@ from dispatch import keys
 from dispatch.core.geo import Candidate, Point, rank_units, travel_time_s
 from dispatch.core.lifecycle import UnitStatus
 from dispatch.core.planner import unmet_needs
-from dispatch.errors import Invalid, NotFound
+from dispatch.errors import Invalid
 from dispatch.settings import Settings
 from dispatch.store import incidents as inc_sql
 from dispatch.store import units as unit_sql
 from dispatch.web.common import connection, json_response, parse_query, path_id
+from dispatch.web.incidents import readable_incident
 from dispatch.web.reports_schemas import CandidatesQuery
 
 routes = web.RouteTableDef()
@@ -75,9 +76,7 @@ async def candidates(request: web.Request) -> web.Response:
         raise Invalid(f"unknown unit type(s) {unknown}", field="type",
                       allowed=sorted(settings.runcards.unit_types))
     async with connection(request) as conn:
-        incident = await inc_sql.get_incident(conn, incident_id)
-        if incident is None:
-            raise NotFound(f"incident {incident_id} not found")
+        incident = await readable_incident(request, conn, incident_id)
         covered = await inc_sql.covered_types(conn, incident_id)
         unit_rows = await conn.fetch(unit_sql.LIST_UNITS_SQL, None, None)
     wanted = set(q.unit_types or incident["required_types"])

@@ -23,12 +23,12 @@ from typing import Any
 from aiohttp import web
 
 from dispatch import keys
-from dispatch.errors import NotFound
 from dispatch.settings import Settings
 from dispatch.store import calls as call_sql
 from dispatch.store import incidents as inc_sql
 from dispatch.store.events import timeline
 from dispatch.web.common import connection, json_response, path_id
+from dispatch.web.incidents import readable_incident
 
 routes = web.RouteTableDef()
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -103,9 +103,7 @@ class Loaded:
 async def _load(request: web.Request) -> Loaded:
     incident_id = path_id(request)
     async with connection(request) as conn:
-        row = await inc_sql.get_incident(conn, incident_id)
-        if row is None:
-            raise NotFound(f"incident {incident_id} not found")
+        row = await readable_incident(request, conn, incident_id)
         calls = [dict(r) for r in await conn.fetch(call_sql.CALLERS_FOR_INCIDENT_SQL,
                                                    incident_id)]
         aml = await call_sql.aml_for_calls(conn, [c["id"] for c in calls])

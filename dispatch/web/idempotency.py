@@ -7,7 +7,8 @@ the same transaction as the incident, so the retry gets that answer back (with
 same key at once are serialised by a transaction advisory lock on the key. A
 key reused with a different body is refused with 422: the client has a bug, and
 guessing which report it meant would be worse. Keys are remembered for
-``http.idempotency_ttl_s`` seconds.
+``http.idempotency_ttl_s`` seconds, per principal: the same key sent by two tokens
+or two users names two different requests, and no one gets another's answer.
 """
 
 from __future__ import annotations
@@ -35,22 +36,25 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # visible ASCII, as a UUID or ULID is
 
-LOCK_KEY_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('idempotency:' || $1, 0))"
+LOCK_KEY_SQL = """
+SELECT pg_advisory_xact_lock(hashtextextended('idempotency:' || $1 || chr(31) || $2, 0))
+"""
 FIND_SQL = """
 SELECT fingerprint, response FROM idempotency_keys
-WHERE key = $1 AND created_at > clock_timestamp() - make_interval(secs => $2)
+WHERE principal = $1 AND key = $2
+  AND created_at > clock_timestamp() - make_interval(secs => $3)
 """
 REMEMBER_SQL = """
-INSERT INTO idempotency_keys AS k (key, fingerprint, incident_id, response)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (key) DO UPDATE   -- only an expired row can be here: FIND_SQL saw none
+INSERT INTO idempotency_keys AS k (principal, key, fingerprint, incident_id, response)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (principal, key) DO UPDATE   -- only an expired row: FIND_SQL saw none
 SET fingerprint = excluded.fingerprint, incident_id = excluded.incident_id,
     response = excluded.response, created_at = clock_timestamp()
 """
 # A few expired keys go with every new one, so the table stays small without a job.
 PURGE_SQL = """
-DELETE FROM idempotency_keys WHERE key IN (
-    SELECT key FROM idempotency_keys
+DELETE FROM idempotency_keys WHERE (principal, key) IN (
+    SELECT principal, key FROM idempotency_keys
     WHERE created_at <= clock_timestamp() - make_interval(secs => $1)
     ORDER BY created_at LIMIT 100)
 """
@@ -63,6 +67,7 @@ class KeyReused(DomainError):
 
 @dataclass(frozen=True)
 class IdempotencyKey:
+    principal: str  # "token:<id>" or "user:<id>": keys are scoped to who sent them
     key: str
     fingerprint: str
     ttl_s: float
@@ -79,13 +84,15 @@ def key_of(request: web.Request, body: BaseModel) -> IdempotencyKey | None:
                           code="invalid_idempotency_key", field=HEADER)
     canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
     fingerprint = hashlib.sha256(request.path.encode() + b"\n" + canonical).hexdigest()
-    return IdempotencyKey(key, fingerprint,
+    principal = request.get(keys.PRINCIPAL)
+    owner = f"{principal.kind}:{principal.id}" if principal is not None else "anonymous"
+    return IdempotencyKey(owner, key, fingerprint,
                           request.app[keys.SETTINGS].http.idempotency_ttl_s)
 
 
 async def _earlier(conn: asyncpg.Connection, key: IdempotencyKey) -> Any | None:
-    await conn.execute(LOCK_KEY_SQL, key.key)
-    row = await conn.fetchrow(FIND_SQL, key.key, key.ttl_s)
+    await conn.execute(LOCK_KEY_SQL, key.principal, key.key)
+    row = await conn.fetchrow(FIND_SQL, key.principal, key.key, key.ttl_s)
     if row is None:
         return None
     if row["fingerprint"] != key.fingerprint:
@@ -111,8 +118,8 @@ async def transact_once(request: web.Request, body: BaseModel,
         if earlier is not None:
             return cast(T, earlier), True
         result = await work(conn)
-        await conn.execute(REMEMBER_SQL, key.key, key.fingerprint, incident_id(result),
-                           result)
+        await conn.execute(REMEMBER_SQL, key.principal, key.key, key.fingerprint,
+                           incident_id(result), result)
         await conn.execute(PURGE_SQL, key.ttl_s)
         return result, False
 

@@ -29,6 +29,27 @@ routes = web.RouteTableDef()
 CLOCK_SKEW = timedelta(seconds=60)
 
 
+def responder_unit(request: web.Request) -> int | None:
+    """The unit a responder acts for; None for every other role (they read everything)."""
+    principal = request.get(keys.PRINCIPAL)
+    if principal is None or principal.role != "responder":
+        return None
+    unit_id: int | None = principal.unit_id
+    return unit_id
+
+
+async def readable_incident(request: web.Request, conn: asyncpg.Connection,
+                            incident_id: int) -> dict[str, Any]:
+    """The incident, if it exists and the caller may read it: a responder only those its
+    unit was sent to. 404 otherwise, so a responder cannot even tell which ids exist."""
+    row = await inc_sql.get_incident(conn, incident_id)
+    unit_id = responder_unit(request)
+    if row is None or (unit_id is not None
+                       and not await inc_sql.unit_was_assigned(conn, incident_id, unit_id)):
+        raise NotFound(f"incident {incident_id} not found")
+    return row
+
+
 def _check_category(request: web.Request, category: str, priority: int | None = None
                     ) -> list[str]:
     """The run card's unit types for this category and priority (422 if unknown)."""
@@ -73,7 +94,8 @@ async def list_incidents(request: web.Request) -> web.Response:
         statuses = sorted((set(statuses) - {"open"}) | {"pending", "queued", "dispatched"})
     async with connection(request) as conn:
         rows = await inc_sql.list_incidents(conn, statuses=statuses, since=q.since,
-                                            until=q.until, category=q.category, limit=q.limit)
+                                            until=q.until, category=q.category, limit=q.limit,
+                                            unit_id=responder_unit(request))
         by_incident = await inc_sql.assignments_for(conn, [r["id"] for r in rows])
     items = [dict(incident_out(r), assignments=by_incident[r["id"]]) for r in rows]
     return json_response({"items": items, "count": len(items)})
@@ -83,9 +105,7 @@ async def list_incidents(request: web.Request) -> web.Response:
 async def get_incident(request: web.Request) -> web.Response:
     incident_id = path_id(request)
     async with connection(request) as conn:
-        row = await inc_sql.get_incident(conn, incident_id)
-        if row is None:
-            raise NotFound(f"incident {incident_id} not found")
+        row = await readable_incident(request, conn, incident_id)
         assignments = (await inc_sql.assignments_for(conn, [incident_id]))[incident_id]
         events = await timeline(conn, incident_id)
     return json_response(dict(incident_out(row), assignments=assignments, timeline=events))

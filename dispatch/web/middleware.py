@@ -19,6 +19,7 @@ from dispatch.web.common import json_response
 
 log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_KEPT_HEADERS = frozenset({"Allow", "Retry-After"})
 
 
 def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
@@ -76,7 +77,9 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         message = exc.reason if exc.status != 413 else (
             "the request body is larger than the "
             f"{request.app[keys.SETTINGS].http.max_body_bytes} bytes allowed")
-        return json_response(error_body(code, message), status=exc.status)
+        # A 405 names the methods the resource takes (RFC 9110 15.5.6).
+        kept = {k: v for k, v in exc.headers.items() if k in _KEPT_HEADERS}
+        return json_response(error_body(code, message), status=exc.status, headers=kept)
     except asyncpg.IntegrityConstraintViolationError as exc:
         # Validation should have caught it; the database refused it, nothing was stored.
         log.warning("request.constraint", path=request.path, error=str(exc))

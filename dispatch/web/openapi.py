@@ -63,7 +63,7 @@ CONTENT: dict[Route, str] = {
     ("GET", "/api/v1/reports/incidents.csv"): "text/csv",
     ("GET", "/api/v1/events"): "text/event-stream",
 }
-ERRORS = ("400", "401", "403", "404", "405", "409", "413", "422", "429", "503")
+ERRORS = ("400", "401", "403", "404", "405", "408", "409", "413", "415", "422", "429", "503")
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["error"],
     "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {

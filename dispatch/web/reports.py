@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from dispatch.web.stats import DEFAULT_PERIOD
 routes = web.RouteTableDef()
 # A cell starting with one of these is run as a formula by spreadsheet programs.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_AFTER_SEPARATOR = re.compile(r"([;,\t\r\n]\s*)(?=[=+\-@])")
 
 
 def _period(request: web.Request, q: StatsQuery) -> tuple[datetime, datetime]:
@@ -61,13 +63,25 @@ async def total_histogram(request: web.Request) -> web.Response:
                           "interval": "total", "bin_s": q.bin_s, "bins": bins})
 
 
+def _defuse(text: str) -> str:
+    """Text no spreadsheet runs as a formula, whichever separator it splits on.
+
+    A cell starting with = + - @ (or a tab or CR before them) is a formula to
+    Excel and LibreOffice; so is the part after a ``;``, ``,``, tab or line break inside
+    the text when the file is opened with that separator and the quotes are not honoured
+    mid-line. Each such start gets a leading apostrophe, which makes it text.
+    """
+    text = _FORMULA_AFTER_SEPARATOR.sub(r"\1'", text)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, float):
         return round(value, 3)
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+    if isinstance(value, str):
+        return _defuse(value)
     return value
 
 
@@ -79,7 +93,9 @@ async def incidents_csv(request: web.Request) -> web.Response:
     async with connection(request) as conn:
         rows = await rep_sql.export_rows(conn, since=since, until=until, category=q.category)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    # Every text cell quoted (numbers not), so a `;` or `,` inside one never splits it,
+    # whether the spreadsheet splits on `,` or on `;` (usual with Indonesian settings).
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(rep_sql.EXPORT_COLUMNS)
     for r in rows:
         writer.writerow([_cell(r[c]) for c in rep_sql.EXPORT_COLUMNS])
