@@ -36,7 +36,7 @@ from dispatch.web import (
     units,
 )
 from dispatch.web.auth import authenticate
-from dispatch.web.middleware import errors_as_json, request_context
+from dispatch.web.middleware import errors_as_json, request_context, strict_path_ids
 from dispatch.workers.dispatcher import Dispatcher
 from dispatch.workers.relay import Relay
 
@@ -116,7 +116,7 @@ def create_app(settings: Settings) -> web.Application:
     """The only way to get an application; the CLI and the tests both call it."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
-        middlewares=[request_context, errors_as_json, authenticate],
+        middlewares=[request_context, errors_as_json, strict_path_ids, authenticate],
     )
     app[keys.SETTINGS] = settings
     app[ratelimit.LIMITS] = ratelimit.Limits.from_settings(settings.auth)

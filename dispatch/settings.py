@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dispatch.core.bounds import EARLIEST, LATEST, TimeBounds, parse_instant
 from dispatch.core.runcards import RunCards, TargetTable, load_runcards, load_targets
 
 ENV_PREFIX = "SIAP112_"
@@ -133,6 +134,22 @@ def _calls_settings(raw: Mapping[str, Any]) -> CallsSettings:
     return calls
 
 
+def _bounds_settings(raw: Mapping[str, Any]) -> TimeBounds:
+    """The window for input times; never wider than what the database accepts."""
+    tree = dict(raw)
+    try:
+        earliest = parse_instant(str(tree.pop("earliest", EARLIEST.isoformat())))
+    except ValueError as exc:
+        raise SettingsError(f"bounds.earliest: {exc}") from None
+    bounds = TimeBounds(earliest=earliest, **{k: float(v) for k, v in tree.items()})
+    if not EARLIEST <= bounds.earliest < LATEST:
+        raise SettingsError(f"bounds.earliest must lie in {EARLIEST:%Y}…{LATEST:%Y}, "
+                            "the range the database stores (sql/008_bounds.sql)")
+    if not 0 <= bounds.future_skew_s <= 3600 or not 0 <= bounds.period_ahead_s <= 366 * 86400:
+        raise SettingsError("bounds.future_skew_s must be 0…3600 and period_ahead_s 0…366 days")
+    return bounds
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -149,6 +166,7 @@ class Settings:
     config_dir: Path = field(default=DEFAULT_CONFIG_DIR)
     calls: CallsSettings = field(default_factory=CallsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    bounds: TimeBounds = field(default_factory=TimeBounds)
 
 
 def _coerce(value: str, like: Any, name: str) -> Any:
@@ -215,6 +233,7 @@ def load_settings(
         config_dir=config_dir,
         calls=_calls_settings(tree.get("calls", {})),
         auth=AuthSettings(**tree.get("auth", {})),
+        bounds=_bounds_settings(tree.get("bounds", {})),
     )
     _validate(settings)
     return settings

@@ -150,7 +150,9 @@ async def test_unknown_incident_is_404_json(client: TestClient) -> None:
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "not_found"
     resp = await client.get("/api/v1/incidents/abc")
-    assert resp.status == 400
+    assert resp.status == 404
+    assert (await resp.json())["error"] | {"message": ""} == {
+        "code": "invalid_id", "field": "id", "message": ""}
     resp = await client.get("/api/v1/nothing-here")
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "not_found"

@@ -22,8 +22,7 @@ from dispatch.web.schemas import IncidentIn
 from tests.helpers import KANIGORO, WLINGI, bearer, create_incident, create_unit, get_json
 
 ST = Path(sys.executable).with_name("st")
-CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
-          "response_schema_conformance")
+CHECKS = "all"
 
 
 async def test_document_is_generated_from_the_validating_models(client: TestClient) -> None:
@@ -51,15 +50,16 @@ async def test_schemathesis_finds_no_server_error_and_no_breach_of_the_document(
     auth = (await bearer(db, "admin", name="schemathesis"))["Authorization"]
     proc = await asyncio.create_subprocess_exec(
         str(ST), "run", str(client.make_url("/api/v1/openapi.json")),
-        "--header", f"Authorization: {auth}", "--checks", CHECKS,
+        "--header", f"Authorization: {auth}", "--checks", CHECKS, "--generation-allow-x00", "true", "--continue-on-failure",
         "--exclude-path", "/api/v1/events",  # an endless stream: covered by test_events
-        "--phases", "examples,fuzzing", "--max-examples", "12", "--seed", "112",
+        "--phases", "examples,fuzzing,stateful", "--max-examples", "12", "--seed", "112",
         "--workers", "1", "--request-timeout", "20", "--suppress-health-check", "all",
         "--report-dir", str(tmp_path),
         cwd=tmp_path,  # its example database (.schemathesis/) stays out of the checkout
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 400)
     text = out.decode()
+    Path("/tmp/edge_st_out.txt").write_text(text)  # TEMP
     assert proc.returncode == 0, text[-6000:]
     tested = re.search(r"Tested: (\d+)", text)
     cases = re.search(r"(\d+) generated, (\d+) passed", text)
