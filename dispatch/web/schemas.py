@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Self, TypeVar
+from typing import TypeVar
 
 from pydantic import (
     BaseModel,
@@ -14,7 +14,6 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from dispatch.core.lifecycle import UnitStatus
@@ -71,18 +70,21 @@ class IncidentIn(Strict):
     category: Text = Field(min_length=1, max_length=48, description="Run-card category code")
     priority: int = Field(ge=1, le=3, description="1 most urgent ... 3 least")
     location: Location | None = None
-    address: Text = Field(default="", max_length=500)
+    address: Text = Field(default="", max_length=500, validate_default=True,
+                          description="Required without a location; blank text is no address")
     description: FreeText = Field(default="", max_length=4000)
     call_received_at: EventTime | None = Field(
         default=None, description="When the call reached the centre (telephony); default now")
 
     _number = field_validator("caller_phone")(phone_number)
 
-    @model_validator(mode="after")
-    def _somewhere(self) -> Self:
-        if self.location is None and not self.address:
+    @field_validator("address")
+    @classmethod
+    def _somewhere(cls, address: str, info: ValidationInfo) -> str:
+        # Only when the location itself was valid and absent: no second error for one fault.
+        if "location" in info.data and info.data["location"] is None and not address:
             raise ValueError("give a location {lat, lon} or an address (or both)")
-        return self
+        return address
 
 
 class IncidentQuery(Strict):
