@@ -64,7 +64,7 @@ async def test_call_received_at_is_kept_for_response_times(client: TestClient) -
         ({"location": {"lat": "minus eight", "lon": 112.2}}, "location.lat"),
         ({"caller_phone": "call me"}, "caller_phone"),
         ({"category": "alien_invasion"}, "category"),
-        ({"location": None, "address": ""}, "body"),
+        ({"location": None, "address": ""}, "address"),
         ({"surprise": 1}, "surprise"),
         ({"call_received_at": "yesterday"}, "call_received_at"),
         ({"call_received_at": "2026-01-01T10:00:00"}, "call_received_at"),

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from dispatch.core.bounds import INT64_MAX
 from dispatch.web.audit_schemas import AuditQuery
 from dispatch.web.auth import PAGES, PUBLIC, Route, allowed_roles
 from dispatch.web.auth_schemas import LoginBody
@@ -107,7 +108,7 @@ def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     params: list[dict[str, Any]] = []
     if "{id}" in route[1]:
         params.append({"name": "id", "in": "path", "required": True,
-                       "schema": {"type": "integer", "minimum": 1}})
+                       "schema": {"type": "integer", "minimum": 1, "maximum": INT64_MAX}})
     if route in QUERIES:
         params += _query_parameters(QUERIES[route], components)
     if params:
@@ -118,6 +119,24 @@ def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     if route in PUBLIC:
         op["security"] = []
     return op
+
+
+def _link_created(paths: dict[str, dict[str, Any]]) -> None:
+    """OpenAPI links from each 201 answer to the operations on what it created
+    (POST /api/v1/units -> /api/v1/units/{id}/...), for clients and stateful testing."""
+    for base, ops in paths.items():
+        if "post" not in ops:
+            continue
+        links = {
+            f"{method}{path.removeprefix(base)}".replace("/", "_").replace("{id}", "id"): {
+                "operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1")
+                                + f"/{method}",
+                "parameters": {"id": "$response.body#/id"}}
+            for path, targets in paths.items() if path.startswith(base + "/{id}")
+            for method in targets}
+        if links:
+            responses = ops["post"]["responses"]
+            responses["201"] = dict(responses["201"], links=links)
 
 
 def document(app: web.Application) -> dict[str, Any]:
@@ -131,6 +150,7 @@ def document(app: web.Application) -> dict[str, Any]:
         if not route[1].startswith("/api/") or route[1] in PAGES:
             continue
         paths.setdefault(route[1], {})[route[0].lower()] = operation(route, components)
+    _link_created(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Siap112", "version": "1",

@@ -106,6 +106,6 @@ def _free(v: object) -> object:
 
 # One line of text: names, codes, addresses, filters. No control characters;
 # surrounding blanks (zero-width ones too) dropped, so blank text is empty.
-Line = Annotated[str, BeforeValidator(_line), Field(pattern=LINE_PATTERN)]
+Line = Annotated[str, Field(pattern=LINE_PATTERN), BeforeValidator(_line)]
 # Free text (descriptions, notes): newline and tab allowed, no other control character.
-FreeText = Annotated[str, BeforeValidator(_free), Field(pattern=FREE_TEXT_PATTERN)]
+FreeText = Annotated[str, Field(pattern=FREE_TEXT_PATTERN), BeforeValidator(_free)]
