@@ -145,8 +145,8 @@ def _bounds_settings(raw: Mapping[str, Any]) -> TimeBounds:
     if not EARLIEST <= bounds.earliest < LATEST:
         raise SettingsError(f"bounds.earliest must lie in {EARLIEST:%Y}…{LATEST:%Y}, "
                             "the range the database stores (sql/008_bounds.sql)")
-    if not 0 <= bounds.future_skew_s <= 3600 or not 0 <= bounds.period_ahead_s <= 366 * 86400:
-        raise SettingsError("bounds.future_skew_s must be 0…3600 and period_ahead_s 0…366 days")
+    if not 0 <= bounds.future_skew_s <= 3600:
+        raise SettingsError("bounds.future_skew_s must be 0…3600")
     return bounds
 
 

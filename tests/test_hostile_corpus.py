@@ -347,3 +347,35 @@ def test_the_corpus_covers_every_reported_case() -> None:
                           "subject_type"}
     assert {c.path.split("?")[0] for c in TIME_CASES if c.method == "GET"} >= {
         p.split("?")[0] for p in STATS}
+
+
+async def test_extreme_stored_times_never_break_a_report(world: World) -> None:
+    """Times at the very edges the database allows, and intervals that are negative or
+    decades long, are left out of the figures instead of failing or swamping them."""
+    db = world.db
+    await db.execute("""
+        INSERT INTO incidents (caller_phone, category, priority, address, required_types,
+                               received_at, logged_by)
+        VALUES ('081234567890', 'medis', 1, 'Jl. Lama', '{ambulance}', '2000-01-01Z', 't')""")
+    # The dispatched incident: received in 2000, its unit on the way an hour before it was
+    # dispatched, on scene at the end of 2099.
+    await db.execute("UPDATE incidents SET received_at = '2000-01-01Z' WHERE id = $1",
+                     world.incident)
+    await db.execute("""
+        UPDATE assignments SET en_route_at = dispatched_at - interval '1 hour',
+                               on_scene_at = '2099-12-31T23:59:59Z'""")
+    await db.execute("""
+        INSERT INTO calls (caller_phone, phone_key, disposition, logged_by, rang_at,
+                           answered_at)
+        VALUES ('081234567890', '081234567890', 'prank', 't', '2000-01-01Z',
+                '2099-12-31T23:59:59Z')""")
+    period = "from=2000-01-01T00:00:00Z&to=" + (
+        datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+", "%2B")
+    for path in STATS:
+        resp = await world.client.get(f"{path}{'&' if '?' in path else '?'}{period}")
+        assert resp.status == 200, (path, await resp.text())
+    stats = await get_json(world.client, f"/api/v1/stats/response-times?{period}")
+    for interval in stats["intervals"].values():
+        assert interval["max"] is None or 0 <= interval["max"] <= 7 * 86400, stats
+    calls = await get_json(world.client, f"/api/v1/stats/calls?{period}")
+    assert calls["answer_time"]["count"] == 0, calls

@@ -37,15 +37,12 @@ class TimeBounds:
 
     earliest: datetime = EARLIEST
     # An event (a call, a position fix) cannot be later than now by more than this.
+    # A period asked for (from/to of a report) may reach up to LATEST: "until 2100"
+    # is a fair way to say "everything".
     future_skew_s: float = 60.0
-    # A report period may end at most this far after now.
-    period_ahead_s: float = 86400.0
 
     def event_latest(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.future_skew_s)
-
-    def period_latest(self, now: datetime) -> datetime:
-        return now + timedelta(seconds=self.period_ahead_s)
 
 
 DEFAULT_BOUNDS = TimeBounds()
