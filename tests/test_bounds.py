@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from dispatch.core.bounds import EARLIEST, INT64_MAX, LATEST, TimeBounds, parse_id, printable
+from dispatch.settings import SettingsError, load_settings
 from dispatch.store.db import AWARE_MAX, AWARE_MIN, init_connection
 from dispatch.store.migrate import SQL_DIR, migrate
 from dispatch.web.types import EventTime, FreeText, Id, Line, PeriodTime, QueryInt
+from tests.conftest import AppFactory
 
 NOW = datetime.now(UTC)
 BOUNDS = TimeBounds()
@@ -222,3 +224,29 @@ async def test_migration_008_repairs_rows_stored_before_it(services: tuple[str, 
         await conn.close()
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+# --- the configured window ---------------------------------------------------
+
+def test_the_window_comes_from_the_settings_and_cannot_outgrow_the_database() -> None:
+    settings = load_settings(env={"SIAP112_BOUNDS_EARLIEST": "2020-01-01T00:00:00+07:00",
+                                  "SIAP112_BOUNDS_FUTURE_SKEW_S": "5"})
+    assert settings.bounds == TimeBounds(
+        earliest=datetime(2019, 12, 31, 17, tzinfo=UTC), future_skew_s=5.0)
+    for earliest in ("1999-12-31T23:59:59Z", "2026-01-01T00:00:00", "yesterday"):
+        with pytest.raises(SettingsError, match="bounds.earliest"):
+            load_settings(env={"SIAP112_BOUNDS_EARLIEST": earliest})
+
+
+async def test_a_configured_window_is_what_the_api_enforces(start_app: AppFactory) -> None:
+    client = await start_app(bounds={"earliest": datetime(2020, 1, 1, tzinfo=UTC),
+                                     "future_skew_s": 600.0})
+    body = {"caller_phone": "081234567890", "category": "medis", "priority": 1,
+            "address": "Jl. Mawar"}
+    for at, status in (("2019-12-31T23:59:59Z", 422), ("2020-01-01T00:00:00Z", 201),
+                       ((datetime.now(UTC) + timedelta(minutes=5)).isoformat(), 201),
+                       ((datetime.now(UTC) + timedelta(minutes=15)).isoformat(), 422)):
+        resp = await client.post("/api/v1/incidents", json=body | {"call_received_at": at})
+        assert resp.status == status, (at, await resp.text())
+    resp = await client.get("/api/v1/stats/calls?from=2019-06-01T00:00:00Z")
+    assert resp.status == 422 and (await resp.json())["error"]["field"] == "from"

@@ -316,6 +316,8 @@ async def test_the_dispatcher_keeps_serving_after_every_case(world: World) -> No
         "lat": KANIGORO[0], "lon": KANIGORO[1]}
     ready = await world.client.get("/readyz")
     assert ready.status == 200
+    ranked = await get_json(world.client, f"/api/v1/incidents/{world.incident}/candidates")
+    assert ranked["items"], ranked
 
 
 async def test_a_refused_responder_with_an_odd_unit_id_is_answered_404(
