@@ -17,8 +17,9 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from dispatch import keys
 from dispatch.web.auth import ROUTE_ROLES
-from dispatch.web.openapi import BODIES, QUERIES, REF
+from dispatch.web.openapi import BODIES, QUERIES, REF, with_run_cards
 from dispatch.web.schemas import IncidentIn
 from tests.helpers import KANIGORO, WLINGI, bearer, create_incident, create_unit, get_json
 
@@ -29,6 +30,12 @@ continue-on-failure = true
 
 [generation]
 allow-x00 = true
+
+[phases.stateful]
+max-steps = 30
+
+[phases.stateful.generation]
+max-examples = 40
 
 [checks.positive_data_acceptance]
 # A request valid by the document may still name what the configuration does not hold
@@ -46,10 +53,18 @@ async def test_document_is_generated_from_the_validating_models(client: TestClie
             assert method.lower() in doc["paths"][path], (method, path)
     body = doc["paths"]["/api/v1/incidents"]["post"]["requestBody"]["content"][
         "application/json"]["schema"]
-    expected = IncidentIn.model_json_schema(by_alias=True, ref_template=REF)
+    runcards = client.server.app[keys.SETTINGS].runcards
+    expected = with_run_cards(IncidentIn.model_json_schema(by_alias=True, ref_template=REF),
+                              runcards)
     defs = expected.pop("$defs")
     assert body == expected
-    assert all(doc["components"]["schemas"][name] == schema for name, schema in defs.items())
+    assert all(doc["components"]["schemas"][name] == with_run_cards(schema, runcards)
+               for name, schema in defs.items())
+    # Codes from the run cards are listed where the service checks them against config.
+    assert body["properties"]["category"]["enum"] == sorted(runcards.categories)
+    unit = doc["paths"]["/api/v1/units"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]["properties"]["unit_type"]
+    assert unit["enum"] == sorted(runcards.unit_types)
     # Every documented body and query model is one a view validates with.
     assert set(BODIES) | set(QUERIES) <= set(ROUTE_ROLES) | {("POST", "/api/v1/login")}
     units = doc["paths"]["/api/v1/units"]["get"]["parameters"]
@@ -103,6 +118,7 @@ async def test_schemathesis_finds_no_server_error_and_no_breach_of_the_document(
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 400)
     text = out.decode()
+    (tmp_path / "schemathesis.txt").write_text(text)  # noqa: ASYNC240 - kept for reading
     assert proc.returncode == 0, text[-6000:]
     tested = re.search(r"Tested: (\d+)", text)
     cases = re.search(r"(\d+) generated, (\d+) passed", text)

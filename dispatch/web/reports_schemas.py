@@ -20,7 +20,8 @@ class HistogramQuery(StatsQuery):
 
 class CandidatesQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False)
-    unit_types: list[Line] | None = Field(default=None, alias="type",
+    # "type=" names no type at all: refused rather than read as "the run card's".
+    unit_types: list[Line] | None = Field(default=None, alias="type", min_length=1,
                                          description="Comma-separated; default the run card's")
     limit: QueryInt = Field(default=20, ge=1, le=200)
 
