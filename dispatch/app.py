@@ -37,7 +37,7 @@ from dispatch.web import (
     units,
 )
 from dispatch.web.auth import authenticate
-from dispatch.web.middleware import errors_as_json, request_context
+from dispatch.web.middleware import errors_as_json, request_context, strict_path_ids
 from dispatch.workers.dispatcher import Dispatcher
 from dispatch.workers.relay import Relay
 
@@ -121,7 +121,8 @@ def create_app(settings: Settings) -> web.Application:
     """The only way to get an application; the CLI and the tests both call it."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
-        middlewares=[request_context, errors_as_json, authenticate, hardening.read_body],
+        middlewares=[request_context, errors_as_json, strict_path_ids, authenticate,
+                     hardening.read_body],
         handler_args=hardening.handler_args(settings.http.request_timeout_s),
     )
     app.on_response_prepare.append(hardening.on_prepare)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dispatch.core.bounds import EARLIEST, LATEST, TimeBounds, parse_instant
 from dispatch.core.runcards import RunCards, TargetTable, load_runcards, load_targets
 from dispatch.resources import config_dir
 
@@ -158,6 +159,22 @@ def _calls_settings(raw: Mapping[str, Any]) -> CallsSettings:
     return calls
 
 
+def _bounds_settings(raw: Mapping[str, Any]) -> TimeBounds:
+    """The window for input times; never wider than what the database accepts."""
+    tree = dict(raw)
+    try:
+        earliest = parse_instant(str(tree.pop("earliest", EARLIEST.isoformat())))
+    except ValueError as exc:
+        raise SettingsError(f"bounds.earliest: {exc}") from None
+    bounds = TimeBounds(earliest=earliest, **{k: float(v) for k, v in tree.items()})
+    if not EARLIEST <= bounds.earliest < LATEST:
+        raise SettingsError(f"bounds.earliest must lie in {EARLIEST:%Y}…{LATEST:%Y}, "
+                            "the range the database stores (sql/008_bounds.sql)")
+    if not 0 <= bounds.future_skew_s <= 3600:
+        raise SettingsError("bounds.future_skew_s must be 0…3600")
+    return bounds
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -175,6 +192,7 @@ class Settings:
     calls: CallsSettings = field(default_factory=CallsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     units: UnitsSettings = field(default_factory=UnitsSettings)
+    bounds: TimeBounds = field(default_factory=TimeBounds)
 
 
 def _coerce(value: str, like: Any, name: str) -> Any:
@@ -242,6 +260,7 @@ def load_settings(
         calls=_calls_settings(tree.get("calls", {})),
         auth=AuthSettings(**tree.get("auth", {})),
         units=_units_settings(tree.get("units", {})),
+        bounds=_bounds_settings(tree.get("bounds", {})),
     )
     _validate(settings)
     return settings

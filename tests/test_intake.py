@@ -64,7 +64,7 @@ async def test_call_received_at_is_kept_for_response_times(client: TestClient) -
         ({"location": {"lat": "minus eight", "lon": 112.2}}, "location.lat"),
         ({"caller_phone": "call me"}, "caller_phone"),
         ({"category": "alien_invasion"}, "category"),
-        ({"location": None, "address": ""}, "body"),
+        ({"location": None, "address": ""}, "address"),
         ({"surprise": 1}, "surprise"),
         ({"call_received_at": "yesterday"}, "call_received_at"),
         ({"call_received_at": "2026-01-01T10:00:00"}, "call_received_at"),
@@ -150,7 +150,9 @@ async def test_unknown_incident_is_404_json(client: TestClient) -> None:
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "not_found"
     resp = await client.get("/api/v1/incidents/abc")
-    assert resp.status == 400
+    assert resp.status == 404
+    assert (await resp.json())["error"] | {"message": ""} == {
+        "code": "invalid_id", "field": "id", "message": ""}
     resp = await client.get("/api/v1/nothing-here")
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "not_found"

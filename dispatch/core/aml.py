@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from dispatch.core.bounds import EARLIEST, forbidden_character
+
 SMS_HEADER = 'A"ML=1'
 METHODS = {"G": "satellite", "W": "wifi", "C": "cell", "N": "no_fix", "U": "unknown"}
 HTTPS_SOURCES = {"gps": "G", "gnss": "G", "wifi": "W", "cell": "C", "network": "C",
@@ -98,21 +100,34 @@ def _int(raw: str | None, field: str, lo: int, hi: int) -> int:
     return value
 
 
-def _check_time(at: datetime, field: str, now: datetime, skew: timedelta) -> datetime:
+def _check_time(at: datetime, field: str, now: datetime, skew: timedelta,
+                earliest: datetime = EARLIEST) -> datetime:
     if at > now + skew:
         raise AmlError("time_in_future",
                        f"{field} {at.isoformat()} is later than now ({now.isoformat()})", field)
+    if at < earliest:
+        raise AmlError("time_too_old",
+                       f"{field} {at.isoformat()} is before {earliest.isoformat()}", field)
     return at
 
 
-def _sms_time(raw: str | None, now: datetime, skew: timedelta) -> datetime:
+def _no_controls(text: str, field: str) -> None:
+    """A control character (NUL above all) means a broken relay, never a real message."""
+    bad = forbidden_character(text)
+    if bad is not None:
+        raise AmlError("control_character",
+                       f"{field} contains the control character U+{ord(bad):04X}", field)
+
+
+def _sms_time(raw: str | None, now: datetime, skew: timedelta,
+              earliest: datetime = EARLIEST) -> datetime:
     if raw is None or not re.fullmatch(r"\d{14}", raw):
         raise AmlError("bad_time", f"top must be UTC YYYYMMDDhhmmss, got {raw!r}", "top")
     try:
         at = datetime.strptime(raw, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         raise AmlError("bad_time", f"top {raw!r} is not a real date and time", "top") from None
-    return _check_time(at, "top", now, skew)
+    return _check_time(at, "top", now, skew, earliest)
 
 
 def _optional_digits(fields: Mapping[str, str], key: str, lengths: range) -> str | None:
@@ -132,8 +147,10 @@ def _position(lat: str | None, lon: str | None, radius: str | None, method: str,
             float(_int(radius, "rd", 0, MAX_RADIUS_M)))
 
 
-def parse_sms(text: str, *, now: datetime, skew_s: float = 60.0) -> AmlFix:
+def parse_sms(text: str, *, now: datetime, skew_s: float = 60.0,
+              earliest: datetime = EARLIEST) -> AmlFix:
     """Parse and check one AML SMS (version 1) message."""
+    _no_controls(text.strip(), "text")
     text = text.strip()
     first = text.split(";", 1)[0]
     if first != SMS_HEADER:
@@ -155,7 +172,7 @@ def parse_sms(text: str, *, now: datetime, skew_s: float = 60.0) -> AmlFix:
     confidence = _int(fields["lc"], "lc", 0, 100) if fields.get("lc") else None
     return AmlFix(
         transport="sms", method=method, lat=lat, lon=lon, radius_m=radius,
-        positioned_at=_sms_time(fields.get("top"), now, timedelta(seconds=skew_s)),
+        positioned_at=_sms_time(fields.get("top"), now, timedelta(seconds=skew_s), earliest),
         confidence=confidence,
         imsi=_optional_digits(fields, "si", range(5, 16)),
         imei=_optional_digits(fields, "ei", range(14, 17)),
@@ -164,17 +181,26 @@ def parse_sms(text: str, *, now: datetime, skew_s: float = 60.0) -> AmlFix:
     )
 
 
-def _https_time(raw: str | None, now: datetime, skew: timedelta) -> datetime:
+def _https_time(raw: str | None, now: datetime, skew: timedelta,
+                earliest: datetime = EARLIEST) -> datetime:
     if raw is None or not _DIGITS.match(raw) or len(raw) > 15:
         raise AmlError("bad_time", "location_time must be milliseconds since 1970-01-01 UTC, "
                        f"got {raw!r}", "location_time")
-    at = datetime.fromtimestamp(int(raw) / 1000, tz=UTC)
-    return _check_time(at, "location_time", now, skew)
+    millis = int(raw)
+    # Compared as numbers first: a year past 9999 cannot even become a datetime.
+    if millis > (now + skew).timestamp() * 1000:
+        raise AmlError("time_in_future", f"location_time {millis} ms is later than now "
+                       f"({now.isoformat()})", "location_time")
+    at = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return _check_time(at, "location_time", now, skew, earliest)
 
 
-def parse_https(form: Mapping[str, str], *, now: datetime,
-                skew_s: float = 60.0) -> tuple[str, AmlFix]:
+def parse_https(form: Mapping[str, str], *, now: datetime, skew_s: float = 60.0,
+                earliest: datetime = EARLIEST) -> tuple[str, AmlFix]:
     """Parse and check the HTTPS form; returns (caller number, fix)."""
+    for key, value in form.items():
+        _no_controls(key, "form")
+        _no_controls(value, key)
     version = form.get("v")
     if version is None or not _DIGITS.match(version):
         raise AmlError("bad_header", f"v (the AML version) must be a number, got {version!r}",
@@ -193,7 +219,8 @@ def parse_https(form: Mapping[str, str], *, now: datetime,
         lat=_degrees(form.get("location_latitude"), "location_latitude", 90),
         lon=_degrees(form.get("location_longitude"), "location_longitude", 180),
         radius_m=float(_int(accuracy or None, "location_accuracy", 0, MAX_RADIUS_M)),
-        positioned_at=_https_time(form.get("location_time"), now, timedelta(seconds=skew_s)),
+        positioned_at=_https_time(form.get("location_time"), now, timedelta(seconds=skew_s),
+                                  earliest),
         confidence=(_int(form["location_confidence"], "location_confidence", 0, 100)
                     if form.get("location_confidence") else None),
         imsi=_optional_digits(form, "device_imsi", range(5, 16)),

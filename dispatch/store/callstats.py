@@ -38,6 +38,8 @@ ANSWER_SAMPLES = """
 SELECT extract(epoch FROM answered_at - rang_at)::float8 AS secs
 FROM calls
 WHERE rang_at IS NOT NULL AND answered_at IS NOT NULL AND rang_at >= $1 AND rang_at < $2
+  -- a ring longer than a day is a clock error, not an answer time
+  AND answered_at >= rang_at AND answered_at - rang_at <= interval '1 day'
 """
 
 ANSWER_PERCENTILES_SQL = f"""

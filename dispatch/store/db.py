@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
@@ -32,10 +33,44 @@ RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+# timestamptz travels as microseconds since this instant (PostgreSQL's epoch).
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_PG_INFINITY = 2**63 - 1
+_MIN_US = (datetime.min.replace(tzinfo=UTC) - PG_EPOCH) // timedelta(microseconds=1)
+_MAX_US = (datetime.max.replace(tzinfo=UTC) - PG_EPOCH) // timedelta(microseconds=1)
+AWARE_MIN = datetime.min.replace(tzinfo=UTC)
+AWARE_MAX = datetime.max.replace(tzinfo=UTC)
+
+
+def encode_timestamptz(at: datetime) -> tuple[int]:
+    """An aware datetime as PostgreSQL's microseconds; a naive one is a bug, refused."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at.isoformat()} passed to the database; "
+                         "every time must carry its timezone")
+    return ((at - PG_EPOCH) // timedelta(microseconds=1),)
+
+
+def decode_timestamptz(value: tuple[int]) -> datetime:
+    """Always an aware UTC datetime: ±infinity and years Python cannot hold become the
+    aware extremes, never the naive datetime.min/max asyncpg gives by default (which
+    cannot be compared with an aware time) nor an OverflowError."""
+    (us,) = value
+    if us <= _MIN_US or us == -_PG_INFINITY - 1:
+        return AWARE_MIN
+    if us >= _MAX_US or us == _PG_INFINITY:
+        return AWARE_MAX
+    return PG_EPOCH + timedelta(microseconds=us)
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """The codecs every connection of the service uses (pool and direct ones alike)."""
     await conn.set_type_codec(
         "jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
         schema="pg_catalog",
+    )
+    await conn.set_type_codec(
+        "timestamptz", encoder=encode_timestamptz, decoder=decode_timestamptz,
+        schema="pg_catalog", format="tuple",
     )
 
 
@@ -67,7 +102,7 @@ async def create_pool(dsn: str, cfg: DbSettings, *, min_size: int | None = None,
             dsn,
             min_size=cfg.pool_min if min_size is None else min_size,
             max_size=cfg.pool_max if max_size is None else max_size,
-            init=_init_connection,
+            init=init_connection,
             # statement_timeout bounds a statement the server is running; this bounds
             # the wait on a server that stopped answering (a hung host, a cut link),
             # so a request ends with 503 instead of hanging.

@@ -32,7 +32,7 @@ inc AS (
       AND ($3::text IS NULL OR i.category = $3)
     GROUP BY i.id
 ),
-samples AS (
+raw_samples AS (
     SELECT 'call_processing' AS interval, category,
            extract(epoch FROM first_dispatched - received_at)::float8 AS secs,
            id AS incident_id, NULL::text AS unit_type
@@ -50,6 +50,11 @@ samples AS (
            inc.id, a.unit_type
     FROM inc JOIN assignments a ON a.incident_id = inc.id
     WHERE a.en_route_at IS NOT NULL AND a.on_scene_at IS NOT NULL
+),
+-- A negative or week-long interval is a clock error, not a response time: left out,
+-- so one bad row cannot swamp a percentile.
+samples AS (
+    SELECT * FROM raw_samples WHERE secs >= 0 AND secs <= 7 * 86400
 )"""
 
 # Targets per (category, interval). Parameters: $4 categories, $5 intervals, $6 seconds.

@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from dispatch import keys
+from dispatch.core.bounds import parse_id
 from dispatch.errors import DomainError
 from dispatch.privacy import PERSONAL_DATA_ROLES, mask
 from dispatch.store import accounts, throttle
@@ -190,7 +191,7 @@ async def _audit_refusal(request: web.Request, principal: Principal, route: Rout
     target = request.match_info.get("id", "")
     async with connection(request) as conn:
         await record_refusal(conn, principal.name, f"{route[0]} {route[1]}",
-                             int(target) if target.isdigit() and len(target) < 18 else None,
+                             parse_id(target),
                              {"code": exc.code, "role": principal.role,
                               "kind": principal.kind})
 

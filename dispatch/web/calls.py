@@ -18,6 +18,7 @@ from aiohttp import web
 
 from dispatch import actions, keys
 from dispatch.core.aml import AmlError, AmlFix, parse_https, parse_sms, phone_key
+from dispatch.core.bounds import printable
 from dispatch.core.duplicates import OpenIncident, candidates, compatibility, search_box
 from dispatch.core.geo import Point
 from dispatch.errors import DomainError, Forbidden, Invalid, NotFound
@@ -175,21 +176,26 @@ async def get_call(request: web.Request) -> web.Response:
 
 async def _read_aml(request: web.Request, now: datetime, cfg: CallsSettings
                     ) -> tuple[str, str, str, AmlFix | AmlError]:
-    """(transport, raw text, caller number, fix or the reason it cannot be used)."""
+    """(transport, raw text, caller number, fix or the reason it cannot be used).
+
+    The raw text is kept with control characters written out (printable), so a
+    message refused for a NUL byte is still stored for audit."""
+    earliest = request.app[keys.SETTINGS].bounds.earliest
     if request.content_type == "application/x-www-form-urlencoded":
-        raw = (await request.read()).decode("utf-8", errors="replace")
+        raw = printable((await request.read()).decode("utf-8", errors="replace"))
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         try:
-            phone, fix = parse_https(form, now=now, skew_s=cfg.aml_future_skew_s)
+            phone, fix = parse_https(form, now=now, skew_s=cfg.aml_future_skew_s,
+                                     earliest=earliest)
         except AmlError as exc:
-            return "https", raw, form.get("device_number", "")[:40], exc
+            return "https", raw, printable(form.get("device_number", ""))[:40], exc
         return "https", raw, phone, fix
     body = await parse_body(request, SmsAmlIn)
     try:
-        return "sms", body.text, body.sender, parse_sms(body.text, now=now,
-                                                        skew_s=cfg.aml_future_skew_s)
+        return "sms", printable(body.text), body.sender, parse_sms(
+            body.text, now=now, skew_s=cfg.aml_future_skew_s, earliest=earliest)
     except AmlError as exc:
-        return "sms", body.text, body.sender, exc
+        return "sms", printable(body.text), body.sender, exc
 
 
 @routes.post("/api/v1/aml")

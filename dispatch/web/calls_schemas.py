@@ -5,18 +5,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Self
 
-from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from dispatch.web.schemas import (
     Location,
     Strict,
     Text,
     enum_member,
-    iso_datetime,
     phone_number,
-    query_datetime,
     split_commas,
 )
+from dispatch.web.types import EventTime, FreeText, Id, Line, PeriodTime, QueryInt
 
 
 class Disposition(StrEnum):
@@ -38,22 +37,21 @@ class NewIncident(Strict):
     location: Location | None = Field(
         default=None, description="Default: the caller's AML position, when one arrived")
     address: Text = Field(default="", max_length=500)
-    description: Text = Field(default="", max_length=4000)
+    description: FreeText = Field(default="", max_length=4000)
 
 
 class CallIn(Strict):
     caller_phone: Text = Field(min_length=3, max_length=20)
     disposition: Disposition
-    rang_at: AwareDatetime | None = Field(default=None, description="Phone rang (telephony)")
-    answered_at: AwareDatetime | None = Field(default=None, description="Call answered")
-    note: Text = Field(default="", max_length=2000)
+    rang_at: EventTime | None = Field(default=None, description="Phone rang (telephony)")
+    answered_at: EventTime | None = Field(default=None, description="Call answered")
+    note: FreeText = Field(default="", max_length=2000)
     location: Location | None = Field(default=None, description="Where the caller says")
     incident: NewIncident | None = Field(default=None, description="emergency only")
-    incident_id: int | None = Field(default=None, ge=1, description="duplicate only")
+    incident_id: Id | None = Field(default=None, description="duplicate only")
     handover_to: Text | None = Field(default=None, min_length=1, max_length=120,
                                      description="handover only: the centre or agency")
 
-    _times = field_validator("rang_at", "answered_at", mode="before")(iso_datetime)
     _number = field_validator("caller_phone")(phone_number)
 
     _disposition = field_validator("disposition", mode="before")(
@@ -84,27 +82,26 @@ class SmsAmlIn(Strict):
 
 class CallQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False)
-    since: AwareDatetime | None = Field(default=None, alias="from")
-    until: AwareDatetime | None = Field(default=None, alias="to")
+    since: PeriodTime | None = Field(default=None, alias="from")
+    until: PeriodTime | None = Field(default=None, alias="to")
     disposition: list[Disposition] | None = None
-    phone: str | None = None
-    limit: int = Field(default=200, ge=1, le=1000)
+    phone: Line | None = Field(default=None, max_length=20)
+    limit: QueryInt = Field(default=200, ge=1, le=1000)
 
     _list = field_validator("disposition", mode="before")(split_commas)
-    _times = field_validator("since", "until", mode="before")(query_datetime)
 
 
 class AmlQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False)
-    phone: str | None = None
+    phone: Line | None = Field(default=None, max_length=20)
     status: str | None = Field(default=None, pattern="^(held|attached|rejected)$")
-    limit: int = Field(default=50, ge=1, le=500)
+    limit: QueryInt = Field(default=50, ge=1, le=500)
 
 
 class DuplicateQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    category: str | None = None
+    category: Line | None = Field(default=None, max_length=48)
     radius_m: float | None = Field(default=None, gt=0, le=5000)
     window_min: float | None = Field(default=None, gt=0, le=24 * 60)

@@ -12,6 +12,7 @@ from asyncpg.pool import PoolAcquireContext
 from pydantic import BaseModel
 
 from dispatch import keys
+from dispatch.core.bounds import INT64_MAX, parse_id
 from dispatch.errors import DomainError
 from dispatch.store.db import in_transaction
 
@@ -63,18 +64,27 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadJson(f"the body is not valid JSON: {exc}") from None
-    return model.model_validate(data)
+    return model.model_validate(data, context=request.app[keys.SETTINGS].bounds)
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
-    return model.model_validate(dict(request.query))
+    """Validate the query string against ``model`` (times within the configured bounds)."""
+    return model.model_validate(dict(request.query), context=request.app[keys.SETTINGS].bounds)
+
+
+class BadId(DomainError):
+    status = 404
+    code = "invalid_id"
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
+    """The path's id; 404 unless it is ASCII digits within bigint (no '²', '①', 2^63)."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise DomainError(f"{name} must be a positive integer", code="invalid_id", field=name)
-    return int(raw)
+    value = parse_id(raw)
+    if value is None:
+        raise BadId(f"no such {name}: {name} must be a whole number 1…{INT64_MAX} written "
+                    "with the digits 0-9", field=name)
+    return value
 
 
 def actor_of(request: web.Request) -> str:

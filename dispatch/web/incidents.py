@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -26,7 +25,6 @@ from dispatch.web.common import (
 from dispatch.web.schemas import AssignIn, CloseIn, IncidentIn, IncidentQuery
 
 routes = web.RouteTableDef()
-CLOCK_SKEW = timedelta(seconds=60)
 
 
 def responder_unit(request: web.Request) -> int | None:
@@ -64,8 +62,6 @@ def _check_category(request: web.Request, category: str, priority: int | None = 
 async def create_incident(request: web.Request) -> web.Response:
     body = await parse_body(request, IncidentIn)
     required = _check_category(request, body.category, body.priority)
-    if body.call_received_at and body.call_received_at > datetime.now(UTC) + CLOCK_SKEW:
-        raise Invalid("call_received_at is in the future", field="call_received_at")
     actor = actor_of(request)
 
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:

@@ -13,6 +13,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from dispatch import keys
+from dispatch.core.bounds import INT64_MAX
+from dispatch.core.runcards import RunCards
 from dispatch.web.audit_schemas import AuditQuery
 from dispatch.web.auth import PAGES, PUBLIC, Route, allowed_roles
 from dispatch.web.auth_schemas import LoginBody
@@ -81,6 +84,34 @@ def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any
     return schema
 
 
+def _run_card_values(runcards: RunCards) -> dict[str, list[str]]:
+    """Field name -> the codes the run cards allow (configuration, not the models)."""
+    return {"category": sorted(runcards.categories), "unit_type": sorted(runcards.unit_types),
+            "disposition": sorted(runcards.dispositions)}
+
+
+def _enum_of(prop: dict[str, Any], values: list[str]) -> None:
+    """Give a plain string schema (or the string branch of an optional one, or the items
+    of a list) the allowed values; a schema that already is an enum or a $ref is left."""
+    if prop.get("type") == "string" and "enum" not in prop:
+        prop["enum"] = values
+    elif prop.get("type") == "array" and isinstance(prop.get("items"), dict):
+        _enum_of(prop["items"], values)
+    for branch in prop.get("anyOf", []):
+        _enum_of(branch, values)
+
+
+def with_run_cards(schema: dict[str, Any], runcards: RunCards) -> dict[str, Any]:
+    """``schema`` with category, unit type and closing disposition limited to the codes
+    this service's run cards hold: clients see what will be accepted, and generated
+    requests reach past validation."""
+    values = _run_card_values(runcards)
+    for name, prop in schema.get("properties", {}).items():
+        if name in values:
+            _enum_of(prop, values[name])
+    return schema
+
+
 def _query_parameters(model: type[BaseModel], components: dict[str, Any]
                       ) -> list[dict[str, Any]]:
     schema = _schema(model, components)
@@ -107,7 +138,7 @@ def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     params: list[dict[str, Any]] = []
     if "{id}" in route[1]:
         params.append({"name": "id", "in": "path", "required": True,
-                       "schema": {"type": "integer", "minimum": 1}})
+                       "schema": {"type": "integer", "minimum": 1, "maximum": INT64_MAX}})
     if route in QUERIES:
         params += _query_parameters(QUERIES[route], components)
     if params:
@@ -118,6 +149,36 @@ def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     if route in PUBLIC:
         op["security"] = []
     return op
+
+
+def _link_created(paths: dict[str, dict[str, Any]]) -> None:
+    """OpenAPI links from each 201 answer to the operations on what it created
+    (POST /api/v1/units -> /api/v1/units/{id}/...), for clients and stateful testing."""
+    for base, ops in paths.items():
+        if "post" not in ops:
+            continue
+        links = {
+            f"{method}{path.removeprefix(base)}".replace("/", "_").replace("{id}", "id"): {
+                "operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1")
+                                + f"/{method}",
+                "parameters": {"id": "$response.body#/id"}}
+            for path, targets in paths.items() if path.startswith(base + "/{id}")
+            for method in targets}
+        if links:
+            responses = ops["post"]["responses"]
+            responses["201"] = dict(responses["201"], links=links)
+
+
+def _limit_to_run_cards(paths: dict[str, dict[str, Any]], components: dict[str, Any],
+                        runcards: RunCards) -> None:
+    # Bodies only: a query filter naming an unknown code is no error, it matches nothing.
+    for ops in paths.values():
+        for op in ops.values():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None:
+                with_run_cards(body["schema"], runcards)
+    for schema in components.values():
+        with_run_cards(schema, runcards)
 
 
 def document(app: web.Application) -> dict[str, Any]:
@@ -131,6 +192,8 @@ def document(app: web.Application) -> dict[str, Any]:
         if not route[1].startswith("/api/") or route[1] in PAGES:
             continue
         paths.setdefault(route[1], {})[route[0].lower()] = operation(route, components)
+    _link_created(paths)
+    _limit_to_run_cards(paths, components, app[keys.SETTINGS].runcards)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Siap112", "version": "1",

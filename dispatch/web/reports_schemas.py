@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from dispatch.web.schemas import StatsQuery, Strict, split_commas
+from dispatch.web.types import Line, QueryInt
 
 
 class GroupedQuery(StatsQuery):
@@ -14,13 +15,14 @@ class GroupedQuery(StatsQuery):
 
 
 class HistogramQuery(StatsQuery):
-    bin_s: int = Field(default=60, ge=10, le=3600, description="Bin width in seconds")
+    bin_s: QueryInt = Field(default=60, ge=10, le=3600, description="Bin width in seconds")
 
 
 class CandidatesQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False)
-    unit_types: list[str] | None = Field(default=None, alias="type",
+    # "type=" names no type at all: refused rather than read as "the run card's".
+    unit_types: list[Line] | None = Field(default=None, alias="type", min_length=1,
                                          description="Comma-separated; default the run card's")
-    limit: int = Field(default=20, ge=1, le=200)
+    limit: QueryInt = Field(default=20, ge=1, le=200)
 
     _list = field_validator("unit_types", mode="before")(split_commas)

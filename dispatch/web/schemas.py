@@ -6,38 +6,26 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Self, TypeVar
+from typing import TypeVar
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from dispatch.core.lifecycle import UnitStatus
+from dispatch.web.types import EventTime, FreeText, Id, Line, PeriodTime, QueryInt
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 E = TypeVar("E", bound=StrEnum)
-Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+# One line of text, checked and trimmed (dispatch/web/types.py).
+Text = Line
 
 
 # Converters shared by every request model (apply with field_validator(...)(fn)).
-
-def iso_datetime(v: object) -> object:
-    """JSON has no datetime type: accept ISO-8601 strings despite strict mode."""
-    if isinstance(v, str):
-        return datetime.fromisoformat(v.replace("Z", "+00:00"))
-    return v
-
-
-def query_datetime(v: object) -> object:
-    """An unencoded '+' in a query string arrives as a space."""
-    return v.replace(" ", "+") if isinstance(v, str) else v
-
 
 def split_commas(v: object) -> object:
     """A comma-separated query value as a list."""
@@ -82,31 +70,32 @@ class IncidentIn(Strict):
     category: Text = Field(min_length=1, max_length=48, description="Run-card category code")
     priority: int = Field(ge=1, le=3, description="1 most urgent ... 3 least")
     location: Location | None = None
-    address: Text = Field(default="", max_length=500)
-    description: Text = Field(default="", max_length=4000)
-    call_received_at: AwareDatetime | None = Field(
+    address: Text = Field(default="", max_length=500, validate_default=True,
+                          description="Required without a location; blank text is no address")
+    description: FreeText = Field(default="", max_length=4000)
+    call_received_at: EventTime | None = Field(
         default=None, description="When the call reached the centre (telephony); default now")
 
-    _time = field_validator("call_received_at", mode="before")(iso_datetime)
     _number = field_validator("caller_phone")(phone_number)
 
-    @model_validator(mode="after")
-    def _somewhere(self) -> Self:
-        if self.location is None and not self.address:
+    @field_validator("address")
+    @classmethod
+    def _somewhere(cls, address: str, info: ValidationInfo) -> str:
+        # Only when the location itself was valid and absent: no second error for one fault.
+        if "location" in info.data and info.data["location"] is None and not address:
             raise ValueError("give a location {lat, lon} or an address (or both)")
-        return self
+        return address
 
 
 class IncidentQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False)
     status: list[str] | None = None
-    since: AwareDatetime | None = Field(default=None, alias="from")
-    until: AwareDatetime | None = Field(default=None, alias="to")
-    category: str | None = None
-    limit: int = Field(default=200, ge=1, le=1000)
+    since: PeriodTime | None = Field(default=None, alias="from")
+    until: PeriodTime | None = Field(default=None, alias="to")
+    category: Line | None = Field(default=None, max_length=48)
+    limit: QueryInt = Field(default=200, ge=1, le=1000)
 
     _list = field_validator("status", mode="before")(split_commas)
-    _times = field_validator("since", "until", mode="before")(query_datetime)
 
     @field_validator("status")
     @classmethod
@@ -120,15 +109,15 @@ class IncidentQuery(Strict):
 
 class CloseIn(Strict):
     disposition: Text = Field(min_length=1, max_length=48)
-    note: Text = Field(default="", max_length=2000)
+    note: FreeText = Field(default="", max_length=2000)
 
 
 class AssignIn(Strict):
-    unit_id: int = Field(ge=1)
+    unit_id: Id
     take_from_other: bool = Field(
         default=False, description="Take the unit off the incident it is on now")
-    replaces_assignment_id: int | None = Field(
-        default=None, ge=1, description="End this assignment of the incident and free its unit")
+    replaces_assignment_id: Id | None = Field(
+        default=None, description="End this assignment of the incident and free its unit")
 
 
 class UnitIn(Strict):
@@ -149,14 +138,12 @@ class PositionSource(StrEnum):
 
 
 class LocationIn(Location):
-    at: AwareDatetime | None = Field(default=None, description="Fix time; default now")
+    at: EventTime | None = Field(default=None, description="Fix time; default now")
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000,
                                      description="Radius of the fix's uncertainty, metres")
     source: PositionSource = PositionSource.UNKNOWN
 
     _source = field_validator("source", mode="before")(enum_member(PositionSource, "source"))
-
-    _time = field_validator("at", mode="before")(iso_datetime)
 
 
 class StatusIn(Strict):
@@ -168,20 +155,20 @@ class StatusIn(Strict):
 class UnitQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False)
     status: UnitStatus | None = None
-    unit_type: str | None = Field(default=None, alias="type")
+    unit_type: Line | None = Field(default=None, alias="type", max_length=32)
 
 
 class StatsQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False)
-    since: AwareDatetime | None = Field(default=None, alias="from",
-                                        description="Default: 30 days before 'to'")
-    until: AwareDatetime | None = Field(default=None, alias="to", description="Default: now")
-    category: str | None = None
+    since: PeriodTime | None = Field(default=None, alias="from",
+                                     description="Default: 30 days before 'to'")
+    until: PeriodTime | None = Field(default=None, alias="to", description="Default: now")
+    category: Line | None = Field(default=None, max_length=48)
 
-    _times = field_validator("since", "until", mode="before")(query_datetime)
-
-    @model_validator(mode="after")
-    def _order(self) -> Self:
-        if self.since and self.until and self.until <= self.since:
+    @field_validator("until")
+    @classmethod
+    def _order(cls, until: datetime | None, info: ValidationInfo) -> datetime | None:
+        since = info.data.get("since")
+        if since is not None and until is not None and until <= since:
             raise ValueError("'to' must be after 'from'")
-        return self
+        return until
