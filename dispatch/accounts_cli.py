@@ -19,6 +19,7 @@ import asyncpg
 from dispatch.privacy import purge, purge_positions
 from dispatch.settings import Settings, SettingsError
 from dispatch.store import accounts, throttle
+from dispatch.store.db import init_connection
 from dispatch.store.migrate import migrate
 
 UNIT_EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM units WHERE id = $1)"
@@ -75,6 +76,7 @@ def add_parsers(sub: Any) -> None:
 async def _connected(settings: Settings, work: Callable[[asyncpg.Connection],
                                                         Awaitable[str]]) -> str:
     conn = await asyncpg.connect(settings.database_url)
+    await init_connection(conn)  # aware times only, as in the service's pool
     try:
         await migrate(conn)
         return await work(conn)

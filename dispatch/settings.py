@@ -99,7 +99,6 @@ class CallsSettings:
     repeat_caller_calls: int = 3
     repeat_caller_days: int = 7
     aml_match_window_s: float = 900.0
-    aml_future_skew_s: float = 60.0
     duplicate_radius_m: float = 300.0
     duplicate_window_min: float = 30.0
     answer_targets_s: tuple[float, ...] = (15.0, 20.0)
@@ -130,17 +129,16 @@ class AuthSettings:
 
 @dataclass(frozen=True)
 class UnitsSettings:
-    """Unit positions: how often consoles get them, how far ahead a fix may be, the track."""
+    """Unit positions: how often consoles get them, and how long the track is kept."""
 
     position_event_s: float = 5.0       # at most one unit.location event per unit this often
-    max_future_s: float = 60.0          # a fix stamped later than now by more is refused
     position_retention_days: int = 30   # `siap112 purge` deletes older track points
 
 
 def _units_settings(raw: Mapping[str, Any]) -> UnitsSettings:
     units = UnitsSettings(**raw)
-    if units.position_event_s < 0 or units.max_future_s < 0:
-        raise SettingsError("units.position_event_s and max_future_s must be >= 0")
+    if units.position_event_s < 0:
+        raise SettingsError("units.position_event_s must be >= 0")
     if units.position_retention_days < 1:
         raise SettingsError("units.position_retention_days must be >= 1")
     return units

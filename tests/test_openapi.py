@@ -108,8 +108,6 @@ async def test_schemathesis_finds_no_server_error_and_no_breach_of_the_document(
         str(ST), "--config-file", str(config), "run",
         str(client.make_url("/api/v1/openapi.json")),
         "--header", f"Authorization: {auth}", "--checks", "all",
-        # Until a 405 answer carries its Allow header (RFC 9110).
-        "--exclude-checks", "unsupported_method",
         "--exclude-path", "/api/v1/events",  # an endless stream: covered by test_events
         "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "12",
         "--seed", "112", "--workers", "1", "--request-timeout", "20",

@@ -23,7 +23,7 @@ from dispatch.core.duplicates import OpenIncident, candidates, compatibility, se
 from dispatch.core.geo import Point
 from dispatch.errors import DomainError, Forbidden, Invalid, NotFound
 from dispatch.privacy import PERSONAL_DATA_ROLES
-from dispatch.settings import CallsSettings, Settings
+from dispatch.settings import Settings
 from dispatch.store import calls as call_sql
 from dispatch.web.calls_schemas import (
     AmlQuery,
@@ -47,7 +47,6 @@ from dispatch.web.common import (
 
 routes = web.RouteTableDef()
 log = structlog.get_logger(__name__)
-CLOCK_SKEW = timedelta(seconds=60)
 
 
 class AmlRejected(DomainError):
@@ -73,13 +72,6 @@ def call_out(row: dict[str, Any], aml: list[dict[str, Any]] | None = None) -> di
 
 
 # --- logging a call ---------------------------------------------------------
-
-def _check_times(body: CallIn, now: datetime) -> None:
-    for name in ("rang_at", "answered_at"):
-        at = getattr(body, name)
-        if at is not None and at > now + CLOCK_SKEW:
-            raise Invalid(f"{name} is in the future", field=name)
-
 
 def _report(settings: Settings, body: CallIn) -> actions.CallReport:
     """The call as actions.log_call takes it; the run card decides the unit types."""
@@ -120,7 +112,6 @@ async def log_call(request: web.Request) -> web.Response:
     body = await parse_body(request, CallIn)
     settings = request.app[keys.SETTINGS]
     now = datetime.now(UTC)
-    _check_times(body, now)
     report, actor = _report(settings, body), actor_of(request)
 
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
@@ -174,18 +165,19 @@ async def get_call(request: web.Request) -> web.Response:
 
 # --- AML --------------------------------------------------------------------
 
-async def _read_aml(request: web.Request, now: datetime, cfg: CallsSettings
+async def _read_aml(request: web.Request, now: datetime
                     ) -> tuple[str, str, str, AmlFix | AmlError]:
     """(transport, raw text, caller number, fix or the reason it cannot be used).
 
     The raw text is kept with control characters written out (printable), so a
     message refused for a NUL byte is still stored for audit."""
-    earliest = request.app[keys.SETTINGS].bounds.earliest
+    bounds = request.app[keys.SETTINGS].bounds
+    earliest, skew_s = bounds.earliest, bounds.future_skew_s
     if request.content_type == "application/x-www-form-urlencoded":
         raw = printable((await request.read()).decode("utf-8", errors="replace"))
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         try:
-            phone, fix = parse_https(form, now=now, skew_s=cfg.aml_future_skew_s,
+            phone, fix = parse_https(form, now=now, skew_s=skew_s,
                                      earliest=earliest)
         except AmlError as exc:
             return "https", raw, printable(form.get("device_number", ""))[:40], exc
@@ -193,7 +185,7 @@ async def _read_aml(request: web.Request, now: datetime, cfg: CallsSettings
     body = await parse_body(request, SmsAmlIn)
     try:
         return "sms", printable(body.text), body.sender, parse_sms(
-            body.text, now=now, skew_s=cfg.aml_future_skew_s, earliest=earliest)
+            body.text, now=now, skew_s=skew_s, earliest=earliest)
     except AmlError as exc:
         return "sms", printable(body.text), body.sender, exc
 
@@ -203,7 +195,7 @@ async def receive_aml(request: web.Request) -> web.Response:
     """An AML message (SMS v1 as JSON {sender, text}, or the HTTPS form)."""
     settings = request.app[keys.SETTINGS]
     cfg, now, actor = settings.calls, datetime.now(UTC), actor_of(request)
-    transport, raw, phone, parsed = await _read_aml(request, now, cfg)
+    transport, raw, phone, parsed = await _read_aml(request, now)
     if isinstance(parsed, AmlError):
         error = parsed
 
