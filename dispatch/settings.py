@@ -86,6 +86,22 @@ class RelaySettings:
 class SseSettings:
     heartbeat_s: float
     queue_size: int
+    # Open streams re-check their session or token this often, and end with
+    # `event: logout` once it no longer grants access.
+    recheck_s: float = 10.0
+    # Open streams one user or token may hold on one web instance; 0 = no cap.
+    max_streams_per_principal: int = 8
+
+
+@dataclass(frozen=True)
+class SuperviseSettings:
+    """The supervised background loops (dispatch/supervise.py)."""
+
+    # A loop with no progress for its poll interval plus this long is stalled.
+    stall_after_s: float = 30.0
+    restart_delay_s: float = 0.5      # first back-off after a loop fails...
+    restart_delay_max_s: float = 30.0  # ...doubling while it keeps failing, up to this
+    heartbeat_write_s: float = 5.0    # how often heartbeats are written to the database
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,7 @@ class Settings:
     config_dir: Path = field(default=DEFAULT_CONFIG_DIR)
     calls: CallsSettings = field(default_factory=CallsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    supervise: SuperviseSettings = field(default_factory=SuperviseSettings)
 
 
 def _coerce(value: str, like: Any, name: str) -> Any:
@@ -215,6 +232,7 @@ def load_settings(
         config_dir=config_dir,
         calls=_calls_settings(tree.get("calls", {})),
         auth=AuthSettings(**tree.get("auth", {})),
+        supervise=SuperviseSettings(**tree.get("supervise", {})),
     )
     _validate(settings)
     return settings
@@ -229,6 +247,13 @@ def _validate(s: Settings) -> None:
         raise SettingsError("dispatch.stale_position_s must be > 0 and road_factor >= 1")
     if s.log.format not in {"json", "console"}:
         raise SettingsError(f"log.format must be json or console, got {s.log.format!r}")
+    if s.dispatch.batch < 1 or s.sse.queue_size < 1 or s.sse.recheck_s <= 0:
+        raise SettingsError("dispatch.batch and sse.queue_size must be >= 1, "
+                            "sse.recheck_s > 0")
+    if min(s.supervise.stall_after_s, s.supervise.restart_delay_s,
+           s.supervise.heartbeat_write_s) <= 0:
+        raise SettingsError("supervise.stall_after_s, restart_delay_s and heartbeat_write_s "
+                            "must be > 0")
     unknown = set(s.dispatch.speed_kmh) - set(s.runcards.unit_types) - {"default"}
     if unknown:
         raise SettingsError(f"dispatch.speed_kmh names unknown unit types: {sorted(unknown)}")

@@ -1,6 +1,8 @@
 """The dispatcher: serves waiting incidents with the nearest available units.
 
-Each pass reads the queue and the free units without locks, plans in pure
+Each pass reads the free units, then every waiting incident one of them could
+serve, page by page in queue order whatever the queue's length (see
+``dispatch.core.planner``), without locks; it plans in pure
 Python (queue order, nearest by geodesic distance), then serves each incident
 in its own short transaction: the incident row is locked with SKIP LOCKED (so
 two dispatchers never work the same incident at once) and each unit is claimed
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +26,13 @@ import structlog
 from dispatch import actions
 from dispatch.constants import DISPATCH_CHANNEL
 from dispatch.core.geo import Point, Ranked, travel_time_s
-from dispatch.core.planner import WaitingIncident, plan_fleet, queue_order, unmet_needs
+from dispatch.core.planner import (
+    WaitingIncident,
+    free_left,
+    plan_fleet,
+    queue_order,
+    unmet_needs,
+)
 from dispatch.settings import Settings
 from dispatch.store import incidents as inc_sql
 from dispatch.store import units as unit_sql
@@ -33,6 +42,9 @@ from dispatch.store.notify import Waker
 
 log = structlog.get_logger(__name__)
 
+
+def _no_beat() -> None:
+    """A heartbeat nobody listens to (a dispatcher run outside a supervisor)."""
 
 
 def _waiting(row: asyncpg.Record) -> WaitingIncident:
@@ -54,19 +66,19 @@ class Dispatcher:
         self.actor = f"dispatcher:{socket.gethostname()}:{os.getpid()}"
         # The available fleet between passes: each pass reads only what changed.
         self._fleet = FleetCache()
+        self._beat: Callable[[], None] = _no_beat
 
     async def run_once(self) -> int:
         """One pass over the queue; returns the number of units assigned."""
         cfg = self._settings.dispatch
         async with self._pool.acquire(timeout=self._timeout) as conn:
-            rows = await conn.fetch(inc_sql.WAITING_SQL, cfg.batch)
-            waiting = [_waiting(r) for r in rows]
-            needed = sorted({t for w in waiting for t in w.unmet})
-            fleet = await self._fleet.refresh(conn) if needed else None
-        if not waiting:
+            fleet = await self._fleet.refresh(conn)
+            rows = await self._waiting_rows(conn, fleet.free_by_type())
+        if not rows:
             return 0
-        plans = {} if fleet is None else plan_fleet(
-            waiting, fleet, now=datetime.now(UTC), stale_after_s=cfg.stale_position_s)
+        waiting = [_waiting(r) for r in rows]
+        plans = plan_fleet(waiting, fleet, now=datetime.now(UTC),
+                           stale_after_s=cfg.stale_position_s)
         already_queued = {r["id"] for r in rows if r["status"] == "queued"}
         assigned = 0
         for incident in queue_order(waiting):
@@ -79,7 +91,28 @@ class Dispatcher:
                 return await self._serve(conn, i, r)
 
             assigned += await in_transaction(self._pool, serve, timeout=self._timeout)
+            self._beat()  # each incident served is progress, however long the pass
         return assigned
+
+    async def _waiting_rows(self, conn: asyncpg.Connection, free: dict[str, int]
+                            ) -> list[asyncpg.Record]:
+        """The queue, page by page, as far as the free units reach (and every new one).
+
+        Each page holds only incidents that are new or that need a type still free;
+        once the free units are spoken for, later pages hold only the new ones.
+        """
+        batch = self._settings.dispatch.batch
+        left = {t: n for t, n in free.items() if n > 0}
+        rows: list[asyncpg.Record] = []
+        after: tuple[Any, Any, Any] = (None, None, None)
+        while True:
+            page = await conn.fetch(inc_sql.WAITING_PAGE_SQL, sorted(left), *after, batch)
+            rows.extend(page)
+            if len(page) < batch:
+                return rows
+            left = free_left([_waiting(r) for r in page], left)
+            last = page[-1]
+            after = (last["priority"], last["received_at"], last["id"])
 
     async def _serve(self, conn: asyncpg.Connection, waiting: WaitingIncident,
                      ranked: list[list[Ranked]]) -> int:
@@ -118,11 +151,18 @@ class Dispatcher:
             return True
         return False
 
-    async def run_forever(self) -> None:
-        """Serve the queue whenever work may have appeared, until cancelled."""
+    async def run_forever(self, beat: Callable[[], None] = _no_beat) -> None:
+        """Serve the queue whenever work may have appeared, until cancelled.
+
+        ``beat`` is called after every pass and every incident served. PostgreSQL
+        being away is waited out here; anything else is raised to the supervisor
+        (dispatch/supervise.py), which logs it and starts the loop again.
+        """
+        self._beat = beat
+        self._fleet = FleetCache()  # a restart after a failure reads the fleet whole
         waker = Waker(self._settings.database_url, DISPATCH_CHANNEL)
         delay = 0.5
-        log.info("dispatcher.started")
+        log.info("dispatcher.started", actor=self.actor)
         try:
             while True:
                 try:
@@ -134,9 +174,9 @@ class Dispatcher:
                     await asyncio.sleep(delay)  # back-off while PostgreSQL is away
                     delay = min(delay * 2, 5.0)
                     continue
+                beat()
                 if assigned:
                     continue  # freed capacity may serve more of the queue
                 await waker.wait(self._settings.dispatch.poll_interval_s)
         finally:
             await waker.close()
-

@@ -11,6 +11,7 @@ advisory lock lets one publish at a time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -68,7 +69,12 @@ class Relay:
         log.debug("relay.published", count=len(rows), last_seq=rows[-1]["id"])
         return len(rows)
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Publish whatever is committed, until cancelled; ``beat`` after every batch.
+
+        Redis or PostgreSQL being away is waited out here; anything else is raised
+        to the supervisor (dispatch/supervise.py), which logs it and starts again.
+        """
         waker = Waker(self._settings.database_url, EVENTS_CHANNEL)
         delay = 0.2
         log.info("relay.started", stream=self._settings.redis.stream_key)
@@ -77,6 +83,7 @@ class Relay:
                 try:
                     published = await self.publish_batch()
                     delay = 0.2
+                    beat()
                 except SERVICE_ERRORS as exc:
                     log.warning("relay.unavailable", error=str(exc) or type(exc).__name__,
                                 retry_in_s=delay)
