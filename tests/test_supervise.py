@@ -1,0 +1,215 @@
+"""Supervised loops: a failing loop is logged, counted, reported and restarted, never dead.
+
+The failure is real: a trigger created by the test refuses to let one unit be
+dispatched (as a broken migration or an operator's hand-made trigger could), so
+every dispatch pass fails inside PostgreSQL until the trigger is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from dispatch.settings import Settings
+from tests.conftest import AppFactory
+from tests.helpers import KANIGORO, WLINGI, create_incident, create_unit, until_db
+
+# Short limits so a stall shows within a second or two.
+FAST = {"supervise": {"stall_after_s": 1.0, "restart_delay_s": 0.1,
+                      "restart_delay_max_s": 0.3, "heartbeat_write_s": 0.2}}
+FAST_ENV = {"SIAP112_SUPERVISE_STALL_AFTER_S": "1.0", "SIAP112_SUPERVISE_RESTART_DELAY_S": "0.1",
+            "SIAP112_SUPERVISE_RESTART_DELAY_MAX_S": "0.3",
+            "SIAP112_SUPERVISE_HEARTBEAT_WRITE_S": "0.2",
+            "SIAP112_DISPATCH_POLL_INTERVAL_S": "0.3"}
+
+BREAK_UNIT_SQL = """
+CREATE FUNCTION test_refuse_dispatch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id = {unit_id} AND NEW.status = 'dispatched' THEN
+        RAISE EXCEPTION 'unit % may not be dispatched (broken trigger)', NEW.id;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER test_refuse_dispatch BEFORE UPDATE ON units
+    FOR EACH ROW EXECUTE FUNCTION test_refuse_dispatch();
+"""
+REPAIR_SQL = "DROP TRIGGER test_refuse_dispatch ON units; DROP FUNCTION test_refuse_dispatch();"
+
+
+async def until(probe: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+    """The first truthy answer of ``probe``, asked every 50 ms.
+
+    A stall is the absence of progress over time, so it can only be seen by asking
+    again after time has passed; everything else here is awaited directly.
+    """
+    async with asyncio.timeout(timeout):
+        while True:
+            answer = await probe()
+            if answer:
+                return answer
+            await asyncio.sleep(0.05)
+
+
+async def _readyz(client: TestClient) -> tuple[int, dict[str, Any]]:
+    resp = await client.get("/readyz")
+    body: dict[str, Any] = await resp.json()
+    return resp.status, body
+
+
+@pytest.fixture
+async def clean_heartbeats(db: asyncpg.Connection) -> asyncpg.Connection:
+    await db.execute("DELETE FROM worker_heartbeats")
+    return db
+
+
+async def test_a_failing_dispatcher_is_reported_restarted_and_recovers(
+        start_app: AppFactory, clean_heartbeats: asyncpg.Connection) -> None:
+    db = clean_heartbeats
+    client = await start_app(dispatch={"poll_interval_s": 0.3}, **FAST)
+    unit = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
+    status, body = await _readyz(client)
+    assert status == 200 and body["loops"]["dispatcher"]["failures"] == 0
+
+    await db.execute(BREAK_UNIT_SQL.format(unit_id=int(unit["id"])))
+    incident = await create_incident(client, WLINGI)
+
+    async def stalled() -> dict[str, Any] | None:
+        status, body = await _readyz(client)
+        return body if status == 503 else None
+
+    body = await until(stalled)
+    assert body["checks"]["loops"].startswith("dispatcher stalled"), body["checks"]
+    assert {"postgresql", "redis", "migrations"} <= {k for k, v in body["checks"].items()
+                                                    if v == "ok"}
+    dispatcher = body["loops"]["dispatcher"]
+    assert dispatcher["state"] == "stalled" and dispatcher["failures"] >= 1
+    assert "may not be dispatched" in dispatcher["last_error"]
+    assert body["loops"]["relay"]["state"] == body["loops"]["hub"]["state"] == "ok"
+
+    async def failed_again() -> bool:
+        _, later = await _readyz(client)
+        return bool(later["loops"]["dispatcher"]["failures"] > dispatcher["failures"])
+
+    await until(failed_again)  # restarted, and counted again
+    assert await db.fetchval("SELECT count(*) FROM assignments") == 0
+
+    await db.execute(REPAIR_SQL)
+    await until_db(db, "SELECT unit_id FROM assignments WHERE incident_id = $1",
+                   incident["id"])
+
+    async def ready() -> dict[str, Any] | None:
+        status, body = await _readyz(client)
+        return body if status == 200 else None
+
+    body = await until(ready)
+    assert body["loops"]["dispatcher"]["state"] == "ok"
+    assert body["loops"]["dispatcher"]["restarts"] >= 2
+    stored = await db.fetchval("SELECT failures FROM worker_heartbeats "
+                               "WHERE worker = 'dispatcher'")
+    assert stored is not None and stored >= 2  # the counter reaches the heartbeat table too
+
+
+async def _cli(*args: str, env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dispatch", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, json.loads(out or b"{}") if out.strip() else {"stderr": err.decode()}
+
+
+class Worker:
+    """A standalone `siap112 dispatcher` process whose JSON log lines are kept."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[dict[str, Any]] = []
+        self._new = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                line = {"raw": raw.decode(errors="replace")}
+            async with self._new:
+                self.lines.append(line)
+                self._new.notify_all()
+
+    async def logged(self, event: str, timeout: float = 30.0) -> dict[str, Any]:
+        async def first() -> dict[str, Any]:
+            async with self._new:
+                await self._new.wait_for(lambda: any(x.get("event") == event
+                                                     for x in self.lines))
+                return next(x for x in self.lines if x.get("event") == event)
+
+        return await asyncio.wait_for(first(), timeout)
+
+
+@pytest.fixture
+async def standalone_dispatcher(make_settings: Callable[..., Settings]
+                                ) -> AsyncIterator[tuple[Worker, dict[str, str]]]:
+    settings = make_settings()
+    env = {"SIAP112_DATABASE_URL": settings.database_url,
+           "SIAP112_REDIS_URL": settings.redis_url,
+           "SIAP112_REDIS_STREAM_KEY": settings.redis.stream_key,
+           "SIAP112_LOG_FORMAT": "json", "SIAP112_LOG_LEVEL": "info", **FAST_ENV}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dispatch", "dispatcher", env={**os.environ, **env},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    worker = Worker(proc)
+    await worker.logged("dispatcher.started")
+    yield worker, env
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        await proc.wait()
+    worker._reader.cancel()
+
+
+async def test_siap112_check_follows_a_standalone_dispatcher(
+        start_app: AppFactory, clean_heartbeats: asyncpg.Connection,
+        standalone_dispatcher: tuple[Worker, dict[str, str]]) -> None:
+    db = clean_heartbeats
+    worker, env = standalone_dispatcher
+    client = await start_app(dispatch={"run_in_web": False})
+
+    async def check_exits(code: int) -> dict[str, Any] | None:
+        rc, report = await _cli("check", "--worker", "dispatcher", env=env)
+        return report if rc == code else None
+
+    healthy = await until(lambda: check_exits(0))
+    assert healthy["healthy"] is True
+    assert [f["worker"] for f in healthy["loops"]] == ["dispatcher"]
+
+    unit = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
+    await db.execute(BREAK_UNIT_SQL.format(unit_id=int(unit["id"])))
+    incident = await create_incident(client, WLINGI)
+    failed = await worker.logged("loop.failed")
+    assert failed["level"] == "error" and failed["loop"] == "dispatcher"
+    assert failed["exception"].startswith("Traceback (most recent call last)")
+    assert "RaiseError" in failed["exception"] and "may not be dispatched" in failed["exception"]
+    sick = await until(lambda: check_exits(1))
+    assert sick["healthy"] is False and sick["loops"][0]["failures"] >= 1
+
+    await db.execute(REPAIR_SQL)
+    await until_db(db, "SELECT unit_id FROM assignments WHERE incident_id = $1",
+                   incident["id"])
+    await until(lambda: check_exits(0))
+    assert worker.proc.returncode is None  # restarted in place, never exited
+
+    worker.proc.send_signal(signal.SIGTERM)
+    assert await worker.proc.wait() == 0
+    # Gone cleanly: its heartbeat row went with it, so nothing vouches for it any more.
+    rc, report = await _cli("check", "--worker", "dispatcher", env=env)
+    assert (rc, report["loops"]) == (1, [])
