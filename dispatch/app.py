@@ -134,6 +134,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[ratelimit.LIMITS] = ratelimit.Limits.from_settings(settings.auth)
+    app[events.OPEN_STREAMS] = events.OpenStreams()
     app.cleanup_ctx.append(pg_pool_ctx)
     app.cleanup_ctx.append(redis_ctx)
     app[keys.LOOPS] = Supervisor(settings.supervise)

@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 
 from dispatch.settings import Settings
 from tests.conftest import AppFactory
-from tests.helpers import KANIGORO, WLINGI, create_incident, create_unit, until_db
+from tests.helpers import KANIGORO, WLINGI, create_incident, create_unit, until, until_db
 
 # Short limits so a stall shows within a second or two.
 FAST = {"supervise": {"stall_after_s": 1.0, "restart_delay_s": 0.1,
@@ -43,20 +43,6 @@ CREATE TRIGGER test_refuse_dispatch BEFORE UPDATE ON units
     FOR EACH ROW EXECUTE FUNCTION test_refuse_dispatch();
 """
 REPAIR_SQL = "DROP TRIGGER test_refuse_dispatch ON units; DROP FUNCTION test_refuse_dispatch();"
-
-
-async def until(probe: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    """The first truthy answer of ``probe``, asked every 50 ms.
-
-    A stall is the absence of progress over time, so it can only be seen by asking
-    again after time has passed; everything else here is awaited directly.
-    """
-    async with asyncio.timeout(timeout):
-        while True:
-            answer = await probe()
-            if answer:
-                return answer
-            await asyncio.sleep(0.05)
 
 
 async def _readyz(client: TestClient) -> tuple[int, dict[str, Any]]:
