@@ -185,7 +185,7 @@ class Supervisor:
     async def forget(self, pool: asyncpg.Pool) -> None:
         """On a clean exit: remove this process's rows (best effort)."""
         with contextlib.suppress(*UNAVAILABLE_ERRORS, asyncpg.PostgresError):
-            async with pool.acquire(timeout=2) as conn:
+            async with asyncio.timeout(2), pool.acquire(timeout=2) as conn:
                 await conn.execute(DELETE_INSTANCE_SQL, self.instance)
 
 

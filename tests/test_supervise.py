@@ -21,7 +21,16 @@ from aiohttp.test_utils import TestClient
 
 from dispatch.settings import Settings
 from tests.conftest import AppFactory
-from tests.helpers import KANIGORO, WLINGI, create_incident, create_unit, until, until_db
+from tests.helpers import (
+    KANIGORO,
+    WLINGI,
+    Console,
+    create_incident,
+    create_unit,
+    is_kind,
+    until,
+    until_db,
+)
 
 # Short limits so a stall shows within a second or two.
 FAST = {"supervise": {"stall_after_s": 1.0, "restart_delay_s": 0.1,
@@ -102,6 +111,51 @@ async def test_a_failing_dispatcher_is_reported_restarted_and_recovers(
     stored = await db.fetchval("SELECT failures FROM worker_heartbeats "
                                "WHERE worker = 'dispatcher'")
     assert stored is not None and stored >= 2  # the counter reaches the heartbeat table too
+
+
+async def test_a_failing_relay_is_named_by_readyz_and_publishes_once_repaired(
+        start_app: AppFactory, clean_heartbeats: asyncpg.Connection) -> None:
+    """The relay cannot mark one event published (a trigger refuses it): it stalls,
+    /readyz names it, and once repaired it marks the event published and is ready."""
+    db = clean_heartbeats
+    client = await start_app(relay={"poll_interval_s": 0.3}, **FAST)
+    await db.execute("""
+        CREATE FUNCTION test_refuse_publish() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.data->>'callsign' = 'AMB-STUCK' AND NEW.published_at IS NOT NULL THEN
+                RAISE EXCEPTION 'event % may not be published (broken trigger)', NEW.id;
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER test_refuse_publish BEFORE UPDATE ON events
+            FOR EACH ROW EXECUTE FUNCTION test_refuse_publish();""")
+    async with Console(client) as console:
+        await create_unit(client, "AMB-STUCK", "ambulance", KANIGORO)
+
+        async def stalled() -> dict[str, Any] | None:
+            status, body = await _readyz(client)
+            return body if status == 503 else None
+
+        body = await until(stalled)
+        assert body["checks"]["loops"].startswith("relay stalled"), body["checks"]
+        assert body["loops"]["relay"]["failures"] >= 1
+        assert body["loops"]["dispatcher"]["state"] == "ok"
+        await db.execute("DROP TRIGGER test_refuse_publish ON events; "
+                         "DROP FUNCTION test_refuse_publish();")
+
+        async def all_published() -> bool:
+            return bool(await db.fetchval(
+                "SELECT count(*) = 0 FROM events WHERE published_at IS NULL"))
+
+        await until(all_published)
+        # Each failed attempt had already added the entry to the stream (at least once).
+        [created] = await console.wait_for(is_kind("unit.created"))
+    assert created.data["data"]["callsign"] == "AMB-STUCK"
+
+    async def ready() -> bool:
+        return (await _readyz(client))[0] == 200
+
+    await until(ready)
 
 
 async def _cli(*args: str, env: dict[str, str]) -> tuple[int, dict[str, Any]]:
