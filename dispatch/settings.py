@@ -65,6 +65,8 @@ class DispatchSettings:
     poll_interval_s: float
     stale_position_s: float
     road_factor: float
+    # Rows per read of the queue: a pass reads page after page, so every incident a
+    # free unit could serve is considered whatever the queue's length.
     batch: int
     speed_kmh: Mapping[str, float]
     # How long after SIGTERM a standalone dispatcher or relay may take to finish

@@ -3,6 +3,8 @@
 A console that connects with ``Last-Event-ID`` first subscribes to the live
 feed, then reads the backlog after its id with XRANGE, then drains the live
 feed skipping what the backlog already sent: nothing between the two is lost.
+A console more than ``sse.queue_size`` entries behind is cut off, but only after
+every entry it was given: it resumes after the last by ``Last-Event-ID``.
 """
 
 from __future__ import annotations

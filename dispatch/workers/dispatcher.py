@@ -92,6 +92,7 @@ class Dispatcher:
 
             assigned += await in_transaction(self._pool, serve, timeout=self._timeout)
             self._beat()  # each incident served is progress, however long the pass
+        log.debug("dispatcher.pass", considered=len(waiting), assigned=assigned)
         return assigned
 
     async def _waiting_rows(self, conn: asyncpg.Connection, free: dict[str, int]
