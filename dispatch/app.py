@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 from aiohttp import web
@@ -15,7 +15,7 @@ from dispatch.settings import Settings
 from dispatch.store.db import create_pool
 from dispatch.store.migrate import migrate
 from dispatch.stream import READ_BLOCK_MS, StreamHub
-from dispatch.supervise import Supervisor
+from dispatch.supervise import LoopBody, Supervisor
 from dispatch.web import (
     audit,
     auth,
@@ -79,12 +79,12 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         task.result()
 
 
-LoopStarter = Callable[[web.Application], Callable[[Callable[[], None]], Awaitable[None]]]
+LoopStarter = Callable[[web.Application], LoopBody]
 
 
 def supervised(name: str, body: LoopStarter, idle_s: float
                ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context running the loop ``body(app)(beat)`` under the app's supervisor,
+    """A cleanup context running the loop ``body(app)(health)`` under the app's supervisor,
     cancelled and awaited on exit. ``idle_s``: its longest wait between beats when idle."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
@@ -101,7 +101,8 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     hub = StreamHub(app[keys.REDIS], settings.redis.stream_key, settings.sse.queue_size)
     app[keys.HUB] = hub
-    task = app[keys.LOOPS].start("hub", hub.run, idle_s=READ_BLOCK_MS / 1000)
+    task = app[keys.LOOPS].start("hub", lambda h: hub.run(h.beat),
+                                 idle_s=READ_BLOCK_MS / 1000)
     yield
     await _cancel(task)
 
@@ -141,7 +142,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(hub_ctx)
     if settings.relay.run_in_web:
         app.cleanup_ctx.append(supervised(
-            "relay", lambda a: Relay(a[keys.PG_POOL], a[keys.REDIS], settings).run_forever,
+            "relay", lambda a: Relay(a[keys.PG_POOL], a[keys.REDIS], settings).supervised,
             settings.relay.poll_interval_s))
     if settings.dispatch.run_in_web:
         app.cleanup_ctx.append(supervised(

@@ -94,7 +94,7 @@ async def _run_worker(settings: Settings, which: str) -> None:
             loop_task = supervisor.start("dispatcher", Dispatcher(pool, settings).run_forever,
                                          idle_s=settings.dispatch.poll_interval_s)
         else:
-            loop_task = supervisor.start("relay", Relay(pool, redis, settings).run_forever,
+            loop_task = supervisor.start("relay", Relay(pool, redis, settings).supervised,
                                          idle_s=settings.relay.poll_interval_s)
         beats = asyncio.create_task(supervisor.write_heartbeats(pool), name="heartbeats")
         stopping = asyncio.Event()

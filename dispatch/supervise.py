@@ -33,8 +33,6 @@ from dispatch.store.db import UNAVAILABLE_ERRORS
 
 log = structlog.get_logger(__name__)
 
-Beat = Callable[[], None]
-LoopBody = Callable[[Beat], Awaitable[None]]
 
 UPSERT_HEARTBEATS_SQL = """
 INSERT INTO worker_heartbeats AS h (worker, instance, host, pid, beat_at, limit_s,
@@ -75,8 +73,14 @@ class LoopHealth:
     task: asyncio.Task[None] | None = None
 
     def beat(self) -> None:
+        """The loop made progress."""
         self.last_beat = time.monotonic()
         self.beats += 1
+
+    def failed(self, exc: BaseException) -> None:
+        """Count a failure (the caller logs it, with its context and traceback)."""
+        self.failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"[:500]
 
     def since_beat_s(self, now: float) -> float:
         """Seconds since the last beat (or since the start, before the first one)."""
@@ -98,6 +102,9 @@ def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+LoopBody = Callable[[LoopHealth], Awaitable[None]]
+
+
 class Supervisor:
     """Runs named loops, restarting each one that fails; answers for their health."""
 
@@ -107,7 +114,10 @@ class Supervisor:
         self.instance = instance_name()
 
     def start(self, name: str, body: LoopBody, *, idle_s: float) -> asyncio.Task[None]:
-        """Run ``body(beat)`` as a supervised task; ``idle_s`` is its longest quiet wait."""
+        """Run ``body(health)`` as a supervised task; ``idle_s`` is its longest quiet wait.
+
+        The body calls ``health.beat()`` on progress, and ``health.failed(exc)`` for a
+        failure it survives (the supervisor counts those it does not)."""
         health = LoopHealth(name, round(idle_s + self._cfg.stall_after_s, 3))
         self.loops[name] = health
         health.task = asyncio.create_task(self._keep_running(health, body), name=name)
@@ -118,13 +128,12 @@ class Supervisor:
         while True:
             beats_before = health.beats
             try:
-                await body(health.beat)
+                await body(health)
                 raise RuntimeError(f"the {health.name} loop returned")
             except Exception as exc:  # every failure: logged, counted, restarted
                 if health.beats > beats_before:
                     delay = self._cfg.restart_delay_s  # it worked for a while: start afresh
-                health.failures += 1
-                health.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                health.failed(exc)
                 log.error("loop.failed", loop=health.name, failures=health.failures,
                           error=health.last_error, restart_in_s=delay, exc_info=True)
             health.restarts += 1

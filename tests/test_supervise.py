@@ -113,6 +113,40 @@ async def test_a_failing_dispatcher_is_reported_restarted_and_recovers(
     assert stored is not None and stored >= 2  # the counter reaches the heartbeat table too
 
 
+async def test_one_incident_that_cannot_be_served_does_not_hold_up_the_queue(
+        start_app: AppFactory, clean_heartbeats: asyncpg.Connection) -> None:
+    """A trigger refuses any assignment to the most urgent incident: it is logged and
+    passed over, the incident below it is served, and it is served once repaired."""
+    db = clean_heartbeats
+    client = await start_app(dispatch={"poll_interval_s": 0.3}, **FAST)
+    stuck = await create_incident(client, WLINGI, priority=1)  # waits: no unit yet
+    await db.execute(f"""
+        CREATE FUNCTION test_refuse_incident() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.incident_id = {int(stuck["id"])} THEN
+                RAISE EXCEPTION 'incident % may not be served (broken trigger)',
+                    NEW.incident_id;
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER test_refuse_incident BEFORE INSERT ON assignments
+            FOR EACH ROW EXECUTE FUNCTION test_refuse_incident();""")
+    for n in range(2):
+        await create_unit(client, f"AMB-{n}", "ambulance", KANIGORO)
+    behind = await create_incident(client, WLINGI, priority=2)
+    await until_db(db, "SELECT 1 FROM assignments WHERE incident_id = $1", behind["id"])
+    assert await db.fetchval("SELECT count(*) FROM assignments WHERE incident_id = $1",
+                             stuck["id"]) == 0
+    _, body = await _readyz(client)
+    assert body["loops"]["dispatcher"]["failures"] >= 1
+    assert f"incident {stuck['id']} may not be served" in body["loops"]["dispatcher"][
+        "last_error"]
+
+    await db.execute("DROP TRIGGER test_refuse_incident ON assignments; "
+                     "DROP FUNCTION test_refuse_incident();")
+    await until_db(db, "SELECT 1 FROM assignments WHERE incident_id = $1", stuck["id"])
+
+
 async def test_a_failing_relay_is_named_by_readyz_and_publishes_once_repaired(
         start_app: AppFactory, clean_heartbeats: asyncpg.Connection) -> None:
     """The relay cannot mark one event published (a trigger refuses it): it stalls,

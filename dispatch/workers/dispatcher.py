@@ -9,6 +9,11 @@ two dispatchers never work the same incident at once) and each unit is claimed
 with a conditional UPDATE (so a unit taken meanwhile by another dispatcher is
 skipped for the next candidate). The partial unique index on open assignments
 is the last line: a unit can never be on two open incidents.
+
+An incident whose transaction fails for another reason than PostgreSQL being
+away (a bad row, a refusing trigger) is logged with its traceback and passed
+over, so it never holds up the rest of the queue; a pass in which every
+incident tried failed is itself a failure, reported to the supervisor.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,12 +43,13 @@ from dispatch.store import units as unit_sql
 from dispatch.store.db import UNAVAILABLE_ERRORS, in_transaction
 from dispatch.store.fleet import FleetCache
 from dispatch.store.notify import Waker
+from dispatch.supervise import LoopHealth
 
 log = structlog.get_logger(__name__)
 
 
-def _no_beat() -> None:
-    """A heartbeat nobody listens to (a dispatcher run outside a supervisor)."""
+class PassFailed(Exception):
+    """Every incident a pass tried to serve failed: nothing is being dispatched."""
 
 
 def _waiting(row: asyncpg.Record) -> WaitingIncident:
@@ -66,7 +71,7 @@ class Dispatcher:
         self.actor = f"dispatcher:{socket.gethostname()}:{os.getpid()}"
         # The available fleet between passes: each pass reads only what changed.
         self._fleet = FleetCache()
-        self._beat: Callable[[], None] = _no_beat
+        self._health: LoopHealth | None = None  # set when run by the supervisor
 
     async def run_once(self) -> int:
         """One pass over the queue; returns the number of units assigned."""
@@ -80,20 +85,40 @@ class Dispatcher:
         plans = plan_fleet(waiting, fleet, now=datetime.now(UTC),
                            stale_after_s=cfg.stale_position_s)
         already_queued = {r["id"] for r in rows if r["status"] == "queued"}
-        assigned = 0
+        assigned, tried, failed = 0, 0, []
         for incident in queue_order(waiting):
             ranked = plans.get(incident.id, [])
             if incident.id in already_queued and not any(ranked):
                 continue  # nothing new to offer it; skip the transaction
-
-            async def serve(conn: asyncpg.Connection, i: WaitingIncident = incident,
-                            r: list[list[Ranked]] = ranked) -> int:
-                return await self._serve(conn, i, r)
-
-            assigned += await in_transaction(self._pool, serve, timeout=self._timeout)
-            self._beat()  # each incident served is progress, however long the pass
-        log.debug("dispatcher.pass", considered=len(waiting), assigned=assigned)
+            tried += 1
+            try:
+                assigned += await self._serve_one(incident, ranked)
+            except UNAVAILABLE_ERRORS:
+                raise
+            except Exception as exc:
+                # One incident that cannot be served (a bad row, a refusing trigger)
+                # must not hold up the rest of the queue: logged, counted, passed over.
+                failed.append(exc)
+                if self._health is not None:
+                    self._health.failed(exc)
+                log.error("dispatcher.serve_failed", incident_id=incident.id,
+                          error=f"{type(exc).__name__}: {exc}", exc_info=True)
+                continue
+            if self._health is not None:
+                self._health.beat()  # each incident served is progress, however long the pass
+        log.debug("dispatcher.pass", considered=len(waiting), tried=tried, failed=len(failed),
+                  assigned=assigned)
+        if failed and len(failed) == tried:
+            first = failed[0]
+            raise PassFailed(f"all {tried} incidents this pass tried failed; the first: "
+                             f"{type(first).__name__}: {first}") from first
         return assigned
+
+    async def _serve_one(self, incident: WaitingIncident, ranked: list[list[Ranked]]) -> int:
+        async def serve(conn: asyncpg.Connection) -> int:
+            return await self._serve(conn, incident, ranked)
+
+        return await in_transaction(self._pool, serve, timeout=self._timeout)
 
     async def _waiting_rows(self, conn: asyncpg.Connection, free: dict[str, int]
                             ) -> list[asyncpg.Record]:
@@ -152,14 +177,15 @@ class Dispatcher:
             return True
         return False
 
-    async def run_forever(self, beat: Callable[[], None] = _no_beat) -> None:
+    async def run_forever(self, health: LoopHealth | None = None) -> None:
         """Serve the queue whenever work may have appeared, until cancelled.
 
-        ``beat`` is called after every pass and every incident served. PostgreSQL
-        being away is waited out here; anything else is raised to the supervisor
-        (dispatch/supervise.py), which logs it and starts the loop again.
+        ``health`` (the supervisor's, dispatch/supervise.py) hears a beat after every
+        pass and every incident served, and of every incident that failed. PostgreSQL
+        being away is waited out here; anything else ends the pass and is raised to
+        the supervisor, which logs it and starts the loop again.
         """
-        self._beat = beat
+        self._health = health
         self._fleet = FleetCache()  # a restart after a failure reads the fleet whole
         waker = Waker(self._settings.database_url, DISPATCH_CHANNEL)
         delay = 0.5
@@ -175,7 +201,8 @@ class Dispatcher:
                     await asyncio.sleep(delay)  # back-off while PostgreSQL is away
                     delay = min(delay * 2, 5.0)
                     continue
-                beat()
+                if health is not None:
+                    health.beat()
                 if assigned:
                     continue  # freed capacity may serve more of the queue
                 await waker.wait(self._settings.dispatch.poll_interval_s)

@@ -25,6 +25,7 @@ from dispatch.settings import Settings
 from dispatch.store.db import UNAVAILABLE_ERRORS
 from dispatch.store.events import MARK_PUBLISHED_SQL, UNPUBLISHED_SQL
 from dispatch.store.notify import Waker
+from dispatch.supervise import LoopHealth
 
 log = structlog.get_logger(__name__)
 SERVICE_ERRORS: tuple[type[BaseException], ...] = (RedisError, *UNAVAILABLE_ERRORS)
@@ -68,6 +69,10 @@ class Relay:
             await conn.execute(MARK_PUBLISHED_SQL, [r["id"] for r in rows], stream_ids)
         log.debug("relay.published", count=len(rows), last_seq=rows[-1]["id"])
         return len(rows)
+
+    async def supervised(self, health: LoopHealth) -> None:
+        """``run_forever`` as a supervised loop (dispatch/supervise.py)."""
+        await self.run_forever(health.beat)
 
     async def run_forever(self, beat: Callable[[], None] = lambda: None) -> None:
         """Publish whatever is committed, until cancelled; ``beat`` after every batch.
