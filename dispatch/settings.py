@@ -101,7 +101,8 @@ class SuperviseSettings:
 
     # A loop with no progress for its poll interval plus this long is stalled.
     stall_after_s: float = 30.0
-    restart_delay_s: float = 0.5      # first back-off after a loop fails...
+    # First back-off after a loop fails (or the dispatcher fails to serve one incident)...
+    restart_delay_s: float = 0.5
     restart_delay_max_s: float = 30.0  # ...doubling while it keeps failing, up to this
     heartbeat_write_s: float = 5.0    # how often heartbeats are written to the database
 

@@ -211,7 +211,8 @@ async def check_host(conn: asyncpg.Connection, worker: str | None) -> tuple[bool
     findings = [{"worker": name, "instance": r["instance"],
                  "healthy": r["since_beat_s"] <= r["limit_s"],
                  "since_beat_s": round(r["since_beat_s"], 2), "limit_s": r["limit_s"],
-                 "failures": r["failures"], "last_error": r["last_error"]}
+                 "failures": r["failures"], "restarts": r["restarts"],
+                 "last_error": r["last_error"]}
                 for name, r in newest.items()]
     healthy = bool(findings) and all(f["healthy"] for f in findings)
     return healthy, findings

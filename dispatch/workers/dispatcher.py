@@ -11,9 +11,12 @@ skipped for the next candidate). The partial unique index on open assignments
 is the last line: a unit can never be on two open incidents.
 
 An incident whose transaction fails for another reason than PostgreSQL being
-away (a bad row, a refusing trigger) is logged with its traceback and passed
-over, so it never holds up the rest of the queue; a pass in which every
-incident tried failed is itself a failure, reported to the supervisor.
+away (a bad row, a refusing trigger) is logged with its traceback, counted, and
+retried after a back-off (``supervise.restart_delay_s`` doubling up to
+``restart_delay_max_s``) without holding a unit in the plan meanwhile, so it never
+holds up the rest of the queue. While some incident keeps failing and nothing
+else is served, the loop does not beat: a dispatcher that achieves nothing shows
+as stalled. Any other failure ends the pass and goes to the supervisor.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,10 +52,6 @@ from dispatch.supervise import LoopHealth
 log = structlog.get_logger(__name__)
 
 
-class PassFailed(Exception):
-    """Every incident a pass tried to serve failed: nothing is being dispatched."""
-
-
 def _waiting(row: asyncpg.Record) -> WaitingIncident:
     location = Point(row["lat"], row["lon"]) if row["lat"] is not None else None
     return WaitingIncident(
@@ -72,6 +72,9 @@ class Dispatcher:
         # The available fleet between passes: each pass reads only what changed.
         self._fleet = FleetCache()
         self._health: LoopHealth | None = None  # set when run by the supervisor
+        # Incidents whose last attempt failed: id -> (monotonic time of the next, back-off).
+        self._failing: dict[int, tuple[float, float]] = {}
+        self.progressing = True  # False after a pass where only failures happened
 
     async def run_once(self) -> int:
         """One pass over the queue; returns the number of units assigned."""
@@ -79,40 +82,47 @@ class Dispatcher:
         async with self._pool.acquire(timeout=self._timeout) as conn:
             fleet = await self._fleet.refresh(conn)
             rows = await self._waiting_rows(conn, fleet.free_by_type())
-        if not rows:
-            return 0
-        waiting = [_waiting(r) for r in rows]
-        plans = plan_fleet(waiting, fleet, now=datetime.now(UTC),
-                           stale_after_s=cfg.stale_position_s)
+        now = time.monotonic()
+        # Incidents that failed lately wait out their back-off, and plan on no unit.
+        read = {r["id"] for r in rows}
+        self._failing = {i: f for i, f in self._failing.items() if i in read}
+        due = [_waiting(r) for r in rows if self._failing.get(r["id"], (0.0, 0.0))[0] <= now]
+        plans = plan_fleet(due, fleet, now=datetime.now(UTC),
+                           stale_after_s=cfg.stale_position_s) if due else {}
         already_queued = {r["id"] for r in rows if r["status"] == "queued"}
-        assigned, tried, failed = 0, 0, []
-        for incident in queue_order(waiting):
+        assigned = served = 0
+        for incident in queue_order(due):
             ranked = plans.get(incident.id, [])
             if incident.id in already_queued and not any(ranked):
                 continue  # nothing new to offer it; skip the transaction
-            tried += 1
             try:
                 assigned += await self._serve_one(incident, ranked)
             except UNAVAILABLE_ERRORS:
                 raise
             except Exception as exc:
-                # One incident that cannot be served (a bad row, a refusing trigger)
-                # must not hold up the rest of the queue: logged, counted, passed over.
-                failed.append(exc)
-                if self._health is not None:
-                    self._health.failed(exc)
-                log.error("dispatcher.serve_failed", incident_id=incident.id,
-                          error=f"{type(exc).__name__}: {exc}", exc_info=True)
+                self._failed(incident.id, exc)
                 continue
+            self._failing.pop(incident.id, None)
+            served += 1
             if self._health is not None:
                 self._health.beat()  # each incident served is progress, however long the pass
-        log.debug("dispatcher.pass", considered=len(waiting), tried=tried, failed=len(failed),
-                  assigned=assigned)
-        if failed and len(failed) == tried:
-            first = failed[0]
-            raise PassFailed(f"all {tried} incidents this pass tried failed; the first: "
-                             f"{type(first).__name__}: {first}") from first
+        # Progress, unless some incident keeps failing and nothing else was served.
+        self.progressing = served > 0 or not self._failing
+        log.debug("dispatcher.pass", considered=len(rows), served=served,
+                  failing=len(self._failing), assigned=assigned)
         return assigned
+
+    def _failed(self, incident_id: int, exc: Exception) -> None:
+        """One incident that cannot be served (a bad row, a refusing trigger) must not
+        hold up the rest of the queue: logged, counted, and retried after a back-off."""
+        cfg = self._settings.supervise
+        previous = self._failing.get(incident_id, (0.0, 0.0))[1]
+        delay = min(max(previous * 2, cfg.restart_delay_s), cfg.restart_delay_max_s)
+        self._failing[incident_id] = (time.monotonic() + delay, delay)
+        if self._health is not None:
+            self._health.failed(exc)
+        log.error("dispatcher.serve_failed", incident_id=incident_id,
+                  error=f"{type(exc).__name__}: {exc}", retry_in_s=delay, exc_info=True)
 
     async def _serve_one(self, incident: WaitingIncident, ranked: list[list[Ranked]]) -> int:
         async def serve(conn: asyncpg.Connection) -> int:
@@ -181,7 +191,8 @@ class Dispatcher:
         """Serve the queue whenever work may have appeared, until cancelled.
 
         ``health`` (the supervisor's, dispatch/supervise.py) hears a beat after every
-        pass and every incident served, and of every incident that failed. PostgreSQL
+        incident served and every pass that made progress, and of every incident that
+        failed. PostgreSQL
         being away is waited out here; anything else ends the pass and is raised to
         the supervisor, which logs it and starts the loop again.
         """
@@ -201,7 +212,7 @@ class Dispatcher:
                     await asyncio.sleep(delay)  # back-off while PostgreSQL is away
                     delay = min(delay * 2, 5.0)
                     continue
-                if health is not None:
+                if health is not None and self.progressing:
                     health.beat()
                 if assigned:
                     continue  # freed capacity may serve more of the queue
