@@ -29,6 +29,7 @@ from tests.helpers import (
     create_incident,
     create_unit,
     is_kind,
+    set_status,
     until,
     until_db,
 )
@@ -118,10 +119,14 @@ async def test_a_dispatcher_whose_work_all_fails_is_reported_and_recovers(
 async def test_one_incident_that_cannot_be_served_does_not_hold_up_the_queue(
         start_app: AppFactory, clean_heartbeats: asyncpg.Connection) -> None:
     """A trigger refuses any assignment to the most urgent incident: it is logged and
-    passed over, the incident below it is served, and it is served once repaired."""
+    passed over, the incident below it gets the one unit, even reading the queue one
+    incident at a time, and the first is served once repaired and a unit is free."""
     db = clean_heartbeats
-    client = await start_app(dispatch={"poll_interval_s": 0.3}, **FAST)
-    stuck = await create_incident(client, WLINGI, priority=1)  # waits: no unit yet
+    client = await start_app(dispatch={"poll_interval_s": 0.3, "batch": 1}, **FAST)
+    # Both wait in the queue: no unit yet.
+    stuck = await create_incident(client, WLINGI, priority=1)
+    behind = await create_incident(client, WLINGI, priority=2)
+    await until_db(db, "SELECT count(*) = 2 FROM incidents WHERE status = 'queued'")
     await db.execute(f"""
         CREATE FUNCTION test_refuse_incident() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -133,9 +138,7 @@ async def test_one_incident_that_cannot_be_served_does_not_hold_up_the_queue(
         END $$;
         CREATE TRIGGER test_refuse_incident BEFORE INSERT ON assignments
             FOR EACH ROW EXECUTE FUNCTION test_refuse_incident();""")
-    for n in range(2):
-        await create_unit(client, f"AMB-{n}", "ambulance", KANIGORO)
-    behind = await create_incident(client, WLINGI, priority=2)
+    unit = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
     await until_db(db, "SELECT 1 FROM assignments WHERE incident_id = $1", behind["id"])
     assert await db.fetchval("SELECT count(*) FROM assignments WHERE incident_id = $1",
                              stuck["id"]) == 0
@@ -146,6 +149,8 @@ async def test_one_incident_that_cannot_be_served_does_not_hold_up_the_queue(
 
     await db.execute("DROP TRIGGER test_refuse_incident ON assignments; "
                      "DROP FUNCTION test_refuse_incident();")
+    for status in ("en_route", "on_scene", "available"):  # the unit comes free again
+        await set_status(client, unit["id"], status)
     await until_db(db, "SELECT 1 FROM assignments WHERE incident_id = $1", stuck["id"])
 
 

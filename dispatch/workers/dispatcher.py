@@ -75,6 +75,7 @@ class Dispatcher:
         # Incidents whose last attempt failed: id -> (monotonic time of the next, back-off).
         self._failing: dict[int, tuple[float, float]] = {}
         self.progressing = True  # False after a pass where only failures happened
+        self.pass_again = False  # True after a pass where an incident failed
 
     async def run_once(self) -> int:
         """One pass over the queue; returns the number of units assigned."""
@@ -86,11 +87,11 @@ class Dispatcher:
         # Incidents that failed lately wait out their back-off, and plan on no unit.
         read = {r["id"] for r in rows}
         self._failing = {i: f for i, f in self._failing.items() if i in read}
-        due = [_waiting(r) for r in rows if self._failing.get(r["id"], (0.0, 0.0))[0] <= now]
+        due = [_waiting(r) for r in rows if not self._backing_off(r["id"], now)]
         plans = plan_fleet(due, fleet, now=datetime.now(UTC),
                            stale_after_s=cfg.stale_position_s) if due else {}
         already_queued = {r["id"] for r in rows if r["status"] == "queued"}
-        assigned = served = 0
+        assigned = served = failed = 0
         for incident in queue_order(due):
             ranked = plans.get(incident.id, [])
             if incident.id in already_queued and not any(ranked):
@@ -101,6 +102,7 @@ class Dispatcher:
                 raise
             except Exception as exc:
                 self._failed(incident.id, exc)
+                failed += 1
                 continue
             self._failing.pop(incident.id, None)
             served += 1
@@ -108,9 +110,15 @@ class Dispatcher:
                 self._health.beat()  # each incident served is progress, however long the pass
         # Progress, unless some incident keeps failing and nothing else was served.
         self.progressing = served > 0 or not self._failing
+        # The units planned for an incident that failed are free for the next pass.
+        self.pass_again = failed > 0
         log.debug("dispatcher.pass", considered=len(rows), served=served,
                   failing=len(self._failing), assigned=assigned)
         return assigned
+
+    def _backing_off(self, incident_id: int, now: float) -> bool:
+        failing = self._failing.get(incident_id)
+        return failing is not None and failing[0] > now
 
     def _failed(self, incident_id: int, exc: Exception) -> None:
         """One incident that cannot be served (a bad row, a refusing trigger) must not
@@ -135,9 +143,11 @@ class Dispatcher:
         """The queue, page by page, as far as the free units reach (and every new one).
 
         Each page holds only incidents that are new or that need a type still free;
-        once the free units are spoken for, later pages hold only the new ones.
+        once the free units are spoken for, later pages hold only the new ones. An
+        incident waiting out a failure's back-off is read but takes no unit.
         """
         batch = self._settings.dispatch.batch
+        now = time.monotonic()
         left = {t: n for t, n in free.items() if n > 0}
         rows: list[asyncpg.Record] = []
         after: tuple[Any, Any, Any] = (None, None, None)
@@ -146,7 +156,8 @@ class Dispatcher:
             rows.extend(page)
             if len(page) < batch:
                 return rows
-            left = free_left([_waiting(r) for r in page], left)
+            left = free_left([_waiting(r) for r in page if not self._backing_off(r["id"], now)],
+                             left)
             last = page[-1]
             after = (last["priority"], last["received_at"], last["id"])
 
@@ -214,7 +225,7 @@ class Dispatcher:
                     continue
                 if health is not None and self.progressing:
                     health.beat()
-                if assigned:
+                if assigned or self.pass_again:
                     continue  # freed capacity may serve more of the queue
                 await waker.wait(self._settings.dispatch.poll_interval_s)
         finally:
