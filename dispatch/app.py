@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 from aiohttp import web
@@ -15,7 +14,8 @@ from dispatch import keys
 from dispatch.settings import Settings
 from dispatch.store.db import create_pool
 from dispatch.store.migrate import MigrationFilesMissing, migrate
-from dispatch.stream import StreamHub
+from dispatch.stream import READ_BLOCK_MS, StreamHub
+from dispatch.supervise import LoopBody, Supervisor
 from dispatch.web import (
     audit,
     auth,
@@ -84,12 +84,16 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         task.result()
 
 
-def background(name: str, start: Callable[[web.Application], Coroutine[Any, Any, None]]
+LoopStarter = Callable[[web.Application], LoopBody]
+
+
+def supervised(name: str, body: LoopStarter, idle_s: float
                ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context running ``start(app)`` as a task, cancelled and awaited on exit."""
+    """A cleanup context running the loop ``body(app)(health)`` under the app's supervisor,
+    cancelled and awaited on exit. ``idle_s``: its longest wait between beats when idle."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(start(app), name=name)
+        task = app[keys.LOOPS].start(name, body(app), idle_s=idle_s)
         yield
         await _cancel(task)
         log.info("background.stopped", task=name)
@@ -102,9 +106,20 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     hub = StreamHub(app[keys.REDIS], settings.redis.stream_key, settings.sse.queue_size)
     app[keys.HUB] = hub
-    task = asyncio.create_task(hub.run(), name="stream-hub")
+    task = app[keys.LOOPS].start("hub", lambda h: hub.run(h.beat),
+                                 idle_s=READ_BLOCK_MS / 1000)
     yield
     await _cancel(task)
+
+
+async def heartbeats_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Write the loops' heartbeats to the database (for `siap112 check`)."""
+    supervisor = app[keys.LOOPS]
+    task = asyncio.create_task(supervisor.write_heartbeats(app[keys.PG_POOL]),
+                               name="heartbeats")
+    yield
+    await _cancel(task)
+    await supervisor.forget(app[keys.PG_POOL])
 
 
 async def close_streams(app: web.Application) -> None:
@@ -128,15 +143,20 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(hardening.on_prepare)
     app[keys.SETTINGS] = settings
     app[ratelimit.LIMITS] = ratelimit.Limits.from_settings(settings.auth)
+    app[events.OPEN_STREAMS] = events.OpenStreams()
     app.cleanup_ctx.append(pg_pool_ctx)
     app.cleanup_ctx.append(redis_ctx)
+    app[keys.LOOPS] = Supervisor(settings.supervise)
     app.cleanup_ctx.append(hub_ctx)
     if settings.relay.run_in_web:
-        app.cleanup_ctx.append(background(
-            "relay", lambda a: Relay(a[keys.PG_POOL], a[keys.REDIS], settings).run_forever()))
+        app.cleanup_ctx.append(supervised(
+            "relay", lambda a: Relay(a[keys.PG_POOL], a[keys.REDIS], settings).supervised,
+            settings.relay.poll_interval_s))
     if settings.dispatch.run_in_web:
-        app.cleanup_ctx.append(background(
-            "dispatcher", lambda a: Dispatcher(a[keys.PG_POOL], settings).run_forever()))
+        app.cleanup_ctx.append(supervised(
+            "dispatcher", lambda a: Dispatcher(a[keys.PG_POOL], settings).run_forever,
+            settings.dispatch.poll_interval_s))
+    app.cleanup_ctx.append(heartbeats_ctx)
     app.on_shutdown.append(close_streams)
     for module in VIEW_MODULES:
         app.router.add_routes(module.routes)

@@ -1,4 +1,4 @@
-"""The single entry point: ``siap112 serve|dispatcher|relay|migrate|seed|simulate|demo|bench``
+"""The single entry point: ``siap112 serve|dispatcher|relay|check|migrate|seed|simulate|demo|bench``
 and ``siap112 user|token`` (accounts)."""
 
 from __future__ import annotations
@@ -72,29 +72,70 @@ async def _seed(settings: Settings) -> None:
 
 
 async def _run_worker(settings: Settings, which: str) -> None:
-    """A standalone dispatcher or relay process, stopped cleanly by SIGTERM/SIGINT."""
+    """A standalone dispatcher or relay process, stopped cleanly by SIGTERM/SIGINT.
+
+    The loop runs under the supervisor: a failure is logged and the loop started
+    again, never the process ended; its heartbeats go to the database for
+    ``siap112 check``.
+    """
     from dispatch.app import make_redis
     from dispatch.store.db import create_pool
     from dispatch.store.migrate import migrate
+    from dispatch.supervise import Supervisor
     from dispatch.workers.dispatcher import Dispatcher
     from dispatch.workers.relay import Relay
 
     pool = await create_pool(settings.database_url, settings.db, min_size=1, max_size=4)
     redis = make_redis(settings)
+    supervisor = Supervisor(settings.supervise)
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
-        worker = (Dispatcher(pool, settings) if which == "dispatcher"
-                  else Relay(pool, redis, settings))
-        task = asyncio.create_task(worker.run_forever())
+        if which == "dispatcher":
+            loop_task = supervisor.start("dispatcher", Dispatcher(pool, settings).run_forever,
+                                         idle_s=settings.dispatch.poll_interval_s)
+        else:
+            loop_task = supervisor.start("relay", Relay(pool, redis, settings).supervised,
+                                         idle_s=settings.relay.poll_interval_s)
+        beats = asyncio.create_task(supervisor.write_heartbeats(pool), name="heartbeats")
+        stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stopping.set)
+        await stopping.wait()
+        loop_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await loop_task
+        beats.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beats
+        await supervisor.forget(pool)
         log.info(f"{which}.stopped")
     finally:
         await _close_within(pool, redis, settings.dispatch.shutdown_timeout_s)
+
+
+async def _check(settings: Settings, worker: str | None) -> int:
+    """``siap112 check``: 0 when this host's loops beat within their limits, else 1."""
+    import asyncpg
+    import orjson
+
+    from dispatch.supervise import check_host
+
+    try:
+        conn = await asyncpg.connect(settings.database_url, timeout=5)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        sys.stdout.write(orjson.dumps({"healthy": False,
+                                       "error": f"{type(exc).__name__}: {exc}"}).decode() + "\n")
+        return 1
+    try:
+        healthy, findings = await check_host(conn, worker)
+    except asyncpg.PostgresError as exc:
+        healthy, findings = False, [{"error": f"{type(exc).__name__}: {exc}"}]
+    finally:
+        await conn.close()
+    sys.stdout.write(orjson.dumps({"healthy": healthy, "loops": findings}).decode() + "\n")
+    return 0 if healthy else 1
 
 
 async def _close_within(pool: asyncpg.Pool, redis: Redis, budget_s: float) -> None:
@@ -181,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  "dispatcher and a relay)")
     sub.add_parser("dispatcher", help="run a standalone dispatcher worker")
     sub.add_parser("relay", help="run a standalone outbox relay")
+    check = sub.add_parser("check", help="exit 0 when this host's supervised loops beat "
+                                         "recently, 1 when one is dead or stalled (for "
+                                         "docker compose and systemd health checks)")
+    check.add_argument("--worker", choices=("dispatcher", "relay", "hub"), default=None,
+                       help="check this loop only (default: every loop on this host)")
     sub.add_parser("migrate", help="apply the SQL migrations in sql/")
     sub.add_parser("seed", help="load the demo fleet for Kabupaten Blitar (idempotent)")
     for name, helptext in (("simulate", "play realistic calls through the HTTP API"),
@@ -254,6 +300,10 @@ def _dispatch_command(args: argparse.Namespace, settings: Settings) -> int:
             sys.stderr.write(f"siap112 simulate: {exc}\n")
             return 1
         return 0
+    if command == "check":
+        if not settings.database_url:
+            raise SettingsError("SIAP112_DATABASE_URL not set")
+        return asyncio.run(_check(settings, args.worker))
     _need_services(settings)
     if command in {"user", "token", "purge"}:
         from dispatch.accounts_cli import run as run_accounts

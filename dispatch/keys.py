@@ -9,9 +9,11 @@ from redis.asyncio import Redis
 from dispatch.settings import Settings
 from dispatch.store.accounts import Principal
 from dispatch.stream import StreamHub
+from dispatch.supervise import Supervisor
 
 SETTINGS = web.AppKey("settings", Settings)
 PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 HUB = web.AppKey("stream_hub", StreamHub)
+LOOPS = web.AppKey("loops", Supervisor)  # the supervised background loops
 PRINCIPAL = web.RequestKey("principal", Principal)  # set by web/auth.authenticate

@@ -69,6 +69,8 @@ class DispatchSettings:
     poll_interval_s: float
     stale_position_s: float
     road_factor: float
+    # Rows per read of the queue: a pass reads page after page, so every incident a
+    # free unit could serve is considered whatever the queue's length.
     batch: int
     speed_kmh: Mapping[str, float]
     # How long after SIGTERM a standalone dispatcher or relay may take to finish
@@ -90,6 +92,23 @@ class RelaySettings:
 class SseSettings:
     heartbeat_s: float
     queue_size: int
+    # Open streams re-check their session or token this often, and end with
+    # `event: logout` once it no longer grants access.
+    recheck_s: float = 10.0
+    # Open streams one user or token may hold on one web instance; 0 = no cap.
+    max_streams_per_principal: int = 8
+
+
+@dataclass(frozen=True)
+class SuperviseSettings:
+    """The supervised background loops (dispatch/supervise.py)."""
+
+    # A loop with no progress for its poll interval plus this long is stalled.
+    stall_after_s: float = 30.0
+    # First back-off after a loop fails (or the dispatcher fails to serve one incident)...
+    restart_delay_s: float = 0.5
+    restart_delay_max_s: float = 30.0  # ...doubling while it keeps failing, up to this
+    heartbeat_write_s: float = 5.0    # how often heartbeats are written to the database
 
 
 @dataclass(frozen=True)
@@ -191,6 +210,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     units: UnitsSettings = field(default_factory=UnitsSettings)
     bounds: TimeBounds = field(default_factory=TimeBounds)
+    supervise: SuperviseSettings = field(default_factory=SuperviseSettings)
 
 
 def _coerce(value: str, like: Any, name: str) -> Any:
@@ -259,6 +279,7 @@ def load_settings(
         auth=AuthSettings(**tree.get("auth", {})),
         units=_units_settings(tree.get("units", {})),
         bounds=_bounds_settings(tree.get("bounds", {})),
+        supervise=SuperviseSettings(**tree.get("supervise", {})),
     )
     _validate(settings)
     return settings
@@ -273,6 +294,13 @@ def _validate(s: Settings) -> None:
         raise SettingsError("dispatch.stale_position_s must be > 0 and road_factor >= 1")
     if s.log.format not in {"json", "console"}:
         raise SettingsError(f"log.format must be json or console, got {s.log.format!r}")
+    if s.dispatch.batch < 1 or s.sse.queue_size < 1 or s.sse.recheck_s <= 0:
+        raise SettingsError("dispatch.batch and sse.queue_size must be >= 1, "
+                            "sse.recheck_s > 0")
+    if min(s.supervise.stall_after_s, s.supervise.restart_delay_s,
+           s.supervise.heartbeat_write_s) <= 0:
+        raise SettingsError("supervise.stall_after_s, restart_delay_s and heartbeat_write_s "
+                            "must be > 0")
     unknown = set(s.dispatch.speed_kmh) - set(s.runcards.unit_types) - {"default"}
     if unknown:
         raise SettingsError(f"dispatch.speed_kmh names unknown unit types: {sorted(unknown)}")

@@ -3,12 +3,14 @@
 A console that connects with ``Last-Event-ID`` first subscribes to the live
 feed, then reads the backlog after its id with XRANGE, then drains the live
 feed skipping what the backlog already sent: nothing between the two is lost.
+A console more than ``sse.queue_size`` entries behind is cut off, but only after
+every entry it was given: it resumes after the last by ``Last-Event-ID``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,8 @@ from dispatch.constants import STREAM_FIELD
 log = structlog.get_logger(__name__)
 
 StreamEntry = tuple[str, bytes]  # (stream id, JSON payload)
+# How long one XREAD waits for new entries; the hub's heartbeat beats at least this often.
+READ_BLOCK_MS = 5000
 # Not a stream entry: tells each console that the stream lost entries (reload the board).
 RESYNC: StreamEntry = ("", b'{"reason": "stream_reset"}')
 
@@ -57,29 +61,36 @@ class StreamHub:
         self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
         self._last_id = "0-0"
+        self._positioned = False  # False until the newest entry at start-up is known
         self.connected = False
         self.started = asyncio.Event()
+        self.overflows = 0  # consoles cut off for falling behind, since start
 
     # --- reading --------------------------------------------------------
     async def _initial_position(self) -> str:
         newest = await self._redis.xrevrange(self._key, count=1)
         return _decode(newest)[0][0] if newest else "0-0"
 
-    async def run(self) -> None:
-        """Read forever (until cancelled), reconnecting with back-off."""
+    async def run(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Read forever (until cancelled), reconnecting with back-off; ``beat`` per read.
+
+        Redis being away is waited out here; anything else is raised to the
+        supervisor (dispatch/supervise.py), which starts this again: reading then
+        resumes after the last entry read, as after an outage.
+        """
         delay = 0.2
-        first = True
         while True:
             try:
-                if first:
+                if not self._positioned:
                     self._last_id = await self._initial_position()
-                    first = False
+                    self._positioned = True
                 elif not self.connected:
                     await self._check_continuity()
                 self.connected = True
                 self.started.set()
                 delay = 0.2
-                await self._read_loop()
+                beat()
+                await self._read_loop(beat)
             except RedisError as exc:
                 if self.connected:
                     log.warning("hub.redis_unavailable", error=str(exc) or type(exc).__name__)
@@ -87,6 +98,9 @@ class StreamHub:
                 self.started.set()
                 await asyncio.sleep(delay)  # back-off while Redis is away
                 delay = min(delay * 2, 2.0)
+            except BaseException:
+                self.connected = False  # on a restart, check nothing was lost meanwhile
+                raise
 
     async def _check_continuity(self) -> None:
         """After an outage: if the stream lost the last entry read, consoles must resync.
@@ -104,29 +118,37 @@ class StreamHub:
         self._fan_out(RESYNC)
         self._last_id = "0-0"
 
-    async def _read_loop(self) -> None:
+    async def _read_loop(self, beat: Callable[[], None]) -> None:
         while True:
-            reply: Any = await self._redis.xread({self._key: self._last_id}, block=5000, count=500)
+            reply: Any = await self._redis.xread({self._key: self._last_id},
+                                                 block=READ_BLOCK_MS, count=500)
             for _stream, entries in reply or []:
                 for entry in _decode(entries):
                     self._last_id = entry[0]
                     self._fan_out(entry)
+            beat()
 
     def _fan_out(self, entry: StreamEntry) -> None:
         for sub in list(self._subscribers):
-            try:
-                sub.queue.put_nowait(entry)
-            except asyncio.QueueFull:
-                # A console this far behind is cut off; it resumes by Last-Event-ID.
+            if sub.queue.qsize() >= self._queue_size:
+                # A console this far behind is cut off, keeping every entry it was
+                # given: it reads them all, then resumes after the last by Last-Event-ID.
                 sub.overflowed = True
+                self.overflows += 1
+                log.warning("hub.console_overflow", queue_size=self._queue_size)
                 self._end(sub)
+            else:
+                sub.queue.put_nowait(entry)
 
     def _end(self, sub: Subscriber) -> None:
-        """Tell one console's stream to finish (it will reconnect and resume)."""
-        self._subscribers.discard(sub)
-        if sub.queue.full():
-            sub.queue.get_nowait()
-        sub.queue.put_nowait(None)
+        """Tell one console's stream to finish after what it holds (it will resume).
+
+        Each queue has one slot beyond ``queue_size`` for this marker, so nothing
+        given to the console is ever taken back.
+        """
+        if sub in self._subscribers:
+            self._subscribers.discard(sub)
+            sub.queue.put_nowait(None)
 
     def close_all(self) -> None:
         """End every console stream, so a shutting-down server does not wait on them."""
@@ -135,7 +157,7 @@ class StreamHub:
 
     # --- subscribing ----------------------------------------------------
     def subscribe(self) -> Subscriber:
-        sub = Subscriber(asyncio.Queue(self._queue_size))
+        sub = Subscriber(asyncio.Queue(self._queue_size + 1))  # + the end marker
         self._subscribers.add(sub)
         return sub
 

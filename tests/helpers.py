@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,3 +171,17 @@ async def until_db(db: asyncpg.Connection, query: str, *args: Any,
                 await woken.wait()
     finally:
         await db.remove_listener("siap112_events", wake)
+
+
+async def until(probe: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+    """The first truthy answer of ``probe``, asked every 50 ms.
+
+    Only for what shows as time passing (a loop that stops beating, a server
+    noticing by its next ping that a client went away); everything else is awaited.
+    """
+    async with asyncio.timeout(timeout):
+        while True:
+            answer = await probe()
+            if answer:
+                return answer
+            await asyncio.sleep(0.05)  # noqa: ASYNC110 - nothing to await but time

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from dispatch.core.geo import Candidate, Point, geodesic_m, nearest_exact, rank_units
 from dispatch.core.lifecycle import IllegalTransition, UnitStatus, check_transition
-from dispatch.core.planner import WaitingIncident, plan, queue_order, unmet_needs
+from dispatch.core.planner import (
+    WaitingIncident,
+    free_left,
+    plan,
+    queue_order,
+    servable,
+    unmet_needs,
+)
 from dispatch.core.runcards import load_targets
 
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
@@ -82,3 +91,58 @@ def test_targets_fall_back_to_default_per_interval() -> None:
     assert table.target("medis", "turnout") == 60
     assert table.target("kebakaran", "turnout") == 80
     assert table.target("medis", "travel") == 900
+
+
+def _first_choices(result: dict[int, list[list[Any]]]) -> dict[int, list[int | None]]:
+    """Each incident's first choice per need, leaving out incidents offered nothing."""
+    out = {}
+    for incident_id, per_need in result.items():
+        firsts = [ranked[0].candidate.unit_id if ranked else None for ranked in per_need]
+        if any(f is not None for f in firsts):
+            out[incident_id] = firsts
+    return out
+
+
+def _read_in_pages(queue: list[WaitingIncident], free: dict[str, int],
+                   batch: int) -> list[WaitingIncident]:
+    """What the dispatcher reads: pages of the servable incidents after the last page's
+    end (WAITING_PAGE_SQL), narrowing to the types left free, until a page is short."""
+    left, rest, read = dict(free), list(queue), []
+    while True:
+        page = [i for i in rest if servable(i, left)][:batch]
+        read += page
+        if len(page) < batch:
+            return read
+        left = free_left(page, left)
+        rest = rest[rest.index(page[-1]) + 1:]
+
+
+def test_reading_the_queue_in_pages_plans_as_the_whole_queue() -> None:
+    """However long the queue and however small the page, the plan is the whole queue's."""
+    rng = random.Random(11)
+    types = ["ambulance", "fire", "police", "rescue"]
+    for _ in range(300):
+        incidents = [
+            WaitingIncident(n, rng.randint(1, 3), NOW - timedelta(seconds=rng.randint(0, 900)),
+                            None if rng.random() < 0.1 else
+                            Point(rng.uniform(-8.3, -8.0), rng.uniform(112.0, 112.5)),
+                            tuple(rng.choices(types, k=rng.randint(1, 3))))
+            for n in range(rng.randint(0, 40))]
+        units = [Candidate(100 + n, rng.choice(types),
+                           Point(rng.uniform(-8.3, -8.0), rng.uniform(112.0, 112.5)), NOW)
+                 for n in range(rng.randint(0, 8))]
+        free = dict(Counter(u.unit_type for u in units))
+        read = _read_in_pages(queue_order(incidents), free, batch=rng.randint(1, 5))
+        assert _first_choices(plan(read, units, now=NOW, stale_after_s=600)) == \
+            _first_choices(plan(incidents, units, now=NOW, stale_after_s=600))
+
+
+def test_free_left_counts_what_the_queue_takes() -> None:
+    at = Point(-8.1, 112.2)
+    queue = [WaitingIncident(1, 1, NOW, at, ("rescue", "rescue", "ambulance")),
+             WaitingIncident(2, 1, NOW, None, ("ambulance",)),  # no location: takes nothing
+             WaitingIncident(3, 2, NOW, at, ("ambulance", "police"))]
+    assert free_left(queue, {"rescue": 1, "ambulance": 3, "police": 1, "fire": 0}) == \
+        {"ambulance": 1}
+    assert servable(queue[2], {"police": 1}) and not servable(queue[1], {"ambulance": 1})
+    assert not servable(queue[0], {"ambulance": 0, "police": 2})

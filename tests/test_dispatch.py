@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiohttp.test_utils import TestClient
 from geopy.distance import geodesic
 
+from dispatch import keys
+from dispatch.settings import Settings
+from dispatch.workers.dispatcher import Dispatcher
+from tests.conftest import AppFactory
 from tests.helpers import (
     KANIGORO,
     SRENGAT,
@@ -210,3 +216,67 @@ async def test_unit_breakdown_en_route_requeues_the_incident(client: TestClient)
         await set_status(client, broken["id"], "out_of_service")
         assert await _assigned_to(console, incident["id"], count=2) == ["AMB-1", "AMB-2"]
     assert (await get_json(client, f"/api/v1/units/{spare['id']}"))["status"] == "dispatched"
+
+
+async def test_a_servable_incident_behind_a_full_batch_is_served_in_the_first_pass(
+        start_app: AppFactory, make_settings: Callable[..., Settings],
+        db: asyncpg.Connection) -> None:
+    """More urgent incidents than a batch wait for rescue units that are all out; the
+    ambulance standing free still goes to the medical emergency below them at once."""
+    settings = make_settings(dispatch={"run_in_web": False, "batch": 5})
+    client = await start_app(settings)
+    ambulance = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
+    trees = [await create_incident(client, WLINGI, category="pohon_tumbang", priority=1)
+             for _ in range(12)]  # each needs a rescue unit; none exists
+    medical = await create_incident(client, SRENGAT, category="medis", priority=2)
+
+    assert await Dispatcher(client.app[keys.PG_POOL], settings).run_once() == 1  # one pass
+    unit_id = await db.fetchval("SELECT unit_id FROM assignments WHERE incident_id = $1",
+                                medical["id"])
+    assert unit_id == ambulance["id"]
+    statuses = await db.fetch("SELECT status, queue_reason FROM incidents WHERE id = ANY($1)",
+                              [t["id"] for t in trees])
+    assert {tuple(r) for r in statuses} == {("queued", "no_unit_available")}
+
+
+def _expected_first_pass(queue: list[asyncpg.Record], free: dict[str, int]
+                         ) -> dict[str, list[int]]:
+    """Per unit type, the incidents that must get one: the first in queue order that
+    need that type, as many as there are free units (computed apart from the code)."""
+    expected: dict[str, list[int]] = {t: [] for t in free}
+    left = dict(free)
+    for row in queue:
+        for unit_type in row["required_types"]:
+            if left.get(unit_type, 0) > 0:
+                left[unit_type] -= 1
+                expected[unit_type].append(row["id"])
+    return expected
+
+
+async def test_mixed_types_keep_strict_queue_order_whatever_the_batch(
+        start_app: AppFactory, make_settings: Callable[..., Settings],
+        db: asyncpg.Connection) -> None:
+    """No incident that a free unit could serve waits while a lower-ranked one needing
+    that type is served, with a batch far smaller than the queue."""
+    settings = make_settings(dispatch={"run_in_web": False, "batch": 2})
+    client = await start_app(settings)
+    fleet = {"ambulance": 3, "police": 2, "fire": 1}
+    for unit_type, count in fleet.items():
+        for n in range(count):
+            await create_unit(client, f"{unit_type[:3].upper()}-{n}", unit_type, KANIGORO)
+    rng = random.Random(112)
+    reports = ([("bencana_alam", 1)] * 3 + [("pohon_tumbang", 1)] * 6 + [("medis", 2)] * 4
+               + [("kebakaran", 2)] * 2 + [("kriminalitas", 3)] * 3 + [("sarang_tawon", 3)])
+    rng.shuffle(reports)  # arrival order differs from priority order
+    for category, priority in reports:
+        await create_incident(client, rng.choice([WLINGI, SRENGAT]), category=category,
+                              priority=priority)
+    queue = await db.fetch("SELECT id, required_types FROM incidents "
+                           "ORDER BY priority, received_at, id")
+    dispatcher = Dispatcher(client.app[keys.PG_POOL], settings)
+    assert await dispatcher.run_once() == sum(fleet.values())
+    served = await db.fetch("SELECT unit_type, array_agg(incident_id ORDER BY incident_id) "
+                            "AS ids FROM assignments GROUP BY unit_type")
+    assert {r["unit_type"]: r["ids"] for r in served} == \
+        {t: sorted(ids) for t, ids in _expected_first_pass(queue, fleet).items()}
+    assert await dispatcher.run_once() == 0  # nothing left that a free unit could serve

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from tests.helpers import (
     create_incident,
     create_unit,
     is_kind,
+    sse_events,
     until_db,
 )
 
@@ -135,3 +137,33 @@ async def test_intake_and_dispatch_go_on_while_redis_is_down(
     assert kinds == ["unit.created", "incident.created", "unit.status", "unit.assigned",
                      "incident.dispatched", "unit.status"]
     assert console.data_events()[1].data["incident_id"] == incident["id"]
+
+
+async def test_a_console_that_falls_behind_is_cut_off_without_losing_an_event(
+        start_app: AppFactory, db: asyncpg.Connection) -> None:
+    """A slow phone's stream is ended when it falls too far behind, but every entry it
+    was given still reaches it, and its reconnect gets all the rest."""
+    client = await start_app(sse={"queue_size": 2})
+    async with Console(client) as witness:
+        unit = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
+        [created] = await witness.wait_for(is_kind("unit.created"))
+    slow = await client.get("/api/v1/events")  # subscribed, and not reading for now
+    assert slow.status == 200
+    # A burst committed at once (a surge of GPS fixes), far beyond what it buffers.
+    await db.execute("""
+        INSERT INTO events (kind, unit_id, actor, data)
+        SELECT 'unit.location', $1, 'test', jsonb_build_object('lat', -8.1, 'lon', 112.2,
+                                                              'fix', g)
+        FROM generate_series(1, 300) AS g""", unit["id"])
+    expected = [r["id"] for r in await db.fetch(
+        "SELECT id FROM events WHERE id > $1 ORDER BY id", created.data["seq"])]
+    async with asyncio.timeout(30):  # the server ends the stream; a stream left open fails
+        first = [e async for e in sse_events(slow.content) if e.id is not None]
+    assert 0 < len(first) < len(expected)  # it was cut off part way
+    ready = await (await client.get("/readyz")).json()
+    assert ready["streams"]["overflows"] >= 1
+
+    async with Console(client, last_event_id=first[-1].id) as resumed:
+        rest = await resumed.wait_for(lambda e: e.id is not None,
+                                      count=len(expected) - len(first))
+    assert [e.data["seq"] for e in first + rest] == expected  # none lost, none twice

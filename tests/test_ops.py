@@ -88,8 +88,10 @@ def test_environment_overrides_config() -> None:
 async def test_health_ready_and_request_ids(client: TestClient) -> None:
     assert (await get_json(client, "/healthz"))["status"] == "alive"
     ready = await get_json(client, "/readyz")
-    assert ready == {"status": "ready",
-                     "checks": {"postgresql": "ok", "migrations": "ok", "redis": "ok"}}
+    assert (ready["status"], ready["checks"]) == (
+        "ready", {"postgresql": "ok", "migrations": "ok", "redis": "ok", "loops": "ok"})
+    assert set(ready["loops"]) == {"hub", "relay", "dispatcher"}
+    assert {loop["state"] for loop in ready["loops"].values()} == {"ok"}
     resp = await client.get("/healthz", headers={"X-Request-ID": "call-112-abc"})
     assert resp.headers["X-Request-ID"] == "call-112-abc"
     resp = await client.get("/healthz")

@@ -1,9 +1,17 @@
-"""Queue order and the dispatch plan: which unit each waiting incident should get."""
+"""Queue order and the dispatch plan: which unit each waiting incident should get.
+
+Every pass considers every waiting incident some free unit could serve, however
+long the queue: the dispatcher reads the queue in pages, in queue order, keeping
+only the incidents that are new or that need a unit type still free
+(:func:`servable`), and stops once the free units are spoken for
+(:func:`free_left`). Planning types apart gives the same plan as planning the
+whole queue, because a unit only ever serves a need of its own type.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +46,30 @@ def unmet_needs(required: Sequence[str], covered: Iterable[str]) -> tuple[str, .
 def queue_order(incidents: Iterable[WaitingIncident]) -> list[WaitingIncident]:
     """Highest priority (1) first, then the oldest call, then the lowest id."""
     return sorted(incidents, key=lambda i: (i.priority, i.received_at, i.id))
+
+
+def servable(incident: WaitingIncident, free: Mapping[str, int]) -> bool:
+    """True when a free unit could be sent now: it has a location and an unmet need of a
+    type with units free."""
+    return incident.location is not None and any(free.get(t, 0) > 0 for t in incident.unmet)
+
+
+def free_left(incidents: Iterable[WaitingIncident], free: Mapping[str, int]
+              ) -> dict[str, int]:
+    """The free units of each type still unclaimed once ``incidents`` have had theirs.
+
+    As :func:`plan` does, each incident with a location (in queue order) takes one
+    unit per unmet need while a unit of that type is left. Types with none left
+    are dropped, so an empty answer means the free fleet is spoken for.
+    """
+    left = {t: n for t, n in free.items() if n > 0}
+    for incident in queue_order(incidents):
+        if incident.location is None:
+            continue
+        for unit_type in incident.unmet:
+            if left.get(unit_type, 0) > 0:
+                left[unit_type] -= 1
+    return {t: n for t, n in left.items() if n > 0}
 
 
 def plan(

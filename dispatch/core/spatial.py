@@ -244,6 +244,13 @@ class FleetIndex:
         """Every unit in the fleet."""
         return list(self._units.values())
 
+    def free_by_type(self) -> dict[str, int]:
+        """How many units of each type the fleet holds."""
+        counts: dict[str, int] = {}
+        for c in self._units.values():
+            counts[c.unit_type] = counts.get(c.unit_type, 0) + 1
+        return counts
+
     def get(self, unit_id: int) -> Candidate | None:
         """The unit as last seen, if it is in the fleet."""
         return self._units.get(unit_id)

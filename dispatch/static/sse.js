@@ -5,6 +5,8 @@
 // new one with ?last_event_id= so the server sends exactly what was missed. A
 // `resync` event means the stream no longer holds what we missed: reload the board.
 // While not connected a banner says so: the board never looks live when it is not.
+// A `logout` event means the login behind the stream no longer grants access
+// (user disabled, session expired or ended): stop, and go to the login page.
 
 export const KINDS = [
   "incident.created", "incident.queued", "incident.dispatched", "incident.closed",
@@ -16,7 +18,7 @@ export const KINDS = [
 export class LiveStream {
   /**
    * @param {object} handlers onEvent(kind, data), onReady({resumed}), onResync(),
-   *                          onState("connecting" | "live" | "down")
+   *                          onState("connecting" | "live" | "down"), onLogout()
    */
   constructor(handlers, url = "/api/v1/events") {
     this.url = url;
@@ -43,6 +45,13 @@ export class LiveStream {
       this.h.onReady?.({ resumed });
     });
     es.addEventListener("resync", () => this.h.onResync?.());
+    es.addEventListener("logout", () => {
+      es.close();
+      this.es = null;
+      this.setState("down");
+      if (this.h.onLogout) this.h.onLogout();
+      else window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+    });
     for (const kind of KINDS) {
       es.addEventListener(kind, (e) => {
         this.lastId = e.lastEventId || this.lastId;

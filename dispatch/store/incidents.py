@@ -45,18 +45,30 @@ UNIT_WAS_ASSIGNED_SQL = """
 SELECT EXISTS (SELECT 1 FROM assignments WHERE incident_id = $1 AND unit_id = $2)
 """
 
-# Waiting incidents in service order (the incidents_waiting index).
-WAITING_SQL = """
-SELECT i.id, i.priority, i.received_at, i.lat, i.lon, i.required_types, i.status,
-       coalesce((SELECT array_agg(a.unit_type) FROM assignments a
-                 WHERE a.incident_id = i.id
-                   AND (a.ended_at IS NULL OR a.end_reason = 'cleared')), '{}') AS covered
-FROM incidents i
-WHERE i.status IN ('pending', 'queued')
-  -- Incidents waiting for a handover to another centre are not ours to dispatch.
-  AND NOT starts_with(coalesce(i.queue_reason, ''), 'handover_')
-ORDER BY i.priority, i.received_at, i.id
-LIMIT $1
+# One page of the dispatch queue in service order (the incidents_waiting index),
+# after the key ($2, $3, $4) of the previous page's last row: the incidents never
+# looked at yet ('pending'), and those with a location and an unmet need of one of
+# the unit types $1 that still have units free. Incidents waiting for a handover
+# to another centre are not ours to dispatch.
+WAITING_PAGE_SQL = """
+SELECT w.* FROM (
+    SELECT i.id, i.priority, i.received_at, i.lat, i.lon, i.required_types, i.status,
+           coalesce((SELECT array_agg(a.unit_type) FROM assignments a
+                     WHERE a.incident_id = i.id
+                       AND (a.ended_at IS NULL OR a.end_reason = 'cleared')), '{}') AS covered
+    FROM incidents i
+    WHERE i.status IN ('pending', 'queued')
+      AND NOT starts_with(coalesce(i.queue_reason, ''), 'handover_')
+      AND ($2::int IS NULL
+           OR (i.priority, i.received_at, i.id) > ($2::int, $3::timestamptz, $4::bigint))
+) w
+WHERE w.status = 'pending'
+   OR (w.lat IS NOT NULL AND EXISTS (
+        SELECT 1 FROM unnest($1::text[]) AS t(unit_type)
+        WHERE cardinality(array_positions(w.required_types, t.unit_type))
+            > cardinality(array_positions(w.covered, t.unit_type))))
+ORDER BY w.priority, w.received_at, w.id
+LIMIT $5
 """
 
 COVERED_TYPES_SQL = """

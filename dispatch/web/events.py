@@ -5,11 +5,24 @@ Each SSE ``id`` is the Redis stream entry id. A console that reconnects with
 connection) receives exactly the entries it missed, then live ones. When the
 entries after its id are no longer in the stream (trimmed, or Redis restarted
 empty) it receives a ``resync`` event: reload the board, then carry on.
+
+A stream follows its holder's access: every ``sse.recheck_s`` it checks the
+session or token again and, once that no longer grants the same access (user
+disabled, token revoked, session expired or ended), sends ``event: logout`` and
+ends. A responder's stream carries only the events of its own unit and of the
+incidents that unit is assigned to: the set is read when the stream opens, kept
+up to date from the unit's own ``unit.assigned`` and ``assignment.ended``
+events, and read again at every re-check. One user or token may hold at most
+``sse.max_streams_per_principal`` streams on one web instance (429 beyond).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import structlog
@@ -20,63 +33,183 @@ from redis.exceptions import RedisError
 from dispatch import keys
 from dispatch.errors import DomainError
 from dispatch.privacy import PERSONAL_DATA_ROLES, mask
-from dispatch.stream import RESYNC, StreamHub, Subscriber, parse_id
+from dispatch.store.accounts import Principal
+from dispatch.store.db import UNAVAILABLE_ERRORS
+from dispatch.stream import RESYNC, StreamEntry, StreamHub, Subscriber, parse_id
+from dispatch.web.auth import principal_of
+from dispatch.web.common import connection, json_response
+from dispatch.web.middleware import error_body
 
 routes = web.RouteTableDef()
 log = structlog.get_logger(__name__)
 
+# Not an entry: nothing arrived within the wait.
+QUIET: StreamEntry = ("", b"")
 
-def _kind(payload: bytes) -> str:
-    kind = orjson.loads(payload).get("kind", "message")
-    return str(kind)
-
-
-async def _send(resp: EventSourceResponse, entry: tuple[str, bytes], masked: bool) -> None:
-    sid, payload = entry
-    if masked:  # a role that may not see caller numbers (dispatch/privacy.py)
-        payload = orjson.dumps(mask(orjson.loads(payload)))
-    await resp.send(payload.decode(), id=sid, event=_kind(payload))
+UNIT_INCIDENTS_SQL = """
+SELECT incident_id FROM assignments WHERE unit_id = $1 AND ended_at IS NULL
+"""
 
 
-async def _resume(resp: EventSourceResponse, hub: StreamHub, last_id: str,
-                  masked: bool) -> str:
-    """Send the backlog after ``last_id`` (or a resync); return the last id sent."""
-    try:
-        if not await hub.resume_is_possible(last_id):
-            await resp.send(orjson.dumps({"reason": "gap", "last_event_id": last_id}).decode(),
-                            event="resync")
-            return last_id
-        async for entry in hub.backlog(last_id):
-            await _send(resp, entry, masked)
-            last_id = entry[0]
-    except RedisError as exc:
-        log.warning("sse.backlog_unavailable", error=str(exc))
-        await resp.send(orjson.dumps({"reason": "stream_unavailable"}).decode(),
-                        event="resync")
-    return last_id
+class OpenStreams:
+    """Open event streams per principal on this web instance."""
+
+    def __init__(self) -> None:
+        self._count: dict[str, int] = {}
+
+    def enter(self, owner: str, limit: int) -> bool:
+        """Count one more stream for ``owner``; False (and nothing counted) at the limit."""
+        held = self._count.get(owner, 0)
+        if 0 < limit <= held:
+            return False
+        self._count[owner] = held + 1
+        return True
+
+    def leave(self, owner: str) -> None:
+        held = self._count.get(owner, 0) - 1
+        if held > 0:
+            self._count[owner] = held
+        else:
+            self._count.pop(owner, None)
+
+    def held(self, owner: str) -> int:
+        return self._count.get(owner, 0)
 
 
-async def _live(resp: EventSourceResponse, sub: Subscriber, sent_upto: str | None,
-                check_every_s: float, masked: bool) -> None:
-    upto = parse_id(sent_upto) if sent_upto else None
-    while True:
-        try:
-            async with asyncio.timeout(check_every_s):
-                entry = await sub.queue.get()
-        except TimeoutError:
-            if not resp.is_connected():  # the console went away while all was quiet
-                return
-            continue
-        if entry is None:  # this console fell too far behind; it resumes by Last-Event-ID
+OPEN_STREAMS = web.AppKey("sse_open_streams", OpenStreams)
+
+
+@dataclass
+class Scope:
+    """Which events one console receives: all, or one unit's and its incidents'."""
+
+    unit_id: int | None
+    incidents: set[int] = field(default_factory=set)
+
+    def admits(self, event: dict[str, Any]) -> bool:
+        """Whether ``event`` goes to this console; follows the unit's assignments."""
+        if self.unit_id is None:
+            return True
+        if event.get("unit_id") == self.unit_id:
+            incident_id = event.get("incident_id")
+            if isinstance(incident_id, int):
+                if event.get("kind") == "unit.assigned":
+                    self.incidents.add(incident_id)
+                elif event.get("kind") == "assignment.ended":
+                    self.incidents.discard(incident_id)
+            return True
+        return event.get("incident_id") in self.incidents
+
+
+class AccessEnded(Exception):
+    """The stream's session or token no longer grants the access it opened with."""
+
+
+class ConsoleStream:
+    """One open stream: what it may see, and whether its holder still may."""
+
+    def __init__(self, request: web.Request, resp: EventSourceResponse,
+                 principal: Principal) -> None:
+        self._request = request
+        self._resp = resp
+        self._principal = principal
+        self._masked = principal.role not in PERSONAL_DATA_ROLES
+        bound = principal.unit_id if principal.role == "responder" else None
+        self.scope = Scope(bound)
+
+    async def load_scope(self) -> None:
+        """The incidents the responder's unit is on now (nothing to do for other roles)."""
+        if self.scope.unit_id is None:
             return
-        if entry is RESYNC:  # Redis came back without entries it may not have sent
-            await resp.send(entry[1].decode(), event="resync")
+        async with connection(self._request) as conn:
+            rows = await conn.fetch(UNIT_INCIDENTS_SQL, self.scope.unit_id)
+        self.scope.incidents = {r["incident_id"] for r in rows}
+
+    async def recheck(self) -> None:
+        """Raise AccessEnded unless the session or token still grants the same access.
+
+        While PostgreSQL does not answer, the stream goes on: an outage is not a
+        logout, and the next re-check decides.
+        """
+        try:
+            now = await principal_of(self._request)
+            if now is None or (now.kind, now.id, now.role, now.unit_id) != (
+                    self._principal.kind, self._principal.id, self._principal.role,
+                    self._principal.unit_id):
+                raise AccessEnded()
+            await self.load_scope()
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("sse.recheck_unavailable", error=f"{type(exc).__name__}: {exc}")
+
+    async def send(self, entry: StreamEntry) -> None:
+        sid, payload = entry
+        event = orjson.loads(payload)
+        if not self.scope.admits(event):
+            return
+        if self._masked:  # a role that may not see caller numbers (dispatch/privacy.py)
+            payload = orjson.dumps(mask(event))
+        await self._resp.send(payload.decode(), id=sid, event=str(event.get("kind", "message")))
+
+    async def resume(self, hub: StreamHub, last_id: str) -> str:
+        """Send the backlog after ``last_id`` (or a resync); return the last id sent."""
+        resp = self._resp
+        try:
+            if not await hub.resume_is_possible(last_id):
+                await resp.send(orjson.dumps({"reason": "gap",
+                                              "last_event_id": last_id}).decode(),
+                                event="resync")
+                return last_id
+            async for entry in hub.backlog(last_id):
+                await self.send(entry)
+                last_id = entry[0]
+        except RedisError as exc:
+            log.warning("sse.backlog_unavailable", error=str(exc))
+            await resp.send(orjson.dumps({"reason": "stream_unavailable"}).decode(),
+                            event="resync")
+        return last_id
+
+    async def _next(self, sub: Subscriber, wait_s: float) -> StreamEntry | None:
+        """The next entry, ``None`` when the hub cut this console off, or QUIET."""
+        try:
+            async with asyncio.timeout(max(0.0, wait_s)):
+                return await sub.queue.get()
+        except TimeoutError:
+            return QUIET
+
+    async def live(self, sub: Subscriber, sent_upto: str | None, heartbeat_s: float,
+                   recheck_s: float) -> None:
+        """Live entries until the console goes, falls behind, or loses its access."""
+        loop = asyncio.get_running_loop()
+        upto = parse_id(sent_upto) if sent_upto else None
+        next_check = loop.time() + recheck_s
+        while True:
+            entry = await self._next(sub, min(heartbeat_s, next_check - loop.time()))
+            if loop.time() >= next_check:
+                await self.recheck()
+                next_check = loop.time() + recheck_s
+            if entry is QUIET:
+                if not self._resp.is_connected():  # the console went away while all was quiet
+                    return
+                continue
+            if entry is None:  # this console fell too far behind; it resumes by Last-Event-ID
+                return
+            if entry is RESYNC:  # Redis came back without entries it may not have sent
+                await self._resp.send(entry[1].decode(), event="resync")
+                upto = None
+                continue
+            if upto is not None and parse_id(entry[0]) <= upto:
+                continue
             upto = None
-            continue
-        if upto is not None and parse_id(entry[0]) <= upto:
-            continue
-        upto = None
-        await _send(resp, entry, masked)
+            await self.send(entry)
+
+
+def _too_many(limit: int, retry_after_s: float) -> web.Response:
+    return json_response(
+        error_body("too_many_streams",
+                   f"this login already holds {limit} open event streams, the most "
+                   "allowed; close one (another tab or device) and try again",
+                   limit=limit, retry_after_s=retry_after_s),
+        status=429, headers={"Retry-After": str(math.ceil(retry_after_s))})
 
 
 @routes.get("/api/v1/events")
@@ -89,21 +222,34 @@ async def events(request: web.Request) -> web.StreamResponse:
             raise DomainError("Last-Event-ID must be a stream id like 1700000000000-0",
                               code="invalid_last_event_id", field="Last-Event-ID") from None
     hub = request.app[keys.HUB]
-    settings = request.app[keys.SETTINGS]
-    masked = request[keys.PRINCIPAL].role not in PERSONAL_DATA_ROLES
+    cfg = request.app[keys.SETTINGS].sse
+    principal = request[keys.PRINCIPAL]
+    owner = f"{principal.kind}:{principal.id}"
+    streams = request.app[OPEN_STREAMS]
+    if not streams.enter(owner, cfg.max_streams_per_principal):
+        log.warning("sse.too_many_streams", principal=principal.name,
+                    limit=cfg.max_streams_per_principal)
+        return _too_many(cfg.max_streams_per_principal, cfg.recheck_s)
     sub = hub.subscribe()  # before the backlog, so nothing falls between the two
-    resp = EventSourceResponse(ping_interval=settings.sse.heartbeat_s)
+    resp = EventSourceResponse(ping_interval=cfg.heartbeat_s)
+    console = ConsoleStream(request, resp, principal)
     try:
+        await console.load_scope()
         await resp.prepare(request)
         await resp.send(orjson.dumps({"stream_connected": hub.connected}).decode(),
                         event="hello")
         if last_id:
-            last_id = await _resume(resp, hub, last_id, masked)
-        await _live(resp, sub, last_id, settings.sse.heartbeat_s, masked)
+            last_id = await console.resume(hub, last_id)
+        await console.live(sub, last_id, cfg.heartbeat_s, cfg.recheck_s)
+    except AccessEnded:
+        log.info("sse.logout", principal=principal.name, kind=principal.kind)
+        with contextlib.suppress(ConnectionResetError):
+            await resp.send(orjson.dumps({"reason": "access_ended"}).decode(), event="logout")
     except ConnectionResetError:
         pass  # the console closed the connection
     finally:
         hub.unsubscribe(sub)
+        streams.leave(owner)
         if resp.prepared:
             resp.stop_streaming()
     return resp

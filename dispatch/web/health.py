@@ -1,4 +1,10 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
+
+``/readyz`` answers 503 when PostgreSQL or Redis does not answer, a migration is
+pending, or a background loop of this process (dispatcher, relay, stream hub) is
+dead or stalled: ``checks.loops`` names it, ``loops`` gives each loop's last
+beat, failures and restarts, ``streams`` the open console streams.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +52,12 @@ async def readyz(request: web.Request) -> web.Response:
         checks["redis"] = "ok"
     except REDIS_CHECK_ERRORS as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
+    loops = request.app[keys.LOOPS]
+    problems = loops.problems()
+    checks["loops"] = "ok" if not problems else "; ".join(problems)
     ready = all(v == "ok" for v in checks.values())
-    return json_response({"status": "ready" if ready else "not_ready", "checks": checks},
+    return json_response({"status": "ready" if ready else "not_ready", "checks": checks,
+                          "loops": loops.report(),
+                          "streams": {"open": request.app[keys.HUB].subscriber_count,
+                                      "overflows": request.app[keys.HUB].overflows}},
                          status=200 if ready else 503)

@@ -11,6 +11,7 @@ advisory lock lets one publish at a time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,7 @@ from dispatch.store.db import UNAVAILABLE_ERRORS
 from dispatch.store.events import MARK_PUBLISHED_SQL, UNPUBLISHED_SQL
 from dispatch.store.notify import Waker
 from dispatch.store.units import CLAIM_DUE_POSITIONS_SQL, POSITION_EVENTS_SQL
+from dispatch.supervise import LoopHealth
 
 log = structlog.get_logger(__name__)
 SERVICE_ERRORS: tuple[type[BaseException], ...] = (RedisError, *UNAVAILABLE_ERRORS)
@@ -80,7 +82,16 @@ class Relay:
                 await conn.execute(POSITION_EVENTS_SQL, due)
         return len(due)
 
-    async def run_forever(self) -> None:
+    async def supervised(self, health: LoopHealth) -> None:
+        """``run_forever`` as a supervised loop (dispatch/supervise.py)."""
+        await self.run_forever(health.beat)
+
+    async def run_forever(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Publish whatever is committed, until cancelled; ``beat`` after every batch.
+
+        Redis or PostgreSQL being away is waited out here; anything else is raised
+        to the supervisor (dispatch/supervise.py), which logs it and starts again.
+        """
         waker = Waker(self._settings.database_url, EVENTS_CHANNEL)
         delay = 0.2
         log.info("relay.started", stream=self._settings.redis.stream_key)
@@ -90,6 +101,7 @@ class Relay:
                     await self.flush_positions()
                     published = await self.publish_batch()
                     delay = 0.2
+                    beat()
                 except SERVICE_ERRORS as exc:
                     log.warning("relay.unavailable", error=str(exc) or type(exc).__name__,
                                 retry_in_s=delay)
