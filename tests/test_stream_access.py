@@ -119,13 +119,13 @@ async def _session(client: TestClient, db: asyncpg.Connection, username: str,
 async def test_a_session_stream_ends_when_the_user_is_disabled_or_the_session_expires(
         start_app: AppFactory, db: asyncpg.Connection, how: str) -> None:
     client = await start_app(**QUICK)
-    http = await _session(client, db, "dispatcher.siti", "dispatcher")
+    http = await _session(client, db, "siti.dispatcher", "dispatcher")
     try:
         async with feed(http, str(client.make_url("/api/v1/events"))) as stream:
             await create_unit(client, "AMB-1", "ambulance", KANIGORO)
             await stream.wait_for(kind("unit.created"))
             if how == "disabled":
-                assert await accounts.disable_user(db, "dispatcher.siti")
+                assert await accounts.disable_user(db, "siti.dispatcher")
             else:  # the shift's session runs out while the page stays open
                 await db.execute("UPDATE sessions SET expires_at = now()")
             await stream.wait_for(kind("logout"))

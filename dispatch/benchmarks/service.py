@@ -142,8 +142,10 @@ async def start_service(database_url: str, redis_url: str, stream_key: str,
     env = {"SIAP112_DATABASE_URL": database_url, "SIAP112_REDIS_URL": redis_url,
            "SIAP112_REDIS_STREAM_KEY": stream_key, "SIAP112_HTTP_HOST": "127.0.0.1",
            "SIAP112_HTTP_PORT": str(port), "SIAP112_LOG_LEVEL": "warning",
-           # The benchmark measures the service's capacity, not its rate limiter.
-           "SIAP112_AUTH_INTAKE_PER_MINUTE": "0", **overrides}
+           # The benchmark measures the service's capacity, not its rate limiter, and
+           # opens its many consoles with one token (no per-login stream cap).
+           "SIAP112_AUTH_INTAKE_PER_MINUTE": "0", "SIAP112_SSE_MAX_STREAMS_PER_PRINCIPAL": "0",
+           **overrides}
     child = await start(["dispatch", "serve"], env, port, "/readyz")
     conn = await asyncpg.connect(database_url)
     try:
