@@ -27,7 +27,8 @@ serves incidents in queue order. The unit an assignment took was free at that
 pass's fleet read, so the read came after the unit's free stamp. Any assignment
 of the same process stamped before that free stamp belongs to an earlier pass,
 so this pass read its queue after it: that stamp is a lower bound (``q_lo``)
-on the pass's queue read.
+on the pass's queue read. (This holds while a unit cannot be claimed, cleared
+and freed again within one pass: the night's units take longer than a pass.)
 """
 
 from __future__ import annotations
@@ -263,18 +264,21 @@ def order_violations(night: Night) -> list[OrderViolation]:
                 continue  # not certainly in that pass's queue, or already served
             seen.add(s.incident_id)
             y = s.met
+            # This pass read the fleet after the unit it took was freed and after its
+            # previous pass: the window in which it planned and served.
+            read = max(z.q_lo, z.free_stamp)
             # Tolerated: two dispatchers racing within one pass. The other process was
-            # serving the higher-ranked incident at that moment (it held the incident's
-            # row lock, so this pass skipped it with SKIP LOCKED and went on down the
-            # queue). Its unit was then free before this assignment's stamp, since that
-            # pass read the fleet before locking the incident.
-            if y is not None and y.process != z.process and y.free_stamp < z.stamp:
+            # serving the higher-ranked incident (it held the incident's row lock, so
+            # this pass skipped it with SKIP LOCKED and went on down the queue): its
+            # pass read the queue and the fleet before this assignment.
+            if (y is not None and y.process != z.process and y.q_lo < z.stamp
+                    and y.free_stamp < z.stamp):
                 continue
-            # Tolerated too: the other process claimed a unit of this type during this
-            # pass (between its queue read and this assignment), so the units this pass
-            # had planned for the higher-ranked incident may all have been taken.
-            if any(o.process != z.process and o.unit_type == z.unit_type
-                   and z.q_lo <= o.stamp <= z.stamp for o in by_type_asg[z.unit_type]):
+            # Tolerated too: the other process claimed a unit of this type while this
+            # pass was serving, so the units this pass had planned for the higher-ranked
+            # incident (the nearest and two fallbacks) may all have been taken.
+            if any(o.process != z.process and read <= o.stamp <= z.stamp
+                   for o in by_type_asg[z.unit_type]):
                 continue
             out.append(OrderViolation(z, served, s))
     return out

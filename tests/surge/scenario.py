@@ -322,21 +322,24 @@ class KeludNight:
         """After a reconnect, catch up from the board, as a console reloading would.
 
         The stream should have resumed without a gap; if it did not, the night still
-        ends (and the console's own check names the entry it lost).
+        ends (and the console's own check names the entries it lost).
         """
-        self._spawn(self._catch_up(), "catch-up")
+        if not self._tasks_named("catch-up"):
+            self._spawn(self._catch_up(), "catch-up")
+
+    def _tasks_named(self, name: str) -> bool:
+        return any(t.get_name() == name and not t.done() for t in self._tasks)
 
     async def _catch_up(self) -> None:
-        async with self.dp.get("/api/v1/units?status=dispatched") as resp:
-            units = (await resp.json())["items"]
-        for unit in units:
-            async with self.dp.get(f"/api/v1/units/{unit['id']}") as resp:
-                assignment = (await resp.json()).get("assignment")
-            if assignment is not None and assignment["id"] not in self._walked:
-                self._walked.add(assignment["id"])
-                self._spawn(self._walk(int(unit["id"])), f"walk-{assignment['id']}")
-        for incident_id in list(self.open):
-            self._spawn(self._check(incident_id), f"check-{incident_id}")
+        async with self.dp.get("/api/v1/incidents?status=open&limit=1000") as resp:
+            board = (await resp.json())["items"]
+        for incident in board:
+            for a in incident["assignments"]:
+                if a["ended_at"] is None and a["id"] not in self._walked:
+                    self._walked.add(a["id"])
+                    self._spawn(self._walk(int(a["unit_id"])), f"walk-{a['id']}")
+            if closing_disposition(incident) is not None and incident["id"] in self.open:
+                self._spawn(self._check(int(incident["id"])), f"check-{incident['id']}")
 
     async def _walk(self, unit_id: int) -> None:
         """Turnout, travel, work on scene: compressed, then the unit is free again."""
