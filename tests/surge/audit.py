@@ -249,8 +249,10 @@ def order_violations(night: Night) -> list[OrderViolation]:
     for s in night.slots:
         by_type[s.unit_type].append(s)
     by_type_asg: dict[str, list[Assignment]] = defaultdict(list)
+    by_incident_asg: dict[int, list[Assignment]] = defaultdict(list)
     for a in night.assignments:
         by_type_asg[a.unit_type].append(a)
+        by_incident_asg[a.incident_id].append(a)
     out = []
     for z in night.assignments:
         if z.method != "auto" or z.q_lo == -INF:
@@ -263,21 +265,20 @@ def order_violations(night: Night) -> list[OrderViolation]:
             if not (s.created_pub < z.q_lo and s.met_stamp > z.stamp):
                 continue  # not certainly in that pass's queue, or already served
             seen.add(s.incident_id)
-            y = s.met
             # This pass read the fleet after the unit it took was freed and after its
-            # previous pass: the window in which it planned and served.
+            # previous pass; another process's transaction that committed after that
+            # may have overlapped this pass.
             read = max(z.q_lo, z.free_stamp)
-            # Tolerated: two dispatchers racing within one pass. The other process was
-            # serving the higher-ranked incident (it held the incident's row lock, so
-            # this pass skipped it with SKIP LOCKED and went on down the queue): its
-            # pass read the queue and the fleet before this assignment.
-            if (y is not None and y.process != z.process and y.q_lo < z.stamp
-                    and y.free_stamp < z.stamp):
+            # Tolerated: two dispatchers racing within one pass. (1) The other process
+            # was serving the higher-ranked incident: it held the incident's row lock,
+            # so this pass skipped it (SKIP LOCKED) and went on down the queue.
+            if any(o.process != z.process and o.published > read and o.q_lo < z.stamp
+                   for o in by_incident_asg[s.incident_id]):
                 continue
-            # Tolerated too: the other process claimed a unit of this type while this
-            # pass was serving, so the units this pass had planned for the higher-ranked
-            # incident (the nearest and two fallbacks) may all have been taken.
-            if any(o.process != z.process and read <= o.stamp <= z.stamp
+            # (2) The other process claimed a unit of this type while this pass was
+            # serving, so the units it had planned for the higher-ranked incident (the
+            # nearest and two fallbacks) may all have been taken.
+            if any(o.process != z.process and o.published > read and o.stamp < z.stamp
                    for o in by_type_asg[z.unit_type]):
                 continue
             out.append(OrderViolation(z, served, s))

@@ -261,9 +261,11 @@ async def _judge_night(db: asyncpg.Connection, night: KeludNight, consoles: list
                      f"required, {len(exp.required - set(c.seqs()))} missing, "
                      f"{len(set(c.seqs()) & exp.forbidden)} not its own, "
                      f"{c.connections} connection(s), {c.resyncs} resync(s)")
-    lines += [f"  order: assignment {v.assignment.id} ({v.assignment.unit_type}) to incident "
-              f"{v.assignment.incident_id} p{v.served_rank[0]} while incident "
-              f"{v.waiting.incident_id} p{v.waiting.rank[0]} waited" for v in order[:5]]
+    lines += [f"  order: assignment {v.assignment.id} ({v.assignment.unit_type}, "
+              f"{v.assignment.process}) to incident {v.assignment.incident_id} "
+              f"p{v.served_rank[0]} while incident {v.waiting.incident_id} "
+              f"p{v.waiting.rank[0]} waited (its need met by assignment "
+              f"{v.waiting.met.id if v.waiting.met else None})" for v in order[:5]]
     lines += [f"  starved: incident {st.slot.incident_id} p{st.slot.rank[0]} needed "
               f"{st.slot.unit_type}; the passes of assignments {st.passes[0].id} and "
               f"{st.passes[1].id} left it waiting" for st in starved[:5]]
