@@ -96,6 +96,7 @@ class LiveConsole:
         self.events: list[SseEvent] = []  # every entry with an id, as received
         self.connections = 0
         self.resyncs = 0
+        self.broken = 0
         self._on_event = on_event
         self._on_resume = on_resume
         self._last_id = last_event_id
@@ -117,12 +118,16 @@ class LiveConsole:
         while True:
             headers = {"Last-Event-ID": self._last_id} if self._last_id else {}
             timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
-            async with self.session.get("/api/v1/events", headers=headers,
-                                        timeout=timeout) as resp:
-                assert resp.status == 200, (self.role, resp.status, await resp.text())
-                self.connections += 1
-                async for event in sse_events(resp.content):
-                    await self._take(event)
+            try:
+                async with self.session.get("/api/v1/events", headers=headers,
+                                            timeout=timeout) as resp:
+                    assert resp.status == 200, (self.role, resp.status, await resp.text())
+                    self.connections += 1
+                    async for event in sse_events(resp.content):
+                        await self._take(event)
+            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
+                    aiohttp.ClientOSError):
+                self.broken += 1  # cut mid-entry: resume as a browser would
             # The server ended the stream (it cut a console that fell behind): resume.
 
     async def _take(self, event: SseEvent) -> None:

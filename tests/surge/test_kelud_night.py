@@ -236,6 +236,8 @@ async def _judge_night(db: asyncpg.Connection, night: KeludNight, consoles: list
         c.role, night_rows, unit_id=responder_unit,
         personal_data_roles=PERSONAL_DATA_ROLES) for c in consoles}
 
+    auto = [a for a in rebuilt.assignments if a.method == "auto"]
+    fenced = sum(a.q_lo > -audit.INF for a in auto) / max(1, len(auto))
     dispositions = Counter(r["disposition"] for r in calls_rows)
     by_process = Counter(a["assigned_by"] for a in assignments)
     lines = [
@@ -247,7 +249,7 @@ async def _judge_night(db: asyncpg.Connection, night: KeludNight, consoles: list
         f"assignments: {len(assignments)} (by process: {sorted(by_process.values())}), "
         f"unit walks: {night.tally.walks}",
         f"order violations: {len(order)}; starved needs: {len(starved)}; "
-        f"unit overlaps: {len(overlaps)}",
+        f"unit overlaps: {len(overlaps)}; assignments fenced into passes: {fenced:.0%}",
         "longest servable waits: " + ", ".join(
             f"{w:.2f} s (incident {s.incident_id} p{s.rank[0]} {s.unit_type})"
             for w, s in audit.longest_servable_waits(rebuilt)),
@@ -260,7 +262,7 @@ async def _judge_night(db: asyncpg.Connection, night: KeludNight, consoles: list
         lines.append(f"console {c.role}: {len(c.events)} received, {len(exp.required)} "
                      f"required, {len(exp.required - set(c.seqs()))} missing, "
                      f"{len(set(c.seqs()) & exp.forbidden)} not its own, "
-                     f"{c.connections} connection(s), {c.resyncs} resync(s)")
+                     f"{c.connections} connection(s), {c.broken} broken, {c.resyncs} resync(s)")
     lines += [f"  order: assignment {v.assignment.id} ({v.assignment.unit_type}, "
               f"{v.assignment.process}) to incident {v.assignment.incident_id} "
               f"p{v.served_rank[0]} while incident {v.waiting.incident_id} "
@@ -284,6 +286,9 @@ async def _judge_night(db: asyncpg.Connection, night: KeludNight, consoles: list
                                                         calls_rows))
     judge("no unit on two incidents",
           lambda: _assert_empty(overlaps or ([] if overlaps_sql == 0 else [overlaps_sql])))
+    # The two rules below judge passes; most assignments must be placed in one (only a
+    # unit's first assignment of the night cannot be), or they would judge nothing.
+    judge("passes seen", lambda: _assert_at_least(fenced, 0.5))
     # Queue order: no incident in a pass's view was passed over for a lower-ranked one.
     judge("priority-then-age order", lambda: _assert_empty(
         [(v.assignment.id, v.waiting.incident_id) for v in order]))
@@ -294,6 +299,10 @@ async def _judge_night(db: asyncpg.Connection, night: KeludNight, consoles: list
         judge(f"console {c.role}", lambda c=c: _assert_console(  # type: ignore[misc]
             c, expectations[c.role], by_id))
     assert not failures, "\n".join(failures)
+
+
+def _assert_at_least(share: float, floor: float) -> None:
+    assert share >= floor, f"{share:.0%} < {floor:.0%}"
 
 
 def _assert_empty(found: list[Any]) -> None:
