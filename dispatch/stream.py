@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -176,6 +177,18 @@ class StreamHub:
         back empty) the console must reload its board.
         """
         return bool(await self._redis.xrange(self._key, min=last_id, max=last_id, count=1))
+
+    async def seq_of(self, stream_id: str) -> int | None:
+        """The event seq of one stream entry; None when it is gone or Redis is away."""
+        try:
+            entries = _decode(await self._redis.xrange(self._key, min=stream_id,
+                                                       max=stream_id, count=1))
+        except RedisError:
+            return None
+        if not entries:
+            return None
+        seq = orjson.loads(entries[0][1]).get("seq")
+        return seq if isinstance(seq, int) else None
 
     async def backlog(self, after_id: str) -> AsyncIterator[StreamEntry]:
         """Entries strictly after ``after_id``, oldest first, in pages."""

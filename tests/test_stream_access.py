@@ -182,6 +182,42 @@ async def test_a_responder_receives_only_its_units_work(start_app: AppFactory,
     assert len(board.data()) > len(got)
 
 
+async def test_a_responder_resuming_gets_its_incidents_news_up_to_its_units_release(
+        start_app: AppFactory, db: asyncpg.Connection) -> None:
+    """A phone that lost its connection while on an incident resumes after its unit has
+    been released: the incident's news from before the release still reaches it."""
+    client = await start_app(**QUICK)
+    async with feed(client, "/api/v1/events") as board:
+        mine = await create_unit(client, "AMB-MINE", "ambulance", KANIGORO)
+        police = await create_unit(client, "POL-1", "police", WLINGI)
+        ours = await create_incident(client, KANIGORO)
+        assigned = await board.wait_for(kind("unit.assigned", unit_id=mine["id"]))
+        _, responder = await _token(db, "responder", unit_id=mine["id"])
+        # While the phone is away: another unit joins, ours finishes, the incident closes.
+        await post_json(client, f"/api/v1/incidents/{ours['id']}/assignments",
+                        {"unit_id": police["id"]}, 201)
+        joined = await board.wait_for(kind("unit.assigned", unit_id=police["id"]))
+        for status in ("en_route", "on_scene", "available"):
+            await set_status(client, mine["id"], status)
+        released = await board.wait_for(kind("assignment.ended", unit_id=mine["id"]))
+        await post_json(client, f"/api/v1/incidents/{ours['id']}/close",
+                        {"disposition": "selesai"}, 200)
+        closed = await board.wait_for(kind("incident.closed", incident_id=ours["id"]))
+        async with feed(client, f"/api/v1/events?last_event_id={assigned.id}",
+                        responder) as phone:
+            await phone.wait_for(lambda e: e.id == released.id)
+            # The stream went on past the close; the phone's view of it is complete.
+            await set_status(client, mine["id"], "out_of_service")
+            await phone.wait_for(kind("unit.status", unit_id=mine["id"]))
+    got = [e.id for e in phone.data()]
+    assert joined.id in got  # news of its incident while it was on it
+    assert closed.id not in got  # after its release, the incident is not its business
+    expected = [e.id for e in board.data()
+                if assigned.data["seq"] < e.data["seq"] <= released.data["seq"]
+                and (e.data["unit_id"] == mine["id"] or e.data["incident_id"] == ours["id"])]
+    assert got[:len(expected)] == expected
+
+
 async def test_one_login_may_hold_only_so_many_streams(start_app: AppFactory,
                                                        db: asyncpg.Connection) -> None:
     # Pings every 0.2 s: the server notices a console that went away that soon.

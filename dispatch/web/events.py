@@ -50,6 +50,23 @@ UNIT_INCIDENTS_SQL = """
 SELECT incident_id FROM assignments WHERE unit_id = $1 AND ended_at IS NULL
 """
 
+# The incidents the unit was on as of event ``$2`` (the last one a console was given):
+# the last of the unit's unit.assigned / assignment.ended events for each incident
+# up to that event decides. The assignments table narrows the search to those near
+# that moment, so a long history is not read.
+UNIT_INCIDENTS_AT_SQL = """
+WITH at AS (SELECT occurred_at FROM events WHERE id = $2)
+SELECT a.incident_id FROM assignments a, at
+WHERE a.unit_id = $1
+  AND a.dispatched_at <= at.occurred_at + interval '1 minute'
+  AND (a.ended_at IS NULL OR a.ended_at >= at.occurred_at - interval '1 minute')
+  AND (SELECT e.kind FROM events e
+       WHERE e.incident_id = a.incident_id AND e.unit_id = $1 AND e.id <= $2
+         AND e.kind IN ('unit.assigned', 'assignment.ended')
+       ORDER BY e.id DESC LIMIT 1) = 'unit.assigned'
+GROUP BY a.incident_id
+"""
+
 
 class OpenStreams:
     """Open event streams per principal on this web instance."""
@@ -116,14 +133,24 @@ class ConsoleStream:
         self._masked = principal.role not in PERSONAL_DATA_ROLES
         bound = principal.unit_id if principal.role == "responder" else None
         self.scope = Scope(bound)
+        # The seq of the last entry this console was given or passed over: the
+        # scope is rebuilt as of that event, not as of the database's present,
+        # which the stream may not have reached yet.
+        self.seq: int | None = None
 
-    async def load_scope(self) -> None:
-        """The incidents the responder's unit is on now (nothing to do for other roles)."""
+    async def load_scope(self, at_seq: int | None = None) -> None:
+        """The incidents the responder's unit is on as of event ``at_seq`` (now if None);
+        nothing to do for other roles."""
         if self.scope.unit_id is None:
             return
         async with connection(self._request) as conn:
-            rows = await conn.fetch(UNIT_INCIDENTS_SQL, self.scope.unit_id)
+            if at_seq is None:
+                rows = await conn.fetch(UNIT_INCIDENTS_SQL, self.scope.unit_id)
+            else:
+                rows = await conn.fetch(UNIT_INCIDENTS_AT_SQL, self.scope.unit_id, at_seq)
         self.scope.incidents = {r["incident_id"] for r in rows}
+        if at_seq is not None:
+            self.seq = at_seq
 
     async def recheck(self) -> None:
         """Raise AccessEnded unless the session or token still grants the same access.
@@ -137,13 +164,15 @@ class ConsoleStream:
                     self._principal.kind, self._principal.id, self._principal.role,
                     self._principal.unit_id):
                 raise AccessEnded()
-            await self.load_scope()
+            await self.load_scope(self.seq)
         except UNAVAILABLE_ERRORS as exc:
             log.warning("sse.recheck_unavailable", error=f"{type(exc).__name__}: {exc}")
 
     async def send(self, entry: StreamEntry) -> None:
         sid, payload = entry
         event = orjson.loads(payload)
+        if isinstance(event.get("seq"), int):
+            self.seq = event["seq"]
         if not self.scope.admits(event):
             return
         if self._masked:  # a role that may not see caller numbers (dispatch/privacy.py)
@@ -234,7 +263,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     resp = EventSourceResponse(ping_interval=cfg.heartbeat_s)
     console = ConsoleStream(request, resp, principal)
     try:
-        await console.load_scope()
+        # A resuming responder's scope is the one it had at its last entry.
+        await console.load_scope(await hub.seq_of(last_id) if last_id else None)
         await resp.prepare(request)
         await resp.send(orjson.dumps({"stream_connected": hub.connected}).decode(),
                         event="hello")

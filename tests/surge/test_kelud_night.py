@@ -177,7 +177,7 @@ async def test_kelud_night(start_app: AppFactory, db: asyncpg.Connection, redis:
 
     async with AsyncExitStack() as stack:
         async def session(role: str, unit_id: int | None = None) -> aiohttp.ClientSession:
-            headers = await bearer(db, role, f"{role}-night", unit_id)
+            headers = await bearer(db, role, f"night-{role}", unit_id)
             return await stack.enter_async_context(
                 aiohttp.ClientSession(base_url=root, headers=headers))
 
