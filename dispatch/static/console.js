@@ -437,7 +437,7 @@ async function main() {
   state.map = new BlitarMap($("#map"), state.geo,
     { onPick: setLocation, onSelect: select, tiles: state.meta.map });
   CallLink.initCallLink({
-    onChange: renderMap, onFocus: (lat, lon) => state.map.focus(lat, lon),
+    onChange: renderMap, onFocus: (lat, lon) => state.map.focus(lat, lon, 14),
     onUse: (inc) => { state.incidents.set(inc.id, { ...state.incidents.get(inc.id), ...inc }); renderAll(); },
   });
   bindIntake();
