@@ -17,6 +17,8 @@ rows are read first without locks, locked in order, then read again: if the
 unit's assignment moved meanwhile, the attempt is rolled back to its savepoint
 (releasing its locks) and started over (:func:`_attempts`). A position fix
 locks its unit alone; the relay's position step never waits (``SKIP LOCKED``).
+A caller's position by location link locks that link's row alone, and using it
+locks the incident alone.
 The dispatcher locks its incident, then claims free units one per need in the
 order it ranked them: two dispatchers serving two multi-unit incidents at the
 same instant could claim two units in opposite orders, the one case left to the

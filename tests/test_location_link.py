@@ -17,6 +17,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from dispatch.demo_sms import start_demo_gateway
 from dispatch.web.events import Scope
 from tests.conftest import AppFactory
 from tests.helpers import KANIGORO, WLINGI, post_json
@@ -293,3 +294,18 @@ async def test_meta_serves_the_tile_url_and_pages_allow_only_its_origin(
     off = await start_app()  # tests run with tile_url = ""
     assert (await (await off.get("/api/v1/meta")).json())["map"]["tile_url"] == ""
     assert "img-src 'self' data:;" in (await off.get("/")).headers["Content-Security-Policy"]
+
+
+async def test_the_demo_gateway_takes_the_link(
+        start_app: AppFactory, make_settings: Callable[..., Any]) -> None:
+    """`siap112 demo` runs its own gateway, so the link can be tried with no phone network."""
+    free = closed_port()
+    settings = start_demo_gateway(make_settings(http={"port": free - 1}))
+    assert settings.sms.gateway_url == f"http://127.0.0.1:{free}/sms"
+    client = await start_app(settings)
+    call = await emergency_call(client)
+    link = await post_json(client, f"/api/v1/calls/{call['id']}/location-link", {}, 201)
+    assert link["sms"] == {"status": "sent", "error": None}
+    # A configured gateway is left alone.
+    real = make_settings(sms={"gateway_url": "https://sms.example.org/send"})
+    assert start_demo_gateway(real) is real
