@@ -12,8 +12,9 @@
 /* global L */
 
 const MIN_CIRCLE_PX = 13; // an incident marker's radius is 10
-// Labels appear from these zoom levels on (regency view is about 10).
-const LABEL_ZOOM = { area: 0, kecamatan: 11, desa: 13 };
+// Labels show within these zoom levels (the regency view is about 10): an area's name
+// only until its kecamatan and desa names take over.
+const LABEL_ZOOM = { area: [0, 12], kecamatan: [11, 99], desa: [13, 99] };
 // Desa outlines from this zoom on: at the regency view 269 of them are only noise.
 const DESA_ZOOM = 12;
 const BLITAR = [[-8.36, 111.95], [-7.95, 112.45]];
@@ -146,7 +147,8 @@ export class BlitarMap {
   showByZoom() {
     const z = this.map.getZoom();
     for (const [level, group] of Object.entries(this.labels)) {
-      const on = z >= LABEL_ZOOM[level];
+      const [from, below] = LABEL_ZOOM[level];
+      const on = z >= from && z < below;
       if (on && !this.map.hasLayer(group)) group.addTo(this.map);
       if (!on && this.map.hasLayer(group)) group.remove();
     }
@@ -187,9 +189,10 @@ export class BlitarMap {
     this.unitLayer.clearLayers();
     for (const u of list) {
       if (!u.location) continue;
+      // A dot at the unit's position, its callsign beside it.
       const node = element("span", "unit-callsign", u.callsign);
       const icon = L.divIcon({ className: `map-unit st-${u.status}`, html: node,
-        iconSize: null, iconAnchor: [6, 6] });
+        iconSize: null, iconAnchor: [5, 5] });
       const m = L.marker([u.location.lat, u.location.lon], { icon, keyboard: false,
         title: `${u.callsign} (${u.status})` });
       m.on("add", () => { m.getElement().dataset.unit = String(u.id); });

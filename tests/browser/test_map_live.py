@@ -165,7 +165,12 @@ async def test_map_without_tiles_shows_the_boundaries_and_asks_no_one_else(
     # Kecamatan names show once zoomed in far enough.
     await _zoom_to(page, KANIGORO[0], KANIGORO[1], 11)
     await expect(page.locator("#map .map-label-kecamatan", has_text="Kanigoro")).to_be_visible()
+    await expect(page.locator("#map .map-label-area")).to_have_count(2)
     await page.screenshot(path=screenshots / "console-map-offline.png")
+    # Zoomed in further, the kecamatan names stay and the area names make way.
+    await _zoom_to(page, KANIGORO[0], KANIGORO[1], 13)
+    await expect(page.locator("#map .map-label-area")).to_have_count(0)
+    await expect(page.locator("#map .map-label-kecamatan", has_text="Kanigoro")).to_be_visible()
     assert problems == []
     # Nothing but the service itself was asked for anything: it works with no internet.
     assert {r.split("/")[2] for r in requests} == {f"127.0.0.1:{client.port}"}
