@@ -101,7 +101,9 @@ export class BlitarMap {
     if (!tiles?.tile_url) return;
     const layer = L.tileLayer(tiles.tile_url, {
       attribution: tiles.tile_attribution, maxZoom: tiles.tile_max_zoom || 19,
-      crossOrigin: false,
+      // The pages send no Referer at all; a tile server such as OpenStreetMap's
+      // refuses requests without one, so the tiles name the site's origin (no path).
+      referrerPolicy: "strict-origin",
     });
     layer.on("tileload", () => {
       this.box.dataset.tilesLoaded = String(Number(this.box.dataset.tilesLoaded) + 1);

@@ -93,6 +93,8 @@ async def test_map_with_local_tiles_markers_labels_by_zoom_and_click_to_place(
     await expect(page.locator("#map img.leaflet-tile-loaded").first).to_be_visible()
     assert tiles.requested and all(8 <= z <= 19 for z, _, _ in tiles.requested)
     assert await box.get_attribute("data-tile-errors") == "0"
+    # Tile servers (OpenStreetMap's among them) want a Referer: the site's origin alone.
+    assert tiles.referers == {f"http://127.0.0.1:{client.port}/"}
     await expect(page.locator(".leaflet-control-attribution")).to_contain_text("© Peta Uji")
     # Units carry their callsign and status colour; incidents their id and priority.
     unit = page.locator(f'#map .map-unit.st-available[data-unit="{amb["id"]}"]')

@@ -27,12 +27,14 @@ class TileServer:
 
     def __init__(self) -> None:
         self.requested: list[tuple[int, int, int]] = []
+        self.referers: set[str | None] = set()
         self.body = png()
 
     def app(self) -> web.Application:
         async def tile(request: web.Request) -> web.Response:
             z, x, y = (int(request.match_info[k]) for k in ("z", "x", "y"))
             self.requested.append((z, x, y))
+            self.referers.add(request.headers.get("Referer"))
             return web.Response(body=self.body, content_type="image/png")
 
         app = web.Application()
