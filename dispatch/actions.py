@@ -17,6 +17,8 @@ rows are read first without locks, locked in order, then read again: if the
 unit's assignment moved meanwhile, the attempt is rolled back to its savepoint
 (releasing its locks) and started over (:func:`_attempts`). A position fix
 locks its unit alone; the relay's position step never waits (``SKIP LOCKED``).
+A caller's position by location link locks that link's row alone, and using it
+locks the incident alone.
 The dispatcher locks its incident, then claims free units one per need in the
 order it ranked them: two dispatchers serving two multi-unit incidents at the
 same instant could claim two units in opposite orders, the one case left to the
@@ -46,11 +48,12 @@ from dispatch.core.lifecycle import (
     ends_assignment,
 )
 from dispatch.core.planner import unmet_needs
-from dispatch.errors import Conflict, Invalid, NotFound
+from dispatch.errors import Conflict, DomainError, Invalid, NotFound
 from dispatch.geodata import locate
 from dispatch.settings import CallsSettings, DispatchSettings
 from dispatch.store import calls as call_sql
 from dispatch.store import incidents as inc_sql
+from dispatch.store import locationlinks as link_sql
 from dispatch.store import units as unit_sql
 from dispatch.store.events import add_event
 
@@ -623,4 +626,108 @@ async def take_over(conn: asyncpg.Connection, incident_id: int, *,
     await add_event(conn, "incident.taken_over", actor=actor, incident_id=incident_id,
                     data={"status": "pending", "queue_reason": None, "previous": reason})
     incident.update(status="pending", queue_reason=None)
+    return incident
+
+
+# --- caller location links --------------------------------------------------
+
+class LinkRefused(DomainError):
+    """A location link that no longer takes positions: expired, replaced or used up."""
+
+    status = 410
+    code = "link_gone"
+
+
+async def create_location_link(conn: asyncpg.Connection, call_id: int, *, token_hash: str,
+                               ttl_s: float, max_fixes: int, send_sms: bool,
+                               actor: str) -> dict[str, Any]:
+    """A one-time link for a logged call's caller; any earlier link of the call is revoked."""
+    call = await conn.fetchrow(call_sql.GET_CALL_SQL + " FOR UPDATE", call_id)
+    if call is None:
+        raise NotFound(f"call {call_id} not found", field="id")
+    await conn.execute(link_sql.REVOKE_LIVE_SQL, call_id)
+    link = dict(await conn.fetchrow(
+        link_sql.INSERT_LINK_SQL, call_id, call["incident_id"], token_hash, actor, ttl_s,
+        max_fixes, call["caller_phone"], "sending" if send_sms else "not_sent"))
+    await add_event(conn, "call.location_link", actor=actor, incident_id=call["incident_id"],
+                    data={"call_id": call_id, "link_id": link["id"],
+                          "expires_at": link["expires_at"], "sms_status": link["sms_status"]})
+    link["caller_phone"] = call["caller_phone"]
+    return link
+
+
+async def record_link_sms(conn: asyncpg.Connection, link_id: int, *, sent: bool,
+                          error: str | None, actor: str) -> dict[str, Any]:
+    """What the SMS gateway answered for a link."""
+    link = dict(await conn.fetchrow(link_sql.SET_SMS_SQL, link_id,
+                                    "sent" if sent else "failed", error))
+    await add_event(conn, "call.location_link", actor=actor, incident_id=link["incident_id"],
+                    data={"call_id": link["call_id"], "link_id": link_id,
+                          "sms_status": link["sms_status"], "sms_error": error})
+    return link
+
+
+def link_state(link: dict[str, Any] | None) -> str:
+    """'open', or why the link takes no more positions: unknown, expired, revoked, used_up."""
+    if link is None:
+        return "unknown"
+    if link["revoked_at"] is not None:
+        return "revoked"
+    if link["expired"]:
+        return "expired"
+    if link["fixes"] >= link["max_fixes"]:
+        return "used_up"
+    return "open"
+
+
+async def add_location_fix(conn: asyncpg.Connection, token_hash: str, *, lat: float,
+                           lon: float, accuracy_m: float, positioned_at: datetime
+                           ) -> dict[str, Any]:
+    """Store one position the caller's phone shared; the call's consoles see it live."""
+    link = await conn.fetchrow(link_sql.LOCK_LINK_BY_TOKEN_SQL, token_hash)
+    if link is None:
+        raise NotFound("this location link does not exist", code="link_unknown",
+                       state="unknown")
+    state = link_state(dict(link))
+    if state != "open":
+        raise LinkRefused(f"this location link is {state}", code=f"link_{state}",
+                          state=state)
+    fix = dict(await conn.fetchrow(link_sql.INSERT_FIX_SQL, link["id"], link["call_id"],
+                                   link["incident_id"], positioned_at, lat, lon, accuracy_m))
+    await conn.execute(link_sql.COUNT_FIX_SQL, link["id"])
+    await add_event(conn, "call.location_fix", actor="caller_link",
+                    incident_id=link["incident_id"],
+                    data={"call_id": link["call_id"], "link_id": link["id"],
+                          "fix_id": fix["id"], "location": {"lat": lat, "lon": lon},
+                          "accuracy_m": accuracy_m, "positioned_at": positioned_at})
+    return fix
+
+
+async def use_location_fix(conn: asyncpg.Connection, fix_id: int, *,
+                           actor: str) -> dict[str, Any]:
+    """Move the fix's open incident to the caller's shared position."""
+    fix = await conn.fetchrow(link_sql.GET_FIX_SQL, fix_id)
+    if fix is None:
+        raise NotFound(f"location fix {fix_id} not found", field="id")
+    if fix["incident_id"] is None:
+        raise Conflict("this caller's call opened no incident to move",
+                       code="no_incident")
+    incident = await inc_sql.get_incident(conn, fix["incident_id"], lock=True)
+    if incident is None or incident["status"] == "closed":
+        raise Conflict(f"incident {fix['incident_id']} is closed", code="incident_closed")
+    await conn.execute(link_sql.SET_INCIDENT_LOCATION_SQL, incident["id"], fix["lat"],
+                       fix["lon"])
+    incident.update(lat=fix["lat"], lon=fix["lon"])
+    placement = locate(fix["lat"], fix["lon"])
+    await conn.execute(inc_sql.SET_PLACEMENT_SQL, incident["id"], placement.jurisdiction.value,
+                       placement.kecamatan_code, placement.kecamatan)
+    incident.update(jurisdiction=placement.jurisdiction.value,
+                    kecamatan_code=placement.kecamatan_code, kecamatan=placement.kecamatan)
+    await add_event(conn, "incident.located", actor=actor, incident_id=incident["id"],
+                    data={"location": {"lat": fix["lat"], "lon": fix["lon"]},
+                          "accuracy_m": fix["accuracy_m"], "location_source": "caller_link",
+                          "fix_id": fix_id, "jurisdiction": incident["jurisdiction"],
+                          "kecamatan": incident["kecamatan"]})
+    log.info("incident.located", incident_id=incident["id"], source="caller_link",
+             fix_id=fix_id, accuracy_m=fix["accuracy_m"])
     return incident

@@ -28,6 +28,7 @@ from dispatch.web import (
     hardening,
     health,
     incidents,
+    locationlinks,
     meta,
     openapi,
     pages,
@@ -129,7 +130,7 @@ async def close_streams(app: web.Application) -> None:
 
 # Every module that has routes, each keeping its routes beside its views.
 VIEW_MODULES = (health, meta, geo, incidents, units, events, stats, candidates, reports, pages,
-                calls, callstats, exchange, auth, audit, openapi)
+                calls, callstats, exchange, auth, audit, openapi, locationlinks)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -144,6 +145,8 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[ratelimit.LIMITS] = ratelimit.Limits.from_settings(settings.auth)
     app[events.OPEN_STREAMS] = events.OpenStreams()
+    app[locationlinks.LINK_LIMITS] = locationlinks.LinkLimits(
+        settings.calls.location_fixes_per_minute)
     app.cleanup_ctx.append(pg_pool_ctx)
     app.cleanup_ctx.append(redis_ctx)
     app[keys.LOOPS] = Supervisor(settings.supervise)

@@ -198,9 +198,11 @@ def _demo(settings: Settings, args: argparse.Namespace) -> None:
     import threading
 
     from dispatch.accounts_cli import demo_accounts
+    from dispatch.demo_sms import start_demo_gateway
     from dispatch.simulate import run_simulation
 
     with _services(settings, use_embedded=True) as s:
+        s = start_demo_gateway(s)
         asyncio.run(_seed(s))
         credentials, token = asyncio.run(demo_accounts(s))
         sys.stdout.write(credentials)

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from dispatch.store import locationlinks as link_sql
 from dispatch.store import units as unit_sql
 
 # Roles whose work needs the caller's number: calling back, matching AML fixes.
@@ -58,6 +59,11 @@ PURGE_SQL: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
     # An intake answer remembered for retries repeats the caller's number; it is long
     # past its use (http.idempotency_ttl_s) by the time the number is purged.
     ("idempotency_keys", "DELETE FROM idempotency_keys WHERE created_at < $1", ()),
+    # What callers shared through a location link: their positions and the number the
+    # link went to (sql/017); the link rows stay, so the audit log still adds up.
+    ("location_fixes", link_sql.PURGE_FIXES_SQL, ()),
+    ("location_links", link_sql.PURGE_LINK_PHONES_SQL, ()),
+    ("location_fix_events", link_sql.PURGE_FIX_EVENTS_SQL, ()),
 )
 
 # The purge itself is audited: when, and how much, never the values it removed.

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dispatch.core.bounds import EARLIEST, LATEST, TimeBounds, parse_instant
 from dispatch.core.runcards import RunCards, TargetTable, load_runcards, load_targets
@@ -125,6 +126,12 @@ class CallsSettings:
     cap_sender: str = "siap112@blitarkab.go.id"
     cap_circle_km: float = 0.5
     timezone: str = "Asia/Jakarta"
+    # A caller location link (/l/<token>) works this long after it is made.
+    location_link_ttl_s: float = 1800.0
+    location_link_max_fixes: int = 240      # positions one link takes before it is used up
+    location_fixes_per_minute: int = 30     # per link and (x4) per client address; 0 = off
+    # The centre's public address the link starts with; "" = the address the console used.
+    location_link_base_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,55 @@ class UnitsSettings:
     position_retention_days: int = 30   # `siap112 purge` deletes older track points
 
 
+@dataclass(frozen=True)
+class MapSettings:
+    """The consoles' slippy map: base tiles, or none (vector boundaries only, offline)."""
+
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "© OpenStreetMap contributors"
+    tile_max_zoom: int = 19
+
+    @property
+    def tile_origin(self) -> str:
+        """scheme://host[:port] of the tiles, for the pages' img-src; '' when tiles are off."""
+        if not self.tile_url:
+            return ""
+        parts = urlsplit(self.tile_url.replace("{s}", "a"))
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+def _map_settings(raw: Mapping[str, Any]) -> MapSettings:
+    m = MapSettings(**raw)
+    if m.tile_url:
+        parts = urlsplit(m.tile_url)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or "{s}" in parts.netloc \
+                or not all(k in m.tile_url for k in ("{z}", "{x}", "{y}")):
+            raise SettingsError("map.tile_url must be an http(s) URL with {z}, {x} and {y} "
+                                "on one host, or empty for no base tiles")
+    return m
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    """The SMS gateway the caller location link is sent through: an HTTP webhook that
+    takes a JSON body {to, text}. Empty gateway_url: no SMS, the link is shown to copy.
+    The secret has no default; set SIAP112_SMS_GATEWAY_SECRET."""
+
+    gateway_url: str = ""
+    secret_header: str = "X-Siap112-Secret"
+    gateway_secret: str = ""
+    timeout_s: float = 5.0
+
+
+def _sms_settings(raw: Mapping[str, Any]) -> SmsSettings:
+    sms = SmsSettings(**raw)
+    if sms.gateway_url and urlsplit(sms.gateway_url).scheme not in {"http", "https"}:
+        raise SettingsError("sms.gateway_url must be an http(s) URL, or empty")
+    if not 0 < sms.timeout_s <= 60:
+        raise SettingsError("sms.timeout_s must be in (0, 60]")
+    return sms
+
+
 def _units_settings(raw: Mapping[str, Any]) -> UnitsSettings:
     units = UnitsSettings(**raw)
     if units.position_event_s < 0:
@@ -171,6 +227,8 @@ def _calls_settings(raw: Mapping[str, Any]) -> CallsSettings:
     calls = CallsSettings(**tree)
     if len(calls.answer_targets_s) != len(calls.answer_target_shares):
         raise SettingsError("calls.answer_targets_s and answer_target_shares differ in length")
+    if not 60 <= calls.location_link_ttl_s <= 86400:
+        raise SettingsError("calls.location_link_ttl_s must be 60…86400")
     if calls.repeat_caller_calls < 1 or calls.repeat_caller_days < 1:
         raise SettingsError("calls.repeat_caller_calls and repeat_caller_days must be >= 1")
     return calls
@@ -211,6 +269,8 @@ class Settings:
     units: UnitsSettings = field(default_factory=UnitsSettings)
     bounds: TimeBounds = field(default_factory=TimeBounds)
     supervise: SuperviseSettings = field(default_factory=SuperviseSettings)
+    map: MapSettings = field(default_factory=MapSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
 
 
 def _coerce(value: str, like: Any, name: str) -> Any:
@@ -280,6 +340,8 @@ def load_settings(
         units=_units_settings(tree.get("units", {})),
         bounds=_bounds_settings(tree.get("bounds", {})),
         supervise=SuperviseSettings(**tree.get("supervise", {})),
+        map=_map_settings(tree.get("map", {})),
+        sms=_sms_settings(tree.get("sms", {})),
     )
     _validate(settings)
     return settings

@@ -97,7 +97,9 @@ def make_settings(database_url: str, redis_url: str, stream_key: str
                   ) -> Callable[..., Settings]:
     """Settings for the test services; keyword groups override sections, e.g.
     ``make_settings(dispatch={"run_in_web": False})``."""
+    # No base tiles from the internet: the map tests start their own tile server.
     base = load_settings(env={})
+    base = replace(base, map=replace(base.map, tile_url=""))
 
     def make(**sections: dict[str, Any] | str) -> Settings:
         s = replace(base, database_url=database_url, redis_url=redis_url,

@@ -12,6 +12,7 @@ import {
   onLangChange, setMeta, statusLabel, t, unitTypeLabel,
 } from "./i18n.js";
 import * as Calls from "./calls.js";
+import * as CallLink from "./calllink.js";
 import { BlitarMap } from "./map.js";
 import { bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
@@ -39,6 +40,7 @@ async function loadBoard() {
 
 function onEvent(kind, ev) {
   if (kind === "aml.received") Calls.onAmlEvent(ev);
+  if (kind.startsWith("call.location_")) CallLink.onLinkEvent(kind, ev);
   if (ev.incident_id) state.pending.incident.add(ev.incident_id);
   if (ev.unit_id) state.pending.unit.add(ev.unit_id);
   flushSoon();
@@ -166,6 +168,7 @@ function renderMap() {
   state.map.setIncidents(openIncidentsSorted(), state.selected);
   state.map.setUnits([...state.units.values()]);
   state.map.setAccuracy(Calls.amlCircles(new Set(state.incidents.keys())));
+  state.map.setCallerFixes(CallLink.fixCircles());
 }
 
 function tickElapsed() {
@@ -394,6 +397,7 @@ function callLogged(answer) {
     ? t(answer.disposition === "duplicate" ? "call.linked" : "intake.saved",
       { id: answer.incident_id })
     : t("call.saved", { id: answer.id, disposition: t(`call.${answer.disposition}`) });
+  CallLink.onCallLogged(answer);
   $("#intake-form").reset();
   Calls.renderDispositions("emergency");
   onLocationInput();
@@ -430,7 +434,12 @@ async function main() {
   setMeta(state.meta);
   renderCategories();
   renderKecamatan();
-  state.map = new BlitarMap($("#map"), state.geo, { onPick: setLocation, onSelect: select });
+  state.map = new BlitarMap($("#map"), state.geo,
+    { onPick: setLocation, onSelect: select, tiles: state.meta.map });
+  CallLink.initCallLink({
+    onChange: renderMap, onFocus: (lat, lon) => state.map.focus(lat, lon, 14),
+    onUse: (inc) => { state.incidents.set(inc.id, { ...state.incidents.get(inc.id), ...inc }); renderAll(); },
+  });
   bindIntake();
   Calls.initCalls({
     onChange: renderMap, onLinked: callLogged, onSelect: select, location: formLocation,

@@ -1,143 +1,253 @@
-// An SVG map of Kabupaten Blitar drawn from GET /api/v1/geo only: it needs no
-// tile server, so it keeps working when the Command Center's internet link is down.
-// Projection: equirectangular scaled by cos(latitude), fine over a 60 km regency.
+// The consoles' slippy map (Leaflet, vendored in /static/vendor/leaflet, loaded by the
+// page as the global L): pan, wheel zoom, base tiles from the server's map.tile_url, or
+// none (tile_url "": the vector boundaries alone, which need no internet). On top:
+// boundaries with labels by zoom level, units with callsign and status colour,
+// incidents by priority, accuracy circles, the location being entered.
+//
+// Boundaries are GeoJSON FeatureCollections read generically: each feature's
+// properties give code, name and kind (or role), and label_lat/label_lon where its
+// label goes. GET /api/v1/geo serves them as boundaries {areas, kecamatan, desa};
+// an older answer with only outlines and kecamatan points is turned into the same.
 
-const NS = "http://www.w3.org/2000/svg";
-const W = 1000;
-const PAD_DEG = 0.035;
-const M_PER_DEG_LAT = 110_574; // metres per degree of latitude near 8° S
+/* global L */
+
 const MIN_CIRCLE_PX = 13; // an incident marker's radius is 10
+// Labels show within these zoom levels (the regency view is about 10): an area's name
+// only until its kecamatan and desa names take over.
+const LABEL_ZOOM = { area: [0, 12], kecamatan: [11, 99], desa: [13, 99] };
+// Desa outlines from this zoom on: at the regency view 269 of them are only noise.
+const DESA_ZOOM = 12;
+const BLITAR = [[-8.36, 111.95], [-7.95, 112.45]];
 
-function el(name, attrs = {}, parent = null) {
-  const node = document.createElementNS(NS, name);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (parent) parent.appendChild(node);
+function element(tag, className, text = "") {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text) node.textContent = text;
   return node;
 }
 
-function bounds(geo) {
-  const pts = [...geo.kecamatan, ...geo.hospitals];
-  for (const line of Object.values(geo.outlines || {})) {
-    for (const [lat, lon] of line) pts.push({ lat, lon });
+function labelPoint(feature) {
+  const p = feature.properties || {};
+  if (typeof p.label_lat === "number" && typeof p.label_lon === "number") {
+    return [p.label_lat, p.label_lon];
   }
-  const lats = pts.map((p) => p.lat), lons = pts.map((p) => p.lon);
+  if (feature.geometry?.type === "Point") {
+    const [lon, lat] = feature.geometry.coordinates;
+    return [lat, lon];
+  }
+  const b = L.geoJSON(feature).getBounds();
+  return b.isValid() ? [b.getCenter().lat, b.getCenter().lng] : null;
+}
+
+/** An older GET /api/v1/geo answer (outlines as [lat, lon] rings, kecamatan points). */
+export function boundariesOf(geo) {
+  if (geo.boundaries) return geo.boundaries;
+  const ring = (line) => [line.map(([lat, lon]) => [lon, lat])];
+  const areas = Object.entries(geo.outlines || {}).map(([name, line]) => ({
+    type: "Feature", geometry: { type: "Polygon", coordinates: ring(line) },
+    properties: { code: name, name: name === "kota_blitar" ? "Kota Blitar" : "Kabupaten Blitar",
+      role: name === "regency" ? "regency" : name },
+  }));
+  const kecamatan = (geo.kecamatan || []).map((k) => ({
+    type: "Feature", geometry: { type: "Point", coordinates: [k.lon, k.lat] },
+    properties: { code: k.code, name: k.name },
+  }));
   return {
-    minLat: Math.min(...lats) - PAD_DEG, maxLat: Math.max(...lats) + PAD_DEG,
-    minLon: Math.min(...lons) - PAD_DEG, maxLon: Math.max(...lons) + PAD_DEG,
+    areas: { type: "FeatureCollection", features: areas },
+    kecamatan: { type: "FeatureCollection", features: kecamatan },
+    desa: { type: "FeatureCollection", features: [] },
   };
 }
 
 export class BlitarMap {
-  /** Draw the base map into `svg`; onPick(lat, lon) is called when the map is clicked. */
-  constructor(svg, geo, { onPick = null, onSelect = null } = {}) {
-    this.svg = svg;
-    this.b = bounds(geo);
-    const midLat = (this.b.minLat + this.b.maxLat) / 2;
-    this.kx = W / (this.b.maxLon - this.b.minLon);
-    this.ky = this.kx / Math.cos((midLat * Math.PI) / 180);
-    this.h = Math.round((this.b.maxLat - this.b.minLat) * this.ky);
-    svg.setAttribute("viewBox", `0 0 ${W} ${this.h}`);
-    svg.replaceChildren();
-    el("rect", { x: 0, y: 0, width: W, height: this.h, class: "map-bg" }, svg);
-    this.base = el("g", { class: "map-base" }, svg);
-    this.unitLayer = el("g", { class: "map-units" }, svg);
-    this.incidentLayer = el("g", { class: "map-incidents" }, svg);
-    this.amlLayer = el("g", { class: "map-aml" }, svg); // above the markers it surrounds
-    this.pickLayer = el("g", { class: "map-pick" }, svg);
+  /**
+   * Draw the map into the element `box`. tiles: {tile_url, tile_attribution,
+   * tile_max_zoom} from /api/v1/meta (tile_url "" = no base tiles).
+   * onPick(lat, lon): the map was clicked; onSelect(id): an incident marker was.
+   */
+  constructor(box, geo, { onPick = null, onSelect = null, tiles = null } = {}) {
+    this.box = box;
     this.onSelect = onSelect;
-    this.drawBase(geo);
+    this.map = L.map(box, { zoomSnap: 0.5, minZoom: 8, maxZoom: tiles?.tile_max_zoom || 18,
+      worldCopyJump: false, attributionControl: true });
+    this.map.attributionControl.setPrefix(false);
+    this.addTiles(tiles);
+    this.map.createPane("boundaries").style.zIndex = 350;
+    this.map.createPane("circles").style.zIndex = 420;
+    this.boundaryLayer = L.layerGroup().addTo(this.map);
+    this.desaLayer = L.layerGroup();
+    this.labels = { area: L.layerGroup(), kecamatan: L.layerGroup(), desa: L.layerGroup() };
+    this.hospitalLayer = L.layerGroup().addTo(this.map);
+    this.circleLayer = L.layerGroup().addTo(this.map);
+    this.fixLayer = L.layerGroup().addTo(this.map);
+    this.unitLayer = L.layerGroup().addTo(this.map);
+    this.incidentLayer = L.layerGroup().addTo(this.map);
+    this.pickLayer = L.layerGroup().addTo(this.map);
+    this.map.fitBounds(BLITAR);
+    this.setBoundaries(boundariesOf(geo));
+    this.setHospitals(geo.hospitals || []);
+    this.map.on("zoomend", () => this.showByZoom());
     if (onPick) {
-      svg.classList.add("pickable");
-      svg.addEventListener("click", (e) => {
-        if (e.target.closest(".map-incident")) return;
-        const p = this.unproject(e.clientX, e.clientY);
-        onPick(Math.round(p.lat * 1e5) / 1e5, Math.round(p.lon * 1e5) / 1e5);
-      });
+      box.classList.add("pickable");
+      this.map.on("click", (e) => onPick(Math.round(e.latlng.lat * 1e5) / 1e5,
+        Math.round(e.latlng.lng * 1e5) / 1e5));
     }
   }
 
-  xy(lat, lon) {
-    return [(lon - this.b.minLon) * this.kx, (this.b.maxLat - lat) * this.ky];
+  addTiles(tiles) {
+    this.box.dataset.tiles = tiles?.tile_url ? "on" : "off";
+    this.box.dataset.tilesLoaded = "0";
+    this.box.dataset.tileErrors = "0";
+    if (!tiles?.tile_url) return;
+    const layer = L.tileLayer(tiles.tile_url, {
+      attribution: tiles.tile_attribution, maxZoom: tiles.tile_max_zoom || 19,
+      // The pages send no Referer at all; a tile server such as OpenStreetMap's
+      // refuses requests without one, so the tiles name the site's origin (no path).
+      referrerPolicy: "strict-origin",
+    });
+    layer.on("tileload", () => {
+      this.box.dataset.tilesLoaded = String(Number(this.box.dataset.tilesLoaded) + 1);
+    });
+    layer.on("tileerror", () => {
+      this.box.dataset.tileErrors = String(Number(this.box.dataset.tileErrors) + 1);
+    });
+    layer.addTo(this.map);
   }
 
-  unproject(clientX, clientY) {
-    const pt = this.svg.createSVGPoint();
-    pt.x = clientX; pt.y = clientY;
-    const p = pt.matrixTransform(this.svg.getScreenCTM().inverse());
-    return { lat: this.b.maxLat - p.y / this.ky, lon: this.b.minLon + p.x / this.kx };
+  /** Boundaries {areas, kecamatan, desa}: FeatureCollections (properties code, name, kind). */
+  setBoundaries(b) {
+    this.boundaryLayer.clearLayers();
+    this.desaLayer.clearLayers();
+    for (const group of Object.values(this.labels)) group.clearLayers();
+    this.addCollection(b.areas, "area", this.boundaryLayer);
+    this.addCollection(b.kecamatan, "kecamatan", this.boundaryLayer);
+    this.addCollection(b.desa, "desa", this.desaLayer);
+    this.showByZoom();
   }
 
-  drawBase(geo) {
-    for (const [name, line] of Object.entries(geo.outlines || {})) {
-      const d = line.map(([lat, lon], i) => `${i ? "L" : "M"}${this.xy(lat, lon).join(",")}`);
-      el("path", { d: d.join(" ") + "Z", class: `map-outline outline-${name}` }, this.base);
+  addCollection(fc, level, layer) {
+    for (const f of fc?.features || []) {
+      const p = f.properties || {};
+      const kind = p.kind || p.role || level;
+      if (f.geometry && f.geometry.type !== "Point") {
+        L.geoJSON(f, {
+          pane: "boundaries", interactive: false,
+          style: { className: `bnd bnd-${level} bnd-${kind}`, weight: level === "desa" ? 1 : 2,
+            fill: level === "area", fillOpacity: level === "area" ? 0.04 : 0 },
+        }).addTo(layer);
+      }
+      const at = p.name ? labelPoint(f) : null;
+      if (!at) continue;
+      const label = element("span", "", p.name);
+      label.dataset.code = p.code ?? "";
+      L.marker(at, { interactive: false, keyboard: false,
+        icon: L.divIcon({ className: `map-label map-label-${level}`, html: label,
+          iconSize: null }) }).addTo(this.labels[level]);
     }
-    for (const k of geo.kecamatan) {
-      const [x, y] = this.xy(k.lat, k.lon);
-      el("circle", { cx: x, cy: y, r: 3, class: "map-kec" }, this.base);
-      el("text", { x: x + 5, y: y - 4, class: "map-kec-label" }, this.base).textContent = k.name;
+  }
+
+  showByZoom() {
+    const z = this.map.getZoom();
+    for (const [level, group] of Object.entries(this.labels)) {
+      const [from, below] = LABEL_ZOOM[level];
+      const on = z >= from && z < below;
+      if (on && !this.map.hasLayer(group)) group.addTo(this.map);
+      if (!on && this.map.hasLayer(group)) group.remove();
     }
-    for (const h of geo.hospitals) {
-      const [x, y] = this.xy(h.lat, h.lon);
-      const g = el("g", { class: "map-hospital", transform: `translate(${x},${y})` }, this.base);
-      el("path", { d: "M-6,-2H-2V-6H2V-2H6V2H2V6H-2V2H-6Z" }, g);
-      el("title", {}, g).textContent = h.name;
+    const desa = z >= DESA_ZOOM;
+    if (desa && !this.map.hasLayer(this.desaLayer)) this.desaLayer.addTo(this.map);
+    if (!desa && this.map.hasLayer(this.desaLayer)) this.desaLayer.remove();
+    this.box.dataset.zoom = String(z);
+  }
+
+  setHospitals(list) {
+    this.hospitalLayer.clearLayers();
+    for (const h of list) {
+      L.marker([h.lat, h.lon], { title: h.name, keyboard: false,
+        icon: L.divIcon({ className: "map-hospital", html: element("span", "", "+"),
+          iconSize: [16, 16] }) }).addTo(this.hospitalLayer);
     }
   }
 
   /** Incidents: [{id, priority, status, location}] */
   setIncidents(list, selectedId = null) {
-    this.incidentLayer.replaceChildren();
+    this.incidentLayer.clearLayers();
     for (const inc of list) {
       if (!inc.location) continue;
-      const [x, y] = this.xy(inc.location.lat, inc.location.lon);
-      const g = el("g", {
-        class: `map-incident p${inc.priority} ${inc.status}${inc.id === selectedId ? " selected" : ""}`,
-        transform: `translate(${x},${y})`, "data-incident": inc.id,
-      }, this.incidentLayer);
-      el("circle", { r: 10 }, g);
-      el("text", { y: 4 }, g).textContent = String(inc.id);
-      if (this.onSelect) g.addEventListener("click", () => this.onSelect(inc.id));
+      const node = element("span", "", String(inc.id));
+      const icon = L.divIcon({ iconSize: [22, 22],
+        className: `map-incident p${inc.priority} ${inc.status}` +
+          `${inc.id === selectedId ? " selected" : ""}`, html: node });
+      const m = L.marker([inc.location.lat, inc.location.lon], { icon, riseOnHover: true,
+        title: `#${inc.id} P${inc.priority}`, zIndexOffset: 1000 - inc.priority * 100 });
+      m.on("add", () => { m.getElement().dataset.incident = String(inc.id); });
+      if (this.onSelect) m.on("click", () => this.onSelect(inc.id));
+      m.addTo(this.incidentLayer);
     }
   }
 
   /** Units: [{id, callsign, status, location}] */
   setUnits(list) {
-    this.unitLayer.replaceChildren();
+    this.unitLayer.clearLayers();
     for (const u of list) {
       if (!u.location) continue;
-      const [x, y] = this.xy(u.location.lat, u.location.lon);
-      const g = el("g", { class: `map-unit st-${u.status}`, transform: `translate(${x},${y})` },
-        this.unitLayer);
-      el("rect", { x: -5, y: -5, width: 10, height: 10, rx: 2 }, g);
-      el("title", {}, g).textContent = `${u.callsign} (${u.status})`;
+      // A dot at the unit's position, its callsign beside it.
+      const node = element("span", "unit-callsign", u.callsign);
+      const icon = L.divIcon({ className: `map-unit st-${u.status}`, html: node,
+        iconSize: null, iconAnchor: [5, 5] });
+      const m = L.marker([u.location.lat, u.location.lon], { icon, keyboard: false,
+        title: `${u.callsign} (${u.status})` });
+      m.on("add", () => { m.getElement().dataset.unit = String(u.id); });
+      m.addTo(this.unitLayer);
     }
   }
 
-  /**
-   * AML caller positions with their accuracy circles: [{lat, lon, radius_m, label}].
-   * Drawn to scale, but never smaller than an incident marker: a 10 m GNSS fix must still
-   * show around the incident it located (the tooltip gives the true radius).
-   */
+  circle(c, className, data) {
+    // To scale, but never smaller than an incident marker: a 10 m GNSS fix must still
+    // show around the incident it located (the tooltip gives the true radius).
+    const g = L.featureGroup([
+      L.circle([c.lat, c.lon], { radius: c.radius_m, pane: "circles", interactive: false,
+        className: `${className}-circle` }),
+      L.circleMarker([c.lat, c.lon], { radius: MIN_CIRCLE_PX, pane: "circles",
+        className: `${className}-min`, interactive: false }),
+      L.circleMarker([c.lat, c.lon], { radius: 2, pane: "circles", interactive: false,
+        className: `${className}-dot` }),
+    ]);
+    g.on("add", () => g.eachLayer((l) => {
+      const el = l.getElement();
+      if (!el) return;
+      el.dataset.radiusM = String(c.radius_m);
+      for (const [k, v] of Object.entries(data || {})) el.dataset[k] = String(v);
+      const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+      title.textContent = c.label || "";
+      el.appendChild(title);
+    }));
+    return g;
+  }
+
+  /** AML caller positions with their accuracy circles: [{lat, lon, radius_m, label}]. */
   setAccuracy(list) {
-    this.amlLayer.replaceChildren();
-    for (const c of list) {
-      const [x, y] = this.xy(c.lat, c.lon);
-      const r = Math.max(MIN_CIRCLE_PX, (c.radius_m / M_PER_DEG_LAT) * this.ky);
-      const g = el("g", { class: "map-aml-fix", "data-radius-m": c.radius_m }, this.amlLayer);
-      el("circle", { cx: x, cy: y, r, class: "aml-circle" }, g);
-      el("circle", { cx: x, cy: y, r: 2, class: "aml-dot" }, g);
-      el("title", {}, g).textContent = c.label;
-    }
+    this.circleLayer.clearLayers();
+    for (const c of list) this.circle(c, "aml", {}).addTo(this.circleLayer);
+  }
+
+  /** Positions the caller's phone shared by link: [{fix_id, lat, lon, radius_m, label}]. */
+  setCallerFixes(list) {
+    this.fixLayer.clearLayers();
+    for (const c of list) this.circle(c, "fix", { fix: c.fix_id }).addTo(this.fixLayer);
+  }
+
+  /** Bring a point into view (zooming in no further than `zoom`). */
+  focus(lat, lon, zoom = 15) {
+    this.map.setView([lat, lon], Math.max(this.map.getZoom(), zoom));
   }
 
   /** The location being entered in the intake form, or null. */
   setPick(lat, lon) {
-    this.pickLayer.replaceChildren();
+    this.pickLayer.clearLayers();
     if (lat == null || lon == null || Number.isNaN(lat) || Number.isNaN(lon)) return;
-    const [x, y] = this.xy(lat, lon);
-    const g = el("g", { transform: `translate(${x},${y})` }, this.pickLayer);
-    el("circle", { r: 14, class: "pick-ring" }, g);
-    el("path", { d: "M-20,0H-6M6,0H20M0,-20V-6M0,6V20", class: "pick-cross" }, g);
+    L.marker([lat, lon], { interactive: false, keyboard: false,
+      icon: L.divIcon({ className: "map-pick", html: element("span", ""),
+        iconSize: [40, 40] }) }).addTo(this.pickLayer);
   }
 }

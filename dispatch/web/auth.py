@@ -52,6 +52,11 @@ PUBLIC: frozenset[Route] = frozenset({
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/api/v1/login"),
     ("GET", "/static"),
 })
+# No login either, but bound to the unguessable token in the path: the caller's
+# location page and the positions it posts (web/locationlinks.py checks the token).
+TOKEN_BOUND: frozenset[Route] = frozenset({
+    ("GET", "/l/{token}"), ("POST", "/api/v1/l/{token}/fixes"),
+})
 # The one table of which role may call which endpoint. The middleware enforces it
 # and tests/test_auth.py asserts every cell; a route missing here is admin-only.
 ROUTE_ROLES: dict[Route, Roles] = {
@@ -68,6 +73,9 @@ ROUTE_ROLES: dict[Route, Roles] = {
     ("GET", "/api/v1/calls"): STAFF,
     ("GET", "/api/v1/calls/{id}"): STAFF,
     ("POST", "/api/v1/aml"): INTAKE,
+    ("POST", "/api/v1/calls/{id}/location-link"): INTAKE | DISPATCH,
+    ("GET", "/api/v1/calls/{id}/location-fixes"): STAFF,
+    ("POST", "/api/v1/location-fixes/{id}/use"): INTAKE | DISPATCH,
     ("GET", "/api/v1/aml"): STAFF,
     ("GET", "/api/v1/duplicates"): STAFF,
     ("POST", "/api/v1/incidents"): INTAKE,
@@ -114,6 +122,17 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
+
+
+
+def page_headers(tile_origin: str) -> dict[str, str]:
+    """PAGE_HEADERS, with the map's tile server (one origin, if any) allowed as images."""
+    if not tile_origin:
+        return PAGE_HEADERS
+    csp = PAGE_HEADERS["Content-Security-Policy"].replace(
+        "img-src 'self' data:", f"img-src 'self' data: {tile_origin}")
+    return dict(PAGE_HEADERS, **{"Content-Security-Policy": csp})
+
 
 routes = web.RouteTableDef()
 log = structlog.get_logger(__name__)
@@ -210,7 +229,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     limits = request.app[ratelimit.LIMITS]
     if route == ("POST", "/api/v1/login"):
         ratelimit.check(limits.login, f"addr:{request.remote}")
-    if route is None or route in PUBLIC:
+    if route is None or route in PUBLIC or route in TOKEN_BOUND:
         return await handler(request)
     principal = await principal_of(request)
     if principal is None:
@@ -228,7 +247,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
                         f"addr:{request.remote}")
     response = await handler(request)
     if route[1] in PAGES:
-        response.headers.update(PAGE_HEADERS)
+        response.headers.update(page_headers(request.app[keys.SETTINGS].map.tile_origin))
     elif principal.role not in PERSONAL_DATA_ROLES:
         _mask_personal_data(response)
     return response

@@ -107,6 +107,8 @@ class Scope:
         """Whether ``event`` goes to this console; follows the unit's assignments."""
         if self.unit_id is None:
             return True
+        if event.get("kind") in CALL_TAKER_ONLY:
+            return False
         if event.get("unit_id") == self.unit_id:
             incident_id = event.get("incident_id")
             if isinstance(incident_id, int):
@@ -116,6 +118,10 @@ class Scope:
                     self.incidents.discard(incident_id)
             return True
         return event.get("incident_id") in self.incidents
+
+
+# Where the caller's own phone says they are: for the centre's consoles, never a unit.
+CALL_TAKER_ONLY = frozenset({"call.location_fix", "call.location_link"})
 
 
 class AccessEnded(Exception):

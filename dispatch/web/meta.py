@@ -54,4 +54,12 @@ async def meta(request: web.Request) -> web.Response:
         "dispositions": {k: {"label_id": v.id, "label_en": v.en}
                          for k, v in rc.dispositions.items()},
         "unit_statuses": [s.value for s in UnitStatus],
+        "map": _map(request),
     })
+
+
+def _map(request: web.Request) -> dict[str, object]:
+    """The base tiles the pages' map loads ("" = none: vector boundaries only)."""
+    m = request.app[keys.SETTINGS].map
+    return {"tile_url": m.tile_url, "tile_attribution": m.tile_attribution,
+            "tile_max_zoom": m.tile_max_zoom}

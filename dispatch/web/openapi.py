@@ -17,10 +17,11 @@ from dispatch import keys
 from dispatch.core.bounds import INT64_MAX
 from dispatch.core.runcards import RunCards
 from dispatch.web.audit_schemas import AuditQuery
-from dispatch.web.auth import PAGES, PUBLIC, Route, allowed_roles
+from dispatch.web.auth import PAGES, PUBLIC, TOKEN_BOUND, Route, allowed_roles
 from dispatch.web.auth_schemas import LoginBody
 from dispatch.web.calls_schemas import AmlQuery, CallIn, CallQuery, DuplicateQuery, SmsAmlIn
 from dispatch.web.common import json_response
+from dispatch.web.locationlinks import TOKEN_MAX, FixIn, LinkIn
 from dispatch.web.reports_schemas import CandidatesQuery, GroupedQuery, HistogramQuery
 from dispatch.web.schemas import (
     AssignIn,
@@ -45,6 +46,8 @@ BODIES: dict[Route, type[BaseModel]] = {
     ("POST", "/api/v1/units/{id}/status"): StatusIn,
     ("POST", "/api/v1/calls"): CallIn,
     ("POST", "/api/v1/aml"): SmsAmlIn,
+    ("POST", "/api/v1/calls/{id}/location-link"): LinkIn,
+    ("POST", "/api/v1/l/{token}/fixes"): FixIn,
 }
 QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/incidents"): IncidentQuery,
@@ -66,7 +69,8 @@ CONTENT: dict[Route, str] = {
     ("GET", "/api/v1/reports/incidents.csv"): "text/csv",
     ("GET", "/api/v1/events"): "text/event-stream",
 }
-ERRORS = ("400", "401", "403", "404", "405", "408", "409", "413", "415", "422", "429", "503")
+ERRORS = ("400", "401", "403", "404", "405", "408", "409", "410", "413", "415", "422", "429",
+          "503")
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["error"],
     "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
@@ -139,6 +143,10 @@ def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     if "{id}" in route[1]:
         params.append({"name": "id", "in": "path", "required": True,
                        "schema": {"type": "integer", "minimum": 1, "maximum": INT64_MAX}})
+    if "{token}" in route[1]:
+        params.append({"name": "token", "in": "path", "required": True, "schema": {
+            "type": "string", "minLength": 20, "maxLength": TOKEN_MAX,
+            "pattern": "^[A-Za-z0-9_-]+$"}})
     if route in QUERIES:
         params += _query_parameters(QUERIES[route], components)
     if params:
@@ -146,7 +154,7 @@ def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     if route in BODIES:
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": _schema(BODIES[route], components)}}}
-    if route in PUBLIC:
+    if route in PUBLIC or route in TOKEN_BOUND:
         op["security"] = []
     return op
 

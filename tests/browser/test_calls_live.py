@@ -72,7 +72,7 @@ async def test_prank_repeat_caller_aml_circle_and_duplicate_link_from_the_consol
                                             "text": sms(rd="400")}, 201)
     await phone.fill(WITNESS)
     await expect(console.locator("#aml-box")).to_contain_text("±400 m")
-    circle = console.locator('#map .map-aml-fix[data-radius-m="400"] circle.aml-circle')
+    circle = console.locator('#map path.aml-circle[data-radius-m="400"]')
     await expect(circle).to_have_count(1)
     await console.locator("#use-aml").click()
     await expect(console.locator("#f-lat")).to_have_value("-8.13412")
