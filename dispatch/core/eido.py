@@ -23,6 +23,8 @@ EIDO_VERSION = "1.0"
 PIDF_NS = "urn:ietf:params:xml:ns:pidf"
 GML_NS = "http://www.opengis.net/gml"
 GP_NS = "urn:ietf:params:xml:ns:pidf:geopriv10"
+GS_NS = "http://www.opengis.net/pidflo/1.0"
+METRES = "urn:ogc:def:uom:EPSG::9001"
 # Our priorities 1 (highest) … 3 on the standard's 0 … 10 scale (10 highest).
 COMMON_PRIORITY = {1: 9, 2: 6, 3: 3}
 # Unit status (dispatch/core/lifecycle.py) -> NENA Primary Unit Status registry text.
@@ -54,23 +56,32 @@ def status_text(incident: dict[str, Any], handover_state: str | None = None) -> 
     """Incident Status registry text(s) for the incident."""
     if incident["status"] == "closed":
         return ["Closed"]
-    if handover_state in {"sending", "delivered"}:
+    if handover_state in {"sending", "delivered"} or \
+            (incident["queue_reason"] or "").startswith("handover_"):
         return ["Active", "TransferRequested"]
     return ["Active", "Dispatched"] if incident["status"] == "dispatched" else ["Active"]
 
 
-def pidf_point(lat: float, lon: float) -> str:
-    """A PIDF-LO document (RFC 4119/5491) holding one WGS 84 point."""
+def pidf_point(lat: float, lon: float, radius_m: float | None = None) -> str:
+    """A PIDF-LO document (RFC 4119/5491) holding a WGS 84 point, or a circle around it
+    when its uncertainty is known."""
     ET.register_namespace("", PIDF_NS)
     ET.register_namespace("gml", GML_NS)
     ET.register_namespace("gp", GP_NS)
+    ET.register_namespace("gs", GS_NS)
     presence = ET.Element(f"{{{PIDF_NS}}}presence", {"entity": "pres:incident@siap112"})
     tup = ET.SubElement(presence, f"{{{PIDF_NS}}}tuple", {"id": "location"})
     status = ET.SubElement(tup, f"{{{PIDF_NS}}}status")
     geopriv = ET.SubElement(status, f"{{{GP_NS}}}geopriv")
     info = ET.SubElement(geopriv, f"{{{GP_NS}}}location-info")
-    point = ET.SubElement(info, f"{{{GML_NS}}}Point", {"srsName": "urn:ogc:def:crs:EPSG::4326"})
-    ET.SubElement(point, f"{{{GML_NS}}}pos").text = f"{lat:.7f} {lon:.7f}"
+    srs = {"srsName": "urn:ogc:def:crs:EPSG::4326"}
+    if radius_m is None:
+        shape = ET.SubElement(info, f"{{{GML_NS}}}Point", srs)
+    else:
+        shape = ET.SubElement(info, f"{{{GS_NS}}}Circle", srs)
+    ET.SubElement(shape, f"{{{GML_NS}}}pos").text = f"{lat:.7f} {lon:.7f}"
+    if radius_m is not None:
+        ET.SubElement(shape, f"{{{GS_NS}}}radius", {"uom": METRES}).text = f"{radius_m:g}"
     return ET.tostring(presence, encoding="unicode")
 
 
@@ -131,8 +142,8 @@ def build(src: Source, runcards: RunCards, *, centre: str, centre_label: str) ->
                                    locationDescriptionText=inc["address"]))
     locations += [component("location", f"aml-{f['id']}",
                             locationTypeDescriptionRegistryText="Caller",
-                            locationByValue=pidf_point(f["lat"], f["lon"]),
-                            locationDescriptionText=f"AML {f['method']} ±{f['radius_m']} m")
+                            locationByValue=pidf_point(f["lat"], f["lon"], f["radius_m"]),
+                            locationDescriptionText=f"AML ({f['method']})")
                   for f in src.fixes]
     callbacks = [component("callback", c["id"],
                            callBackInformationUri=[f"tel:{c['caller_phone']}"])
