@@ -49,6 +49,7 @@ from dispatch.core.planner import unmet_needs
 from dispatch.errors import Conflict, Invalid, NotFound
 from dispatch.geodata import locate
 from dispatch.settings import CallsSettings, DispatchSettings
+from dispatch.store import callbacks as cb_sql
 from dispatch.store import calls as call_sql
 from dispatch.store import exchange as ex_sql
 from dispatch.store import incidents as inc_sql
@@ -500,7 +501,12 @@ async def log_call(conn: asyncpg.Connection, report: CallReport, *, actor: str, 
         for h in held:
             h.update(status="attached", call_id=call["id"])
     await _call_events(conn, report, call, incident, repeat, actor)
-    return {"call": call, "incident": incident, "repeat_caller": repeat, "aml": held}
+    callback = None
+    if report.disposition == "ghost" and cfg.callback_enabled:
+        callback = await open_callback(conn, call, key=report.phone_key,
+                                       within_s=cfg.callback_within_s, actor=actor)
+    return {"call": call, "incident": incident, "repeat_caller": repeat, "aml": held,
+            "callback": callback}
 
 
 async def _repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
@@ -508,8 +514,11 @@ async def _repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
     """The number's prank and silent calls before this one; flagged, never blocked."""
     since = now - timedelta(days=cfg.repeat_caller_days)
     count = int(await conn.fetchval(call_sql.PRANK_COUNT_SQL, key, since))
-    return {"flagged": count >= cfg.repeat_caller_calls, "prank_or_ghost_calls": count,
-            "threshold": cfg.repeat_caller_calls, "days": cfg.repeat_caller_days}
+    # A block request recorded by a supervisor is only a flag here: the call is answered.
+    blocked = await conn.fetchval(cb_sql.ACTIVE_BLOCK_SQL, key)
+    return {"flagged": count >= cfg.repeat_caller_calls or blocked is not None,
+            "prank_or_ghost_calls": count, "threshold": cfg.repeat_caller_calls,
+            "days": cfg.repeat_caller_days, "block_requested_until": blocked}
 
 
 async def _open_incident(conn: asyncpg.Connection, report: CallReport, new: NewIncident,
@@ -908,3 +917,82 @@ async def apply_partner_update(conn: asyncpg.Connection, *, partner: str, incide
         await close_incident(conn, incident_id, disposition="diserahkan",
                              note=f"Ditangani {partner}", actor=actor)
     return {"applied": True, "state": state}
+
+
+# --- ghost-call callbacks and the prank paper trail (sql/019) ---------------
+
+async def open_callback(conn: asyncpg.Connection, call: dict[str, Any], *, key: str,
+                        within_s: float, actor: str) -> dict[str, Any] | None:
+    """A callback task for a silent or dropped call; one open task per number."""
+    if await conn.fetchval(cb_sql.OPEN_TASK_FOR_PHONE_SQL, key) is not None:
+        return None
+    task = dict(await conn.fetchrow(cb_sql.INSERT_TASK_SQL, call["id"], call["caller_phone"],
+                                    key, within_s))
+    await add_event(conn, "callback.created", actor=actor,
+                    data={"callback_id": task["id"], "call_id": call["id"],
+                          "due_at": task["due_at"]})
+    return task
+
+
+async def take_callback(conn: asyncpg.Connection, task_id: int, *,
+                        actor: str) -> dict[str, Any]:
+    """A call-taker takes a callback task: nobody else calls the same number back."""
+    task = await conn.fetchrow(cb_sql.LOCK_TASK_SQL, task_id)
+    if task is None:
+        raise NotFound(f"callback {task_id} not found")
+    if task["done_at"] is not None:
+        raise Conflict(f"callback {task_id} is done ({task['outcome']})", code="callback_done")
+    if task["taken_by"] is not None and task["taken_by"] != actor:
+        raise Conflict(f"callback {task_id} is taken by {task['taken_by']}",
+                       code="callback_taken")
+    if task["taken_by"] is None:
+        await conn.execute(cb_sql.TAKE_SQL, task_id, actor)
+        await add_event(conn, "callback.taken", actor=actor,
+                        data={"callback_id": task_id, "call_id": task["call_id"]})
+    return dict(await conn.fetchrow(cb_sql.GET_TASK_SQL, task_id))
+
+
+CALLBACK_OUTCOMES = ("emergency", "no_answer", "prank", "resolved")
+
+
+async def finish_callback(conn: asyncpg.Connection, task_id: int, *, outcome: str,
+                          call_id: int | None, note: str, actor: str) -> dict[str, Any]:
+    """Record how a callback went; 'emergency' names the call logged for it as usual."""
+    task = await conn.fetchrow(cb_sql.LOCK_TASK_SQL, task_id)
+    if task is None:
+        raise NotFound(f"callback {task_id} not found")
+    if task["done_at"] is not None:
+        raise Conflict(f"callback {task_id} is done ({task['outcome']})", code="callback_done")
+    if task["taken_by"] not in {None, actor}:
+        raise Conflict(f"callback {task_id} is taken by {task['taken_by']}",
+                       code="callback_taken")
+    if (outcome == "emergency") != (call_id is not None):
+        raise Invalid("an 'emergency' outcome names the call logged for it (call_id), "
+                      "and only that outcome does", field="call_id")
+    if call_id is not None:
+        logged = await conn.fetchrow("SELECT phone_key, disposition FROM calls WHERE id = $1",
+                                     call_id)
+        if logged is None or logged["phone_key"] != task["phone_key"] \
+                or logged["disposition"] not in {"emergency", "duplicate"}:
+            raise Invalid(f"call {call_id} is not an emergency call logged from this number",
+                          field="call_id")
+    if task["taken_by"] is None:
+        await conn.execute(cb_sql.TAKE_SQL, task_id, actor)
+    await conn.execute(cb_sql.FINISH_SQL, task_id, outcome, call_id, note)
+    done = dict(await conn.fetchrow(cb_sql.GET_TASK_SQL, task_id))
+    await add_event(conn, "callback.done", actor=actor,
+                    data={"callback_id": task_id, "call_id": task["call_id"],
+                          "outcome": outcome, "outcome_call_id": call_id})
+    return done
+
+
+async def record_prank_action(conn: asyncpg.Connection, *, phone: str, key: str, kind: str,
+                              message: str, delivery: str, expires_in_s: float | None,
+                              reason: str, call_id: int, actor: str) -> dict[str, Any]:
+    """A warning SMS sent or a block request recorded (never a block by the system)."""
+    row = dict(await conn.fetchrow(cb_sql.INSERT_ACTION_SQL, phone, key, kind, actor, message,
+                                   delivery, expires_in_s, reason, call_id))
+    await add_event(conn, f"prank.{kind}", actor=actor,
+                    data={"action_id": row["id"], "call_id": call_id, "delivery": delivery,
+                          "expires_at": row["expires_at"], "reason": reason})
+    return row

@@ -19,6 +19,7 @@ from dispatch.supervise import LoopBody, Supervisor
 from dispatch.web import (
     audit,
     auth,
+    callbacks,
     calls,
     callstats,
     candidates,
@@ -131,7 +132,7 @@ async def close_streams(app: web.Application) -> None:
 
 # Every module that has routes, each keeping its routes beside its views.
 VIEW_MODULES = (health, meta, geo, incidents, units, events, stats, candidates, reports, pages,
-                calls, callstats, exchange, partners, auth, audit, openapi)
+                calls, callbacks, callstats, exchange, partners, auth, audit, openapi)
 
 
 def create_app(settings: Settings) -> web.Application:

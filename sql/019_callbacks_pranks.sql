@@ -31,6 +31,7 @@ CREATE TABLE prank_actions (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     caller_phone  text NOT NULL CHECK (caller_phone ~ '^\+?[0-9]{3,15}$'),
     phone_key     text NOT NULL CHECK (phone_key ~ '^[0-9]{1,16}$'),
+    call_id       bigint NOT NULL REFERENCES calls (id),  -- the call it was asked from
     kind          text NOT NULL CHECK (kind IN ('warning_sms', 'block_request')),
     actor         text NOT NULL,
     at            timestamptz NOT NULL DEFAULT clock_timestamp(),

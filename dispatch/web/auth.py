@@ -111,6 +111,8 @@ ROUTE_ROLES: dict[Route, Roles] = {
     ("GET", "/api/v1/pranks"): OVERSIGHT,
     ("POST", "/api/v1/pranks/{call_id}/warning"): OVERSIGHT,
     ("POST", "/api/v1/pranks/{call_id}/block"): OVERSIGHT,
+    # The real numbers, for the IP-PBX or the operator: admin only.
+    ("GET", "/api/v1/pranks/blocks"): frozenset({"admin"}),
 }
 ADMIN_ONLY: Roles = frozenset({"admin"})
 # Rate-limited per token and per client address (web/ratelimit.py).
