@@ -228,6 +228,26 @@ async def test_city_down_retries_then_one_delivery(centres: tuple[Centre, Centre
     assert await city.db.fetchval("SELECT count(*) FROM handovers") == 1
 
 
+async def test_operator_falls_back_to_the_phone(centres: tuple[Centre, Centre]) -> None:
+    regency, city = centres
+    await city.stop()
+    incident = await log_kota_call(regency)
+    handover = await regency.call("POST", f"/api/v1/incidents/{incident['id']}/handover",
+                                  202, {"partner": "kota_blitar"})
+    again = await regency.call("POST", f"/api/v1/incidents/{incident['id']}/handover", 409,
+                               {"partner": "kota_blitar"})
+    assert again["error"]["code"] == "handover_open"
+    withdrawn = await regency.call("POST", f"/api/v1/handovers/{handover['id']}/withdraw", 200,
+                                   {"note": "Diserahkan lewat telepon"})
+    assert withdrawn["state"] == "withdrawn"
+    assert await regency.db.fetchval("SELECT count(*) FROM exchange_outbox "
+                                     "WHERE sent_at IS NULL") == 0
+    back = await regency.call("GET", f"/api/v1/incidents/{incident['id']}", 200)
+    assert back["queue_reason"] == "handover_kota_blitar"   # still another centre's
+    await city.start()
+    assert await city.db.fetchval("SELECT count(*) FROM incidents") == 0
+
+
 async def test_declined_handover_returns_to_regency_queue(centres: tuple[Centre, Centre]
                                                           ) -> None:
     regency, city = centres

@@ -40,7 +40,7 @@ async function refresh() {
     api.partners(), API.openIncidents(), api.handovers(), api.callbacks()]);
   if (partners.status === "fulfilled") state.partners = partners.value.partners;
   if (incidents.status === "fulfilled") {
-    const list = Array.isArray(incidents.value) ? incidents.value : incidents.value.incidents || [];
+    const list = incidents.value.items || [];
     state.flagged = list.filter((i) => /^handover_(?!pending|accepted|offered)/.test(i.queue_reason || ""));
   }
   if (handovers.status === "fulfilled") state.handovers = handovers.value.handovers;
@@ -77,7 +77,7 @@ function flaggedRow(incident) {
 
 function outgoingRow(ho) {
   const waiting = ho.state === "sending" || ho.state === "delivered";
-  return h("li", { class: `ex-row ex-${ho.state}`, "data-handover": ho.id },
+  const row = h("li", { class: `ex-row ex-${ho.state}`, "data-handover": ho.id },
     h("span", {}, `#${ho.incident_id} → ${ho.partner_label}: `),
     h("strong", { class: "ex-state" }, t(`exchange.state.${ho.state}`)),
     waiting ? h("span", { class: "ex-timer", "data-since": ho.requested_at },
@@ -86,6 +86,13 @@ function outgoingRow(ho) {
       ` ${t("exchange.retrying", { n: ho.attempts })}`) : "",
     waiting && ho.partner_phone ? h("small", { class: "hint" },
       ` ${t("exchange.phone", { phone: ho.partner_phone })}`) : "");
+  if (waiting) {
+    const b = h("button", { type: "button", "data-verb": "withdraw" }, t("exchange.withdraw"));
+    b.addEventListener("click", () => act(b, () => api.answer(ho.id, "withdraw",
+      t("exchange.withdraw_note"))));
+    row.append(b);
+  }
+  return row;
 }
 
 function incomingRow(ho) {
