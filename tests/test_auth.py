@@ -35,8 +35,7 @@ async def _status(client: TestClient, method: str, path: str, headers: dict[str,
 
 
 def _concrete(path: str, ids: dict[str, int]) -> str:
-    return path.replace("{id}", str(ids["unit"] if "/units/" in path else ids["incident"])
-                        ).replace("{call_id}", "1")
+    return path.replace("{id}", str(ids["unit"] if "/units/" in path else ids["incident"]))
 
 
 async def _fixtures(client: TestClient) -> dict[str, int]:

@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 from dispatch.app import create_app
 from dispatch.settings import PartnerSettings, Settings
 from tests.helpers import bearer, until, until_db
+from tests.test_exchange import SCHEMA
 
 KOTA = (-8.0985, 112.1680)         # inside the Kota Blitar enclave
 KOTA_UNIT_AT = (-8.0950, 112.1650)
@@ -167,6 +168,17 @@ async def test_handover_sent_accepted_dispatched_closed(centres: tuple[Centre, C
                                           "handover_offered")
     assert (round(received["location"]["lat"], 5), round(received["location"]["lon"], 5)) \
         == KOTA
+    # The retrieval service: the city pulls the transferred incident, callback number and all.
+    async with ClientSession(regency.url, headers={
+            "Authorization": f"Bearer {CITY_TOKEN}"}) as partner, \
+            partner.get(f"/api/v1/exchange/incidents/{incident['id']}") as resp:
+        assert resp.status == 200
+        pulled = await resp.json()
+    SCHEMA.validate(pulled)
+    assert pulled["$id"] == f"urn:emergency:eido:kab-blitar:incident:{incident['id']}"
+    assert pulled["callbackComponent"][0]["callBackInformationUri"] == ["tel:081233344455"]
+    assert pulled["incidentComponent"]["incidentStatusCommonRegistryText"] == [
+        "Active", "TransferRequested"]
     offered = await city.call("GET", "/api/v1/handovers", 200)
     city_handover = offered["handovers"][0]
     assert city_handover["direction"] == "in" and city_handover["state"] == "delivered"
@@ -187,11 +199,19 @@ async def test_handover_sent_accepted_dispatched_closed(centres: tuple[Centre, C
                     {"disposition": "selesai", "note": "Pasien stabil"})
     await until_db(regency.db, "SELECT 1 FROM incidents WHERE id = $1 AND status = 'closed'",
                    incident["id"])
+    closed = await regency.call("GET", f"/api/v1/incidents/{incident['id']}", 200)
+    assert closed["disposition"] == "diserahkan"
+    # An update delivered twice (a lost answer) is applied once.
+    seq = await city.db.fetchval("SELECT max(id) FROM exchange_outbox WHERE kind = 'update'")
+    async with ClientSession(regency.url, headers={
+            "Authorization": f"Bearer {CITY_TOKEN}"}) as partner, partner.post(
+                f"/api/v1/exchange/incidents/{incident['id']}/updates", json={
+                    "seq": seq, "eido_id": pulled["$id"], "state": "closed",
+                    "at": "2026-01-01T00:00:00+07:00"}) as resp:
+        assert resp.status == 200 and (await resp.json())["applied"] is False
     assert await kinds(regency.db, incident["id"]) == [
         "handover.requested", "handover.delivered", "handover.accepted",
         "handover.dispatched", "handover.closed"]
-    closed = await regency.call("GET", f"/api/v1/incidents/{incident['id']}", 200)
-    assert closed["disposition"] == "diserahkan"
     # Every exchange is in the audit log of both centres.
     for centre in (regency, city):
         assert await centre.db.fetchval(

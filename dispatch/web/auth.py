@@ -109,8 +109,8 @@ ROUTE_ROLES: dict[Route, Roles] = {
     ("POST", "/api/v1/callbacks/{id}/outcome"): INTAKE,
     ("GET", "/api/v1/callbacks/stats"): OVERSIGHT,
     ("GET", "/api/v1/pranks"): OVERSIGHT,
-    ("POST", "/api/v1/pranks/{call_id}/warning"): OVERSIGHT,
-    ("POST", "/api/v1/pranks/{call_id}/block"): OVERSIGHT,
+    ("POST", "/api/v1/pranks/{id}/warning"): OVERSIGHT,
+    ("POST", "/api/v1/pranks/{id}/block"): OVERSIGHT,
     # The real numbers, for the IP-PBX or the operator: admin only.
     ("GET", "/api/v1/pranks/blocks"): frozenset({"admin"}),
 }

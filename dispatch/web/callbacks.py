@@ -124,13 +124,13 @@ def warning_text(settings: Settings, count: int) -> str:
 
 async def _listed_number(request: web.Request) -> tuple[int, str, str, int]:
     """(call id, number, key, recent prank calls) of a listed number, by one of its calls."""
-    call_id = path_id(request, "call_id")
+    call_id = path_id(request)
     cfg = request.app[keys.SETTINGS]
     async with connection(request) as conn:
         call = await conn.fetchrow("SELECT caller_phone, phone_key FROM calls WHERE id = $1",
                                    call_id)
         if call is None:
-            raise NotFound(f"call {call_id} not found", field="call_id")
+            raise NotFound(f"call {call_id} not found", field="id")
         count = int(await conn.fetchval(
             "SELECT count(*) FROM calls WHERE phone_key = $1 AND disposition IN "
             "('prank', 'ghost') AND coalesce(rang_at, logged_at) >= $2", call["phone_key"],
@@ -141,7 +141,7 @@ async def _listed_number(request: web.Request) -> tuple[int, str, str, int]:
     return call_id, call["caller_phone"], call["phone_key"], count
 
 
-@routes.post("/api/v1/pranks/{call_id}/warning")
+@routes.post("/api/v1/pranks/{id}/warning")
 async def send_warning(request: web.Request) -> web.Response:
     """Send the Bahasa Indonesia warning SMS (or give its text to copy, without a gateway)."""
     call_id, phone, key, count = await _listed_number(request)
@@ -162,7 +162,7 @@ async def send_warning(request: web.Request) -> web.Response:
     return json_response({**row, "text": text, "error": error}, status=201)
 
 
-@routes.post("/api/v1/pranks/{call_id}/block")
+@routes.post("/api/v1/pranks/{id}/block")
 async def request_block(request: web.Request) -> web.Response:
     """Record a time-limited block request for the IP-PBX or the operator."""
     body = await parse_body(request, BlockIn)

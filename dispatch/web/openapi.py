@@ -19,8 +19,10 @@ from dispatch.core.runcards import RunCards
 from dispatch.web.audit_schemas import AuditQuery
 from dispatch.web.auth import PAGES, PUBLIC, Route, allowed_roles
 from dispatch.web.auth_schemas import LoginBody
+from dispatch.web.callbacks import BlockIn, OutcomeIn
 from dispatch.web.calls_schemas import AmlQuery, CallIn, CallQuery, DuplicateQuery, SmsAmlIn
 from dispatch.web.common import json_response
+from dispatch.web.partners import HandoverIn, NoteIn, UpdateIn
 from dispatch.web.reports_schemas import CandidatesQuery, GroupedQuery, HistogramQuery
 from dispatch.web.schemas import (
     AssignIn,
@@ -45,6 +47,13 @@ BODIES: dict[Route, type[BaseModel]] = {
     ("POST", "/api/v1/units/{id}/status"): StatusIn,
     ("POST", "/api/v1/calls"): CallIn,
     ("POST", "/api/v1/aml"): SmsAmlIn,
+    ("POST", "/api/v1/incidents/{id}/handover"): HandoverIn,
+    ("POST", "/api/v1/handovers/{id}/withdraw"): NoteIn,
+    ("POST", "/api/v1/handovers/{id}/accept"): NoteIn,
+    ("POST", "/api/v1/handovers/{id}/decline"): NoteIn,
+    ("POST", "/api/v1/exchange/incidents/{id}/updates"): UpdateIn,
+    ("POST", "/api/v1/callbacks/{id}/outcome"): OutcomeIn,
+    ("POST", "/api/v1/pranks/{id}/block"): BlockIn,
 }
 QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/incidents"): IncidentQuery,
