@@ -307,3 +307,57 @@ async def test_partner_token_reaches_only_the_exchange(centres: tuple[Centre, Ce
             "Authorization": "Bearer not-a-partner-token-at-all-xx"}) as stranger, \
             stranger.post("/api/v1/exchange/incidents", json={}) as resp:
         assert resp.status == 401
+
+
+async def test_hostile_eido_documents_get_4xx_and_store_nothing(
+        centres: tuple[Centre, Centre]) -> None:
+    regency, _ = centres
+    incident = await log_kota_call(regency)
+    good = await regency.call("GET", f"/api/v1/incidents/{incident['id']}/eido", 200)
+    good["$id"] = "urn:emergency:eido:elsewhere:incident:1"
+
+    def variant(**changes: Any) -> dict[str, Any]:
+        doc = json.loads(json.dumps(good))
+        for path, value in changes.items():
+            target = doc
+            *parents, last = path.split("__")
+            for p in parents:
+                target = target[p]
+            target[last] = value
+        return doc
+
+    cases = [
+        variant(notesComponent=5), variant(locationComponent="x"),
+        variant(callbackComponent=[{"callBackInformationUri": "tel:0812"}]),
+        variant(incidentComponent__incidentCommonPriorityNumber=True),
+        variant(incidentComponent__incidentCommonPriorityNumber=11),
+        variant(incidentComponent__incidentTypeInternalCode="nope",
+                incidentComponent__incidentTypeCommonRegistryText="Alien landing"),
+        variant(incidentComponent__incidentCreationTimestamp="2999-01-01T00:00:00+07:00"),
+        variant(incidentComponent__incidentCreationTimestamp="yesterday"),
+        variant(incidentComponent__locationReference=[{"$ref": "nowhere"}]),
+        variant(eidoVersion="2.0"), [], "x",
+    ]
+    pidf = good["locationComponent"][0]["locationByValue"]
+    cases.append(variant(locationComponent=[{**good["locationComponent"][0],
+                                             "locationByValue": "<x><!ENTITY a 'b'></x>"}]))
+    cases.append(variant(locationComponent=[{**good["locationComponent"][0],
+                                             "locationByValue": pidf.replace("-8.0985", "-98")}]))
+    async with ClientSession(regency.url, headers={
+            "Authorization": f"Bearer {CITY_TOKEN}"}) as partner:
+        for doc in cases:
+            async with partner.post("/api/v1/exchange/incidents", json=doc) as resp:
+                body = await resp.json()
+                assert resp.status == 422, (doc, resp.status, body)
+                assert body["error"]["code"] == "eido_invalid" and body["error"]["field"]
+        # NUL and control characters in free text are kept readable, not refused by SQL.
+        nul = variant(notesComponent=[{**good["notesComponent"][0], "noteText": "a\x00b"}]
+                      if good["notesComponent"] else [{"$id": "n", "noteText": "a\x00b",
+                                                       "lastUpdateTimestamp":
+                                                       good["lastUpdateTimestamp"]}])
+        async with partner.post("/api/v1/exchange/incidents", json=nul) as resp:
+            assert resp.status == 201, await resp.text()
+    assert await regency.db.fetchval("SELECT count(*) FROM handovers WHERE direction = 'in'") == 1
+    assert await regency.db.fetchval(
+        "SELECT description FROM incidents WHERE id = (SELECT incident_id FROM handovers "
+        "WHERE direction = 'in')") == "a\\u0000b"

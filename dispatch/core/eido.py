@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dispatch.core.bounds import printable
 from dispatch.core.runcards import RunCards
 
 EIDO_VERSION = "1.0"
@@ -230,6 +231,22 @@ class Imported:
     received_at: datetime | None
 
 
+def _items(doc: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The objects of an array member; EidoError when it is there and not an array of
+    objects."""
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise EidoError(f"{key} must be an array of objects", key)
+    return value
+
+
+def _text(value: object, limit: int) -> str:
+    """Text for a column: control characters (but newline and tab) spelt out, cut."""
+    return printable(value)[:limit] if isinstance(value, str) else ""
+
+
 def _get(doc: dict[str, Any], key: str, kind: type, where: str) -> Any:
     value = doc.get(key)
     if not isinstance(value, kind):
@@ -257,8 +274,9 @@ def _category(inc: dict[str, Any], runcards: RunCards) -> str:
 
 
 def _caller(doc: dict[str, Any]) -> str:
-    for cb in doc.get("callbackComponent") or []:
-        for uri in (cb.get("callBackInformationUri") or []) if isinstance(cb, dict) else []:
+    for cb in _items(doc, "callbackComponent"):
+        uris = cb.get("callBackInformationUri")
+        for uri in uris if isinstance(uris, list) else []:
             if isinstance(uri, str) and uri.startswith("tel:"):
                 number = uri.removeprefix("tel:")
                 digits = number.removeprefix("+")
@@ -268,8 +286,9 @@ def _caller(doc: dict[str, Any]) -> str:
                     "callbackComponent")
 
 
-def parse(doc: object, runcards: RunCards) -> Imported:
-    """The incident an EIDO document describes; EidoError naming what is missing."""
+def parse(doc: object, runcards: RunCards, now: datetime | None = None) -> Imported:
+    """The incident an EIDO document describes; EidoError naming what is missing.
+    ``now``: the creation time must lie within a week before it (and 5 min after)."""
     if not isinstance(doc, dict):
         raise EidoError("an EIDO document is a JSON object", "$")
     ref = _get(doc, "$id", str, "")
@@ -278,16 +297,15 @@ def parse(doc: object, runcards: RunCards) -> Imported:
     if doc.get("eidoVersion") != EIDO_VERSION:
         raise EidoError(f"eidoVersion must be {EIDO_VERSION!r}", "eidoVersion")
     inc = _get(doc, "incidentComponent", dict, "")
-    locations = {loc.get("$id"): loc for loc in doc.get("locationComponent") or []
-                 if isinstance(loc, dict)}
-    first = (inc.get("locationReference") or [{}])[0]
-    loc = locations.get(first.get("$ref") if isinstance(first, dict) else None, {})
+    locations = {str(loc.get("$id")): loc for loc in _items(doc, "locationComponent")}
+    refs = _items(inc, "locationReference")
+    loc = locations.get(str(refs[0].get("$ref")), {}) if refs else {}
     lat = lon = None
     if isinstance(loc.get("locationByValue"), str):
         lat, lon = parse_pidf_point(loc["locationByValue"])
-    address = str(loc.get("locationDescriptionText") or "")[:500]
-    notes = [n.get("noteText") for n in doc.get("notesComponent") or [] if isinstance(n, dict)]
-    description = "\n".join(n for n in notes if isinstance(n, str))[:4000]
+    address = _text(loc.get("locationDescriptionText"), 500)
+    notes = [n.get("noteText") for n in _items(doc, "notesComponent")]
+    description = _text("\n".join(n for n in notes if isinstance(n, str)), 4000)
     if lat is None and not address:
         raise EidoError("the incident's location needs a position or a description",
                         "locationComponent")
@@ -300,6 +318,10 @@ def parse(doc: object, runcards: RunCards) -> Imported:
                             "incidentComponent.incidentCreationTimestamp") from None
         if received.utcoffset() is None:
             raise EidoError("incidentCreationTimestamp needs an offset",
+                            "incidentComponent.incidentCreationTimestamp")
+        now = now or datetime.now(UTC)
+        if not now - timedelta(days=7) <= received <= now + timedelta(minutes=5):
+            raise EidoError("incidentCreationTimestamp must lie within the last 7 days",
                             "incidentComponent.incidentCreationTimestamp")
     internal = inc.get("internalIncidentId")
     remote = int(internal) if isinstance(internal, str) and internal.isdigit() \
