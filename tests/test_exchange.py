@@ -12,7 +12,8 @@ from jsonschema import Draft202012Validator
 
 from dispatch.core.eido import parse as eido_parse
 from dispatch.settings import load_settings
-from tests.helpers import KANIGORO, create_incident, get_json, post_json, until_db
+from tests.conftest import AppFactory
+from tests.helpers import KANIGORO, bearer, create_incident, get_json, post_json, until_db
 from tests.test_aml import sms
 
 # The EIDO shape of NENA-STA-021.1a-2022; its sources are named in the file itself.
@@ -143,3 +144,15 @@ async def test_eido_schema_rejects_what_the_standard_requires() -> None:
     del broken["incidentComponent"]
     assert "'incidentComponent' is a required property" in str(
         next(SCHEMA.iter_errors(broken)).message)
+
+
+async def test_eido_callback_number_is_masked_for_a_supervisor(
+        start_app: AppFactory, db: asyncpg.Connection) -> None:
+    client = await start_app()
+    incident = await create_incident(client, KANIGORO)
+    supervisor = await start_app()
+    supervisor._session.headers.update(await bearer(db, "supervisor", "sari"))
+    eido = await get_json(supervisor, f"/api/v1/incidents/{incident['id']}/eido")
+    assert eido["callbackComponent"][0]["callBackInformationUri"] == ["*************890"]
+    own = await get_json(client, f"/api/v1/incidents/{incident['id']}/eido")
+    assert own["callbackComponent"][0]["callBackInformationUri"] == ["tel:081234567890"]
