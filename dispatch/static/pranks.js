@@ -6,7 +6,9 @@ import * as API from "./api.js";
 import { $, fill, h } from "./dom.js";
 import { formatDuration, onLangChange, t } from "./i18n.js";
 
-const state = { list: null, stats: null };
+// Per listed call id: the last answer to show ({copy: text} or {note: text}); it
+// survives the list being redrawn.
+const state = { list: null, stats: null, shown: new Map() };
 
 async function refresh() {
   const [list, stats] = await Promise.allSettled([
@@ -31,18 +33,25 @@ function renderStats() {
     p90: formatDuration(s.delay_p90_s) }));
 }
 
+function shownFor(callId) {
+  const s = state.shown.get(callId);
+  if (!s) return "";
+  if (s.copy) return h("span", {}, t("prank.copy"),
+    h("textarea", { class: "prank-text", readonly: "", rows: 3 }, s.copy));
+  return s.note;
+}
+
 function numberRow(n) {
-  const msg = h("div", { class: "prank-msg", role: "status" });
+  const msg = h("div", { class: "prank-msg", role: "status" }, shownFor(n.call_id));
+  const show = (value) => { state.shown.set(n.call_id, value); fill(msg, shownFor(n.call_id)); };
   const warn = h("button", { type: "button", class: "prank-warn" }, t("prank.warn"));
   warn.addEventListener("click", async () => {
     warn.disabled = true;
     try {
       const r = await API.api(`/api/v1/pranks/${n.call_id}/warning`, { method: "POST", body: {} });
-      fill(msg, r.delivery === "copy"
-        ? h("span", {}, t("prank.copy"), h("textarea", { class: "prank-text", readonly: "", rows: 3 }, r.text))
-        : t(`prank.delivery.${r.delivery}`));
+      show(r.delivery === "copy" ? { copy: r.text } : { note: t(`prank.delivery.${r.delivery}`) });
       refresh();
-    } catch (e) { fill(msg, e.message); warn.disabled = false; }
+    } catch (e) { show({ note: e.message }); warn.disabled = false; }
   });
   const hours = h("input", { type: "number", class: "prank-hours", min: "1", max: "168", value: "24" });
   const reason = h("input", { class: "prank-reason", maxlength: "500",
@@ -53,7 +62,7 @@ function numberRow(n) {
       await API.api(`/api/v1/pranks/${n.call_id}/block`,
         { method: "POST", body: { hours: Number(hours.value), reason: reason.value } });
       refresh();
-    } catch (e) { fill(msg, e.message); }
+    } catch (e) { show({ note: e.message }); }
   });
   const history = n.actions.map((a) => h("li", {}, `${when(a.at)} ${t(`prank.action.${a.kind}`)} — ${a.actor}`
     + (a.expires_at ? ` (${t(a.active ? "prank.until" : "prank.expired", { at: when(a.expires_at) })})` : "")));
