@@ -51,7 +51,9 @@ from dispatch.core.planner import unmet_needs
 from dispatch.errors import Conflict, DomainError, Invalid, NotFound
 from dispatch.geodata import locate
 from dispatch.settings import CallsSettings, DispatchSettings
+from dispatch.store import callbacks as cb_sql
 from dispatch.store import calls as call_sql
+from dispatch.store import exchange as ex_sql
 from dispatch.store import incidents as inc_sql
 from dispatch.store import locationlinks as link_sql
 from dispatch.store import units as unit_sql
@@ -502,7 +504,12 @@ async def log_call(conn: asyncpg.Connection, report: CallReport, *, actor: str, 
         for h in held:
             h.update(status="attached", call_id=call["id"])
     await _call_events(conn, report, call, incident, repeat, actor)
-    return {"call": call, "incident": incident, "repeat_caller": repeat, "aml": held}
+    callback = None
+    if report.disposition == "ghost" and cfg.callback_enabled:
+        callback = await open_callback(conn, call, key=report.phone_key,
+                                       within_s=cfg.callback_within_s, actor=actor)
+    return {"call": call, "incident": incident, "repeat_caller": repeat, "aml": held,
+            "callback": callback}
 
 
 async def _repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
@@ -510,8 +517,11 @@ async def _repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
     """The number's prank and silent calls before this one; flagged, never blocked."""
     since = now - timedelta(days=cfg.repeat_caller_days)
     count = int(await conn.fetchval(call_sql.PRANK_COUNT_SQL, key, since))
-    return {"flagged": count >= cfg.repeat_caller_calls, "prank_or_ghost_calls": count,
-            "threshold": cfg.repeat_caller_calls, "days": cfg.repeat_caller_days}
+    # A block request recorded by a supervisor is only a flag here: the call is answered.
+    blocked = await conn.fetchval(cb_sql.ACTIVE_BLOCK_SQL, key)
+    return {"flagged": count >= cfg.repeat_caller_calls or blocked is not None,
+            "prank_or_ghost_calls": count, "threshold": cfg.repeat_caller_calls,
+            "days": cfg.repeat_caller_days, "block_requested_until": blocked}
 
 
 async def _open_incident(conn: asyncpg.Connection, report: CallReport, new: NewIncident,
@@ -731,3 +741,365 @@ async def use_location_fix(conn: asyncpg.Connection, fix_id: int, *,
     log.info("incident.located", incident_id=incident["id"], source="caller_link",
              fix_id=fix_id, accuracy_m=fix["accuracy_m"])
     return incident
+
+
+# --- handover to and from partner centres (sql/018) -------------------------
+
+def area_code(incident: dict[str, Any]) -> str | None:
+    """The BPS area code an incident lies in: its kecamatan's, else its jurisdiction's."""
+    if incident.get("kecamatan_code"):
+        return str(incident["kecamatan_code"])
+    return JURISDICTION_AREA.get(incident.get("jurisdiction") or "")
+
+
+# A partner's offer waits under this reason: the dispatcher leaves it alone until accepted.
+OFFERED = HANDOVER_PREFIX + "offered"
+# Jurisdictions the geography names without a kecamatan code of ours.
+JURISDICTION_AREA = {"kota_blitar": "35.72", "regency": "35.05"}
+
+
+async def request_handover(conn: asyncpg.Connection, incident_id: int, *, partner: str,
+                           area_codes: tuple[str, ...], eido_ref: str,
+                           actor: str) -> dict[str, Any]:
+    """Offer an incident to a partner centre: a handover row and its outbox offer."""
+    incident = await inc_sql.get_incident(conn, incident_id, lock=True)
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found")
+    if incident["status"] == "closed":
+        raise Conflict(f"incident {incident_id} is closed", code="incident_closed")
+    code = area_code(incident)
+    if code is None or not any(code.startswith(c) for c in area_codes):
+        raise Conflict(f"partner {partner} does not serve area {code or 'unknown'} of "
+                       f"incident {incident_id}", code="partner_not_serving", field="partner")
+    open_ = await conn.fetchval(
+        "SELECT id FROM handovers WHERE direction = 'out' AND incident_id = $1 "
+        "AND state IN ('sending', 'delivered', 'accepted', 'dispatched')", incident_id)
+    if open_ is not None:
+        raise Conflict(f"incident {incident_id} is already handed over (handover {open_})",
+                       code="handover_open")
+    existing = await conn.fetchrow(ex_sql.FIND_HANDOVER_SQL, "out", partner, eido_ref)
+    if existing is not None:  # offered before, declined or withdrawn: offer again
+        await conn.execute("UPDATE handovers SET state = 'sending', requested_at = "
+                           "clock_timestamp(), requested_by = $2, answered_at = NULL, "
+                           "answered_by = NULL, delivered_at = NULL, note = '' WHERE id = $1",
+                           existing["id"], actor)
+        handover = dict(await conn.fetchrow(ex_sql.GET_HANDOVER_SQL, existing["id"]))
+    else:
+        handover = dict(await conn.fetchrow(ex_sql.INSERT_HANDOVER_SQL, "out", partner,
+                                            incident_id, eido_ref, None, "sending", actor,
+                                            None))
+    await conn.fetchval(ex_sql.INSERT_OUTBOX_SQL, partner, handover["id"], "offer", None)
+    reason = HANDOVER_PREFIX + "pending"
+    await conn.execute(inc_sql.SET_STATUS_SQL, incident_id, "queued", reason)
+    await add_event(conn, "handover.requested", actor=actor, incident_id=incident_id,
+                    data={"handover_id": handover["id"], "partner": partner,
+                          "status": "queued", "queue_reason": reason, "area_code": code})
+    return handover
+
+
+async def handover_delivered(conn: asyncpg.Connection, outbox_id: int, handover_id: int,
+                             *, status: int, remote_incident_id: int | None,
+                             actor: str) -> None:
+    """An outbox row reached its partner; an offer's handover is now 'delivered'."""
+    if await conn.fetchval(ex_sql.SENT_SQL, outbox_id, status) is None:
+        return  # delivered by another process meanwhile
+    handover = await conn.fetchrow(ex_sql.GET_HANDOVER_SQL, handover_id)
+    kind = await conn.fetchval("SELECT kind FROM exchange_outbox WHERE id = $1", outbox_id)
+    if kind != "offer" or handover["direction"] != "out":
+        return
+    row = await conn.fetchrow(ex_sql.SET_DELIVERED_SQL, handover_id, remote_incident_id)
+    attempts = await conn.fetchval("SELECT attempts FROM exchange_outbox WHERE id = $1",
+                                   outbox_id)
+    await add_event(conn, "handover.delivered", actor=actor,
+                    incident_id=handover["incident_id"],
+                    data={"handover_id": handover_id, "partner": handover["partner"],
+                          "remote_incident_id": remote_incident_id, "attempts": attempts,
+                          "delivery_s": row["delivery_s"]})
+
+
+async def handover_failed(conn: asyncpg.Connection, outbox_id: int, handover_id: int, *,
+                          status: int | None, error: str, retry_s: float,
+                          actor: str) -> int:
+    """A delivery attempt failed: retried after ``retry_s``; the first failure is shown."""
+    attempts = await conn.fetchval(ex_sql.FAILED_SQL, outbox_id, status, error[:500], retry_s)
+    if attempts == 1:
+        handover = await conn.fetchrow(ex_sql.GET_HANDOVER_SQL, handover_id)
+        await add_event(conn, "handover.delivery_failed", actor=actor,
+                        incident_id=handover["incident_id"],
+                        data={"handover_id": handover_id, "partner": handover["partner"],
+                              "error": error[:200], "retry_s": retry_s})
+    return int(attempts or 0)
+
+
+async def withdraw_handover(conn: asyncpg.Connection, handover_id: int, *, note: str,
+                            actor: str) -> dict[str, Any]:
+    """Stop offering (the operator phones the partner instead); the incident stays
+    flagged for handover so it can be taken over or closed as handed over."""
+    handover = await conn.fetchrow(ex_sql.LOCK_HANDOVER_SQL, handover_id)
+    if handover is None or handover["direction"] != "out":
+        raise NotFound(f"handover {handover_id} not found")
+    if handover["state"] not in {"sending", "delivered"}:
+        raise Conflict(f"handover {handover_id} is {handover['state']}",
+                       code="handover_answered")
+    await conn.execute(ex_sql.CANCEL_OUTBOX_SQL, handover_id)
+    await conn.execute(ex_sql.SET_STATE_SQL, handover_id, "withdrawn", None, None, note)
+    incident = await inc_sql.get_incident(conn, handover["incident_id"], lock=True)
+    assert incident is not None
+    if incident["status"] != "closed":
+        reason = HANDOVER_PREFIX + (incident["jurisdiction"] or "partner")
+        await conn.execute(inc_sql.SET_STATUS_SQL, incident["id"], "queued", reason)
+    await add_event(conn, "handover.withdrawn", actor=actor, incident_id=incident["id"],
+                    data={"handover_id": handover_id, "partner": handover["partner"],
+                          "note": note})
+    return dict(await conn.fetchrow(ex_sql.GET_HANDOVER_SQL, handover_id))
+
+
+@dataclass(frozen=True)
+class ReceivedIncident:
+    """A partner's offer, read from its EIDO document (dispatch/core/eido.py)."""
+
+    eido_id: str
+    remote_incident_id: int | None
+    category: str
+    priority: int
+    required_types: list[str]
+    lat: float | None
+    lon: float | None
+    address: str
+    description: str
+    caller_phone: str
+    received_at: datetime | None
+
+
+async def receive_handover(conn: asyncpg.Connection, offer: ReceivedIncident, *,
+                           partner: str, actor: str) -> tuple[dict[str, Any], bool]:
+    """Create the incident a partner offers, once per EIDO id: (handover, created)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(113, hashtext($1))",
+                       f"{partner}:{offer.eido_id}")
+    existing = await conn.fetchrow(ex_sql.FIND_HANDOVER_SQL, "in", partner, offer.eido_id)
+    if existing is not None and existing["state"] not in {"declined", "withdrawn"}:
+        return dict(existing), False
+    incident = await inc_sql.insert_incident(
+        conn, caller_phone=offer.caller_phone, category=offer.category,
+        priority=offer.priority, lat=offer.lat, lon=offer.lon, address=offer.address,
+        description=offer.description, required_types=offer.required_types,
+        received_at=offer.received_at, logged_by=actor)
+    await conn.execute(inc_sql.SET_STATUS_SQL, incident["id"], "queued", OFFERED)
+    incident.update(status="queued", queue_reason=OFFERED)
+    if existing is not None:  # offered again after a decline: a new incident, same row
+        await conn.execute("UPDATE handovers SET incident_id = $2, state = 'delivered', "
+                           "remote_incident_id = $3, answered_at = NULL, answered_by = NULL, "
+                           "delivered_at = clock_timestamp(), requested_at = clock_timestamp(),"
+                           " event_cursor = 0 WHERE id = $1",
+                           existing["id"], incident["id"], offer.remote_incident_id)
+        handover = dict(await conn.fetchrow(ex_sql.GET_HANDOVER_SQL, existing["id"]))
+    else:
+        handover = dict(await conn.fetchrow(
+            ex_sql.INSERT_HANDOVER_SQL, "in", partner, incident["id"], offer.eido_id,
+            offer.remote_incident_id, "delivered", actor, await conn.fetchval(
+                "SELECT clock_timestamp()")))
+    summary = incident_summary(incident)
+    await add_event(conn, "incident.created", actor=actor, incident_id=incident["id"],
+                    data=summary)
+    await add_event(conn, "handover.received", actor=actor, incident_id=incident["id"],
+                    data={"handover_id": handover["id"], "partner": partner,
+                          "remote_incident_id": offer.remote_incident_id,
+                          "status": "queued", "queue_reason": OFFERED})
+    return handover, True
+
+
+async def _enqueue_update(conn: asyncpg.Connection, handover: dict[str, Any],
+                          body: dict[str, Any]) -> None:
+    body = {"eido_id": handover["eido_id"], **body}
+    await conn.fetchval(ex_sql.INSERT_OUTBOX_SQL, handover["partner"], handover["id"],
+                        "update", body)
+
+
+async def answer_handover(conn: asyncpg.Connection, handover_id: int, *, accept: bool,
+                          note: str, actor: str) -> dict[str, Any]:
+    """Accept a partner's offer (the incident joins our queue) or decline it (closed
+    here; the sender gets it back)."""
+    handover = await conn.fetchrow(ex_sql.LOCK_HANDOVER_SQL, handover_id)
+    if handover is None or handover["direction"] != "in":
+        raise NotFound(f"handover {handover_id} not found")
+    if handover["state"] != "delivered":
+        raise Conflict(f"handover {handover_id} is already {handover['state']}",
+                       code="handover_answered")
+    now = await conn.fetchval("SELECT clock_timestamp()")
+    state = "accepted" if accept else "declined"
+    await conn.execute(ex_sql.SET_STATE_SQL, handover_id, state, now, actor, note)
+    incident_id = handover["incident_id"]
+    if accept:
+        # 'pending' wakes the dispatcher and puts the incident in its queue.
+        await conn.execute(inc_sql.SET_STATUS_SQL, incident_id, "pending", None)
+        cursor = await conn.fetchval("SELECT coalesce(max(id), 0) FROM events "
+                                     "WHERE incident_id = $1", incident_id)
+        await conn.execute(ex_sql.SET_CURSOR_SQL, handover_id, cursor)
+    else:
+        await close_incident(conn, incident_id, disposition="diserahkan",
+                             note=f"Ditolak: {note}"[:2000] if note else "Ditolak",
+                             actor=actor)
+    await add_event(conn, f"handover.{state}", actor=actor, incident_id=incident_id,
+                    data={"handover_id": handover_id, "partner": handover["partner"],
+                          "note": note, "status": "pending" if accept else "closed",
+                          "queue_reason": None})
+    await _enqueue_update(conn, dict(handover), {"state": state, "at": now.isoformat(),
+                                                 "note": note, "by": actor})
+    return dict(await conn.fetchrow(ex_sql.GET_HANDOVER_SQL, handover_id))
+
+
+async def report_back(conn: asyncpg.Connection, handover_id: int) -> int:
+    """Queue updates for a received incident's new dispatches and closing; how many."""
+    handover = await conn.fetchrow(ex_sql.LOCK_HANDOVER_SQL, handover_id)
+    if handover is None or handover["state"] not in {"accepted", "dispatched"}:
+        return 0
+    rows = await conn.fetch(ex_sql.NEW_EVENTS_SQL, handover["incident_id"],
+                            handover["event_cursor"])
+    state = handover["state"]
+    for ev in rows:
+        data = ev["data"] or {}
+        if ev["kind"] == "unit.assigned":
+            state = "dispatched"
+            body = {"state": "dispatched", "at": ev["occurred_at"].isoformat(),
+                    "units": [{"callsign": data.get("callsign"),
+                               "unit_type": data.get("unit_type"),
+                               "eta_s": data.get("eta_s")}]}
+        else:
+            state = "closed"
+            body = {"state": "closed", "at": ev["occurred_at"].isoformat(),
+                    "disposition": data.get("disposition")}
+        await _enqueue_update(conn, dict(handover), body)
+    if rows:
+        await conn.execute(ex_sql.SET_CURSOR_SQL, handover_id, rows[-1]["id"])
+        await conn.execute(ex_sql.SET_STATE_SQL, handover_id, state, None, None, "")
+    return len(rows)
+
+
+UPDATE_STATES = ("accepted", "declined", "dispatched", "closed")
+
+
+async def apply_partner_update(conn: asyncpg.Connection, *, partner: str, incident_id: int,
+                               seq: int, state: str, body: dict[str, Any],
+                               actor: str) -> dict[str, Any]:
+    """A partner reports on an incident we handed over; applied once per ``seq``."""
+    handover = await conn.fetchrow(ex_sql.OUT_FOR_INCIDENT_SQL, partner, incident_id)
+    if handover is None:
+        raise NotFound(f"no handover of incident {incident_id} to {partner}")
+    handover = await conn.fetchrow(ex_sql.LOCK_HANDOVER_SQL, handover["id"])
+    if seq <= handover["last_update_seq"]:
+        return {"applied": False, "state": handover["state"]}
+    await conn.execute(ex_sql.SET_UPDATE_SEQ_SQL, handover["id"], seq)
+    if handover["state"] in {"withdrawn", "declined", "closed"} and state != "closed":
+        # Withdrawn meanwhile (the operator phoned): recorded, nothing else changes.
+        await add_event(conn, f"handover.partner_{state}", actor=actor,
+                        incident_id=incident_id,
+                        data={"handover_id": handover["id"], "partner": partner,
+                              "ignored": True, "note": body.get("note", "")})
+        return {"applied": False, "state": handover["state"]}
+    incident = await inc_sql.get_incident(conn, incident_id, lock=True)
+    assert incident is not None
+    note = str(body.get("note") or "")[:2000]
+    answered = body.get("by") if isinstance(body.get("by"), str) else None
+    await conn.execute(ex_sql.SET_STATE_SQL, handover["id"], state,
+                       datetime.fromisoformat(body["at"]) if state in {"accepted", "declined"}
+                       and isinstance(body.get("at"), str) else None,
+                       answered[:120] if answered and state in {"accepted", "declined"}
+                       else None, note)
+    data: dict[str, Any] = {"handover_id": handover["id"], "partner": partner,
+                            "partner_at": body.get("at"), "note": note}
+    if state == "accepted" and incident["status"] != "closed":
+        reason = HANDOVER_PREFIX + "accepted"
+        await conn.execute(inc_sql.SET_STATUS_SQL, incident_id, "queued", reason)
+        data.update(status="queued", queue_reason=reason)
+    elif state == "declined" and incident["status"] != "closed":
+        # Back to our own queue: the dispatcher serves it.
+        await conn.execute(inc_sql.SET_STATUS_SQL, incident_id, "pending", None)
+        data.update(status="pending", queue_reason=None)
+    elif state == "dispatched":
+        data["units"] = body.get("units") or []
+    elif state == "closed":
+        data["disposition"] = body.get("disposition")
+    await add_event(conn, f"handover.{state}", actor=actor, incident_id=incident_id, data=data)
+    if state == "closed" and incident["status"] != "closed":
+        await close_incident(conn, incident_id, disposition="diserahkan",
+                             note=f"Ditangani {partner}", actor=actor)
+    return {"applied": True, "state": state}
+
+
+# --- ghost-call callbacks and the prank paper trail (sql/019) ---------------
+
+async def open_callback(conn: asyncpg.Connection, call: dict[str, Any], *, key: str,
+                        within_s: float, actor: str) -> dict[str, Any] | None:
+    """A callback task for a silent or dropped call; one open task per number."""
+    if await conn.fetchval(cb_sql.OPEN_TASK_FOR_PHONE_SQL, key) is not None:
+        return None
+    task = dict(await conn.fetchrow(cb_sql.INSERT_TASK_SQL, call["id"], call["caller_phone"],
+                                    key, within_s))
+    await add_event(conn, "callback.created", actor=actor,
+                    data={"callback_id": task["id"], "call_id": call["id"],
+                          "due_at": task["due_at"]})
+    return task
+
+
+async def take_callback(conn: asyncpg.Connection, task_id: int, *,
+                        actor: str) -> dict[str, Any]:
+    """A call-taker takes a callback task: nobody else calls the same number back."""
+    task = await conn.fetchrow(cb_sql.LOCK_TASK_SQL, task_id)
+    if task is None:
+        raise NotFound(f"callback {task_id} not found")
+    if task["done_at"] is not None:
+        raise Conflict(f"callback {task_id} is done ({task['outcome']})", code="callback_done")
+    if task["taken_by"] is not None and task["taken_by"] != actor:
+        raise Conflict(f"callback {task_id} is taken by {task['taken_by']}",
+                       code="callback_taken")
+    if task["taken_by"] is None:
+        await conn.execute(cb_sql.TAKE_SQL, task_id, actor)
+        await add_event(conn, "callback.taken", actor=actor,
+                        data={"callback_id": task_id, "call_id": task["call_id"]})
+    return dict(await conn.fetchrow(cb_sql.GET_TASK_SQL, task_id))
+
+
+CALLBACK_OUTCOMES = ("emergency", "no_answer", "prank", "resolved")
+
+
+async def finish_callback(conn: asyncpg.Connection, task_id: int, *, outcome: str,
+                          call_id: int | None, note: str, actor: str) -> dict[str, Any]:
+    """Record how a callback went; 'emergency' names the call logged for it as usual."""
+    task = await conn.fetchrow(cb_sql.LOCK_TASK_SQL, task_id)
+    if task is None:
+        raise NotFound(f"callback {task_id} not found")
+    if task["done_at"] is not None:
+        raise Conflict(f"callback {task_id} is done ({task['outcome']})", code="callback_done")
+    if task["taken_by"] not in {None, actor}:
+        raise Conflict(f"callback {task_id} is taken by {task['taken_by']}",
+                       code="callback_taken")
+    if (outcome == "emergency") != (call_id is not None):
+        raise Invalid("an 'emergency' outcome names the call logged for it (call_id), "
+                      "and only that outcome does", field="call_id")
+    if call_id is not None:
+        logged = await conn.fetchrow("SELECT phone_key, disposition FROM calls WHERE id = $1",
+                                     call_id)
+        if logged is None or logged["phone_key"] != task["phone_key"] \
+                or logged["disposition"] not in {"emergency", "duplicate"}:
+            raise Invalid(f"call {call_id} is not an emergency call logged from this number",
+                          field="call_id")
+    if task["taken_by"] is None:
+        await conn.execute(cb_sql.TAKE_SQL, task_id, actor)
+    await conn.execute(cb_sql.FINISH_SQL, task_id, outcome, call_id, note)
+    done = dict(await conn.fetchrow(cb_sql.GET_TASK_SQL, task_id))
+    await add_event(conn, "callback.done", actor=actor,
+                    data={"callback_id": task_id, "call_id": task["call_id"],
+                          "outcome": outcome, "outcome_call_id": call_id})
+    return done
+
+
+async def record_prank_action(conn: asyncpg.Connection, *, phone: str, key: str, kind: str,
+                              message: str, delivery: str, expires_in_s: float | None,
+                              reason: str, call_id: int, actor: str) -> dict[str, Any]:
+    """A warning SMS sent or a block request recorded (never a block by the system)."""
+    row = dict(await conn.fetchrow(cb_sql.INSERT_ACTION_SQL, phone, key, kind, actor, message,
+                                   delivery, expires_in_s, reason, call_id))
+    await add_event(conn, f"prank.{kind}", actor=actor,
+                    data={"action_id": row["id"], "call_id": call_id, "delivery": delivery,
+                          "expires_at": row["expires_at"], "reason": reason})
+    return row

@@ -19,6 +19,7 @@ from dispatch.supervise import LoopBody, Supervisor
 from dispatch.web import (
     audit,
     auth,
+    callbacks,
     calls,
     callstats,
     candidates,
@@ -32,6 +33,7 @@ from dispatch.web import (
     meta,
     openapi,
     pages,
+    partners,
     ratelimit,
     reports,
     stats,
@@ -40,6 +42,7 @@ from dispatch.web import (
 from dispatch.web.auth import authenticate
 from dispatch.web.middleware import errors_as_json, request_context, strict_path_ids
 from dispatch.workers.dispatcher import Dispatcher
+from dispatch.workers.exchange import ExchangeSender
 from dispatch.workers.relay import Relay
 
 log = structlog.get_logger(__name__)
@@ -130,7 +133,8 @@ async def close_streams(app: web.Application) -> None:
 
 # Every module that has routes, each keeping its routes beside its views.
 VIEW_MODULES = (health, meta, geo, incidents, units, events, stats, candidates, reports, pages,
-                calls, callstats, exchange, auth, audit, openapi, locationlinks)
+                calls, callbacks, callstats, exchange, partners, auth, audit, openapi,
+                locationlinks)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -159,6 +163,10 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(supervised(
             "dispatcher", lambda a: Dispatcher(a[keys.PG_POOL], settings).run_forever,
             settings.dispatch.poll_interval_s))
+    if settings.exchange.run_in_web and settings.exchange.partners:
+        app.cleanup_ctx.append(supervised(
+            "exchange", lambda a: ExchangeSender(a[keys.PG_POOL], settings).supervised,
+            settings.exchange.poll_interval_s))
     app.cleanup_ctx.append(heartbeats_ctx)
     app.on_shutdown.append(close_streams)
     for module in VIEW_MODULES:

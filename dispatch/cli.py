@@ -1,5 +1,5 @@
-"""The single entry point: ``siap112 serve|dispatcher|relay|check|migrate|seed|simulate|demo|bench``
-and ``siap112 user|token`` (accounts)."""
+"""The single entry point: ``siap112 serve|dispatcher|relay|exchange|check|migrate|seed|
+simulate|demo|bench`` and ``siap112 user|token`` (accounts)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ async def _seed(settings: Settings) -> None:
 
 
 async def _run_worker(settings: Settings, which: str) -> None:
-    """A standalone dispatcher or relay process, stopped cleanly by SIGTERM/SIGINT.
+    """A standalone dispatcher, relay or exchange sender, stopped cleanly by SIGTERM/SIGINT.
 
     The loop runs under the supervisor: a failure is logged and the loop started
     again, never the process ended; its heartbeats go to the database for
@@ -94,6 +94,10 @@ async def _run_worker(settings: Settings, which: str) -> None:
         if which == "dispatcher":
             loop_task = supervisor.start("dispatcher", Dispatcher(pool, settings).run_forever,
                                          idle_s=settings.dispatch.poll_interval_s)
+        elif which == "exchange":
+            from dispatch.workers.exchange import ExchangeSender
+            loop_task = supervisor.start("exchange", ExchangeSender(pool, settings).supervised,
+                                         idle_s=settings.exchange.poll_interval_s)
         else:
             loop_task = supervisor.start("relay", Relay(pool, redis, settings).supervised,
                                          idle_s=settings.relay.poll_interval_s)
@@ -224,10 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  "dispatcher and a relay)")
     sub.add_parser("dispatcher", help="run a standalone dispatcher worker")
     sub.add_parser("relay", help="run a standalone outbox relay")
+    sub.add_parser("exchange", help="run a standalone sender of handovers to partner centres")
     check = sub.add_parser("check", help="exit 0 when this host's supervised loops beat "
                                          "recently, 1 when one is dead or stalled (for "
                                          "docker compose and systemd health checks)")
-    check.add_argument("--worker", choices=("dispatcher", "relay", "hub"), default=None,
+    check.add_argument("--worker", choices=("dispatcher", "relay", "hub", "exchange"), default=None,
                        help="check this loop only (default: every loop on this host)")
     sub.add_parser("migrate", help="apply the SQL migrations in sql/")
     sub.add_parser("seed", help="load the demo fleet for Kabupaten Blitar (idempotent)")

@@ -16,7 +16,7 @@ from dispatch.store import units as unit_sql
 # Roles whose work needs the caller's number: calling back, matching AML fixes.
 PERSONAL_DATA_ROLES = frozenset({"call_taker", "dispatcher", "admin"})
 PERSONAL_KEYS = frozenset({"caller_phone", "callbackNumber", "phone", "sender",
-                           "device_number", "imsi", "imei", "raw"})
+                           "device_number", "imsi", "imei", "raw", "callBackInformationUri"})
 ANONYMOUS_PHONE = "000"  # satisfies the phone CHECKs; matches no real number
 
 
@@ -25,10 +25,19 @@ def mask_value(value: str) -> str:
     return "*" * max(0, len(value) - 3) + value[-3:] if len(value) > 3 else "***"
 
 
+def _mask_personal(value: Any) -> Any:
+    """A personal field: a string masked, a list (EIDO's URIs) masked item by item."""
+    if isinstance(value, str):
+        return mask_value(value)
+    if isinstance(value, list):
+        return [mask_value(v) if isinstance(v, str) else mask(v) for v in value]
+    return mask(value)
+
+
 def mask(data: Any) -> Any:
     """``data`` with every personal-data field masked, at any depth."""
     if isinstance(data, dict):
-        return {k: (mask_value(v) if k in PERSONAL_KEYS and isinstance(v, str) else mask(v))
+        return {k: (_mask_personal(v) if k in PERSONAL_KEYS else mask(v))
                 for k, v in data.items()}
     if isinstance(data, list):
         return [mask(v) for v in data]
@@ -54,6 +63,11 @@ PURGE_SQL: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
                         WHERE received_at < $1
                           AND (raw <> '' OR caller_phone IS NOT NULL OR imsi IS NOT NULL
                                OR imei IS NOT NULL OR error_message IS NOT NULL)""", ()),
+    # Callback tasks and the prank paper trail (sql/019) keep the number they concern.
+    ("callback_tasks", """UPDATE callback_tasks SET caller_phone = $2, phone_key = '0'
+                          WHERE created_at < $1 AND caller_phone <> $2""", (ANONYMOUS_PHONE,)),
+    ("prank_actions", """UPDATE prank_actions SET caller_phone = $2, phone_key = '0'
+                         WHERE at < $1 AND caller_phone <> $2""", (ANONYMOUS_PHONE,)),
     ("events", """UPDATE events SET data = data - $2::text[]
                   WHERE occurred_at < $1 AND data ?| $2::text[]""", (_PERSONAL,)),
     # An intake answer remembered for retries repeats the caller's number; it is long

@@ -132,6 +132,86 @@ class CallsSettings:
     location_fixes_per_minute: int = 30     # per link and (x4) per client address; 0 = off
     # The centre's public address the link starts with; "" = the address the console used.
     location_link_base_url: str = ""
+    # A silent or dropped ('ghost') call opens a callback task due this soon.
+    callback_enabled: bool = True
+    callback_within_s: float = 120.0
+
+
+# --- centre-to-centre exchange, SMS gateway, prank handling ----------------
+
+@dataclass(frozen=True)
+class PartnerSettings:
+    """A neighbouring 112 centre we hand incidents over to (and take them from)."""
+
+    name: str
+    label: str
+    base_url: str                 # e.g. https://112.blitarkota.go.id
+    # The area codes it serves (BPS codes, e.g. "35.72" Kota Blitar): an incident whose
+    # area code starts with one of them may be handed over to it.
+    area_codes: tuple[str, ...]
+    token_out: str                # we send this as Bearer to the partner
+    token_in: str                 # the partner sends this as Bearer to us
+    phone: str = ""               # the fall-back: its 112 desk's phone number
+
+
+@dataclass(frozen=True)
+class ExchangeSettings:
+    """EIDO handover between centres (NENA-STA-021 documents, outbox delivery)."""
+
+    centre: str = "kab-blitar"    # our id in EIDO identifiers
+    centre_label: str = "112 Kabupaten Blitar"
+    run_in_web: bool = True       # deliver the outbox from each web process
+    poll_interval_s: float = 1.0
+    timeout_s: float = 5.0        # one delivery attempt
+    retry_initial_s: float = 2.0  # back-off after a failed attempt, doubling...
+    retry_max_s: float = 60.0     # ...up to this
+    partners: Mapping[str, PartnerSettings] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrankSettings:
+    """Warning SMS and block requests for numbers past the repeat threshold."""
+
+    warning_template: str = (
+        "Peringatan dari 112 Kabupaten Blitar: nomor Anda tercatat {count} kali melakukan "
+        "panggilan iseng atau diam ke 112. Panggilan iseng dapat menghalangi pertolongan "
+        "bagi orang lain dan dapat dikenai sanksi. Gunakan 112 hanya untuk keadaan darurat.")
+    block_max_hours: float = 168.0     # a block request expires within a week at most
+    block_default_hours: float = 24.0
+    telephony_webhook_url: str = ""    # the IP-PBX's block webhook; empty: export only
+    telephony_secret: str = ""
+    list_days: int = 30                # history shown on the list
+
+
+def _partners(raw: Mapping[str, Any]) -> dict[str, PartnerSettings]:
+    out: dict[str, PartnerSettings] = {}
+    for name, tree in raw.items():
+        if not isinstance(tree, Mapping) or not name.replace("_", "").isalnum():
+            raise SettingsError(f"partners.{name}: expected a table named [a-z0-9_]")
+        try:
+            partner = PartnerSettings(name=name, label=str(tree.get("label", name)),
+                                      base_url=str(tree["base_url"]).rstrip("/"),
+                                      area_codes=tuple(str(c) for c in tree["area_codes"]),
+                                      token_out=str(tree["token_out"]),
+                                      token_in=str(tree["token_in"]),
+                                      phone=str(tree.get("phone", "")))
+        except KeyError as exc:
+            raise SettingsError(f"partners.{name} needs {exc.args[0]}") from None
+        if len(partner.token_in) < 24 or len(partner.token_out) < 24:
+            raise SettingsError(f"partners.{name}: tokens must be at least 24 characters")
+        if not partner.base_url.startswith(("https://", "http://")):
+            raise SettingsError(f"partners.{name}.base_url must be an http(s) URL")
+        out[name] = partner
+    return out
+
+
+def _exchange_settings(raw: Mapping[str, Any], partners: Mapping[str, Any]
+                       ) -> ExchangeSettings:
+    exchange = ExchangeSettings(**raw, partners=_partners(partners))
+    if min(exchange.poll_interval_s, exchange.timeout_s, exchange.retry_initial_s) <= 0 \
+            or exchange.retry_max_s < exchange.retry_initial_s:
+        raise SettingsError("exchange: intervals must be > 0, retry_max_s >= retry_initial_s")
+    return exchange
 
 
 @dataclass(frozen=True)
@@ -270,7 +350,9 @@ class Settings:
     bounds: TimeBounds = field(default_factory=TimeBounds)
     supervise: SuperviseSettings = field(default_factory=SuperviseSettings)
     map: MapSettings = field(default_factory=MapSettings)
+    exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
+    pranks: PrankSettings = field(default_factory=PrankSettings)
 
 
 def _coerce(value: str, like: Any, name: str) -> Any:
@@ -341,7 +423,9 @@ def load_settings(
         bounds=_bounds_settings(tree.get("bounds", {})),
         supervise=SuperviseSettings(**tree.get("supervise", {})),
         map=_map_settings(tree.get("map", {})),
+        exchange=_exchange_settings(tree.get("exchange", {}), tree.get("partners", {})),
         sms=_sms_settings(tree.get("sms", {})),
+        pranks=PrankSettings(**tree.get("pranks", {})),
     )
     _validate(settings)
     return settings

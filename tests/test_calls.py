@@ -127,7 +127,8 @@ async def test_repeat_caller_is_flagged_at_the_threshold_never_blocked(
         "category": "kebakaran", "priority": 1,
         "location": {"lat": KANIGORO[0], "lon": KANIGORO[1]}})
     assert real["repeat_caller"] == {"flagged": True, "prank_or_ghost_calls": 3,
-                                     "threshold": 3, "days": 7}
+                                     "threshold": 3, "days": 7,
+                                     "block_requested_until": None}
     assert real["repeat_caller"]["flagged"] and real["incident"]["id"]  # logged all the same
     other = await log_call(client, "prank", phone="081200000000")
     assert other["repeat_caller"]["flagged"] is False

@@ -46,6 +46,8 @@ INTAKE: Roles = frozenset({"call_taker", "admin"})
 DISPATCH: Roles = frozenset({"dispatcher", "admin"})
 FIELD: Roles = frozenset({"dispatcher", "responder", "admin"})
 OVERSIGHT: Roles = frozenset({"supervisor", "admin"})
+# A partner centre's token ([partners.<name>].token_in): the exchange service only.
+PARTNER: Roles = frozenset({"partner"})
 
 # No login needed: probes, the login page and its scripts and styles.
 PUBLIC: frozenset[Route] = frozenset({
@@ -99,6 +101,26 @@ ROUTE_ROLES: dict[Route, Roles] = {
     ("GET", "/api/v1/reports/incidents.csv"): OVERSIGHT,
     ("GET", "/api/v1/audit"): OVERSIGHT,
     ("GET", "/api/v1/openapi.json"): ALL,
+    # Centre-to-centre handover (web/partners.py).
+    ("GET", "/api/v1/partners"): STAFF,
+    ("POST", "/api/v1/incidents/{id}/handover"): INTAKE | DISPATCH,
+    ("GET", "/api/v1/handovers"): STAFF,
+    ("POST", "/api/v1/handovers/{id}/withdraw"): INTAKE | DISPATCH,
+    ("POST", "/api/v1/handovers/{id}/accept"): INTAKE | DISPATCH,
+    ("POST", "/api/v1/handovers/{id}/decline"): INTAKE | DISPATCH,
+    ("POST", "/api/v1/exchange/incidents"): PARTNER,
+    ("GET", "/api/v1/exchange/incidents/{id}"): PARTNER,
+    ("POST", "/api/v1/exchange/incidents/{id}/updates"): PARTNER,
+    # Ghost-call callbacks and prank numbers (web/callbacks.py, web/pranks.py).
+    ("GET", "/api/v1/callbacks"): STAFF,
+    ("POST", "/api/v1/callbacks/{id}/take"): INTAKE,
+    ("POST", "/api/v1/callbacks/{id}/outcome"): INTAKE,
+    ("GET", "/api/v1/callbacks/stats"): OVERSIGHT,
+    ("GET", "/api/v1/pranks"): OVERSIGHT,
+    ("POST", "/api/v1/pranks/{id}/warning"): OVERSIGHT,
+    ("POST", "/api/v1/pranks/{id}/block"): OVERSIGHT,
+    # The real numbers, for the IP-PBX or the operator: admin only.
+    ("GET", "/api/v1/pranks/blocks"): frozenset({"admin"}),
 }
 ADMIN_ONLY: Roles = frozenset({"admin"})
 # Rate-limited per token and per client address (web/ratelimit.py).
@@ -180,12 +202,27 @@ async def principal_of(request: web.Request) -> Principal | None:
     cookie = request.cookies.get(COOKIE, "")
     if not (header or cookie):
         return None
+    if header and scheme.lower() == "bearer" and secret.strip():
+        partner = _partner_principal(request, secret.strip())
+        if partner is not None:
+            return partner
     async with connection(request) as conn:
         if header:
             if scheme.lower() != "bearer" or not secret.strip():
                 return None
             return await accounts.token_principal(conn, secret.strip())
         return await accounts.session_principal(conn, cookie)
+
+
+def _partner_principal(request: web.Request, secret: str) -> Principal | None:
+    """The partner centre whose token_in this is; compared in constant time."""
+    found = None
+    for partner in request.app[keys.SETTINGS].exchange.partners.values():
+        if hmac.compare_digest(secret.encode(), partner.token_in.encode()):
+            found = partner
+    if found is None:
+        return None
+    return Principal("partner", 0, f"partner:{found.name}", "partner", None)
 
 
 def check(principal: Principal, route: Route, request: web.Request) -> None:
@@ -248,7 +285,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     response = await handler(request)
     if route[1] in PAGES:
         response.headers.update(page_headers(request.app[keys.SETTINGS].map.tile_origin))
-    elif principal.role not in PERSONAL_DATA_ROLES:
+    elif principal.role not in PERSONAL_DATA_ROLES and principal.kind != "partner":
+        # A partner gets the callback number of an incident handed over to it only.
         _mask_personal_data(response)
     return response
 

@@ -122,7 +122,8 @@ async def log_call(request: web.Request) -> web.Response:
     log.info("call.logged", call_id=call["id"], disposition=call["disposition"],
              incident_id=call["incident_id"], repeat_caller=call["repeat_caller"])
     out = dict(call_out(call, done["aml"]), repeat_caller=done["repeat_caller"],
-               incident=incident_out(incident) if incident else None)
+               incident=incident_out(incident) if incident else None,
+               callback_id=done["callback"]["id"] if done.get("callback") else None)
     if body.disposition is Disposition.EMERGENCY:
         out["duplicate_candidates"] = await _duplicate_offers(request, incident)
     return json_response(out, status=201, headers={"Location": f"/api/v1/calls/{call['id']}"})

@@ -6,11 +6,8 @@ severity, certainty), plus an <area> with <areaDesc> and, when the incident
 has a position, a <circle> "lat,lon radius_km". Times carry an explicit
 offset (WIB, +07:00), as CAP forbids "Z".
 
-The EIDO document follows the component names of NENA's Emergency Incident
-Data Object (incidentComponent, callComponent, locationComponent,
-agencyComponent, emergencyResourceComponent, notesComponent); it is
-"EIDO-style": built for handover to another centre, not validated against
-NENA's JSON schema, which is not shipped here.
+The EIDO document (NENA-STA-021) is built by dispatch/core/eido.py; the
+tests check it against the JSON Schema kept in tests/eido.schema.json.
 """
 
 from __future__ import annotations
@@ -23,8 +20,10 @@ from typing import Any
 from aiohttp import web
 
 from dispatch import keys
+from dispatch.core import eido
 from dispatch.settings import Settings
 from dispatch.store import calls as call_sql
+from dispatch.store import exchange as ex_sql
 from dispatch.store import incidents as inc_sql
 from dispatch.store.events import timeline
 from dispatch.web.common import connection, json_response, path_id
@@ -128,63 +127,14 @@ async def incident_cap(request: web.Request) -> web.Response:
                         content_type="application/xml", charset="utf-8")
 
 
-def _status_text(incident: dict[str, Any]) -> str:
-    reason = incident["queue_reason"] or ""
-    if reason.startswith("handover_"):
-        return "HandoverRequested"
-    return {"closed": "Closed", "dispatched": "Dispatched"}.get(incident["status"], "Open")
-
-
-def eido_document(loaded: Loaded, settings: Settings) -> dict[str, Any]:
-    """One incident as an EIDO-style JSON document for handover to another centre."""
-    incident, events = loaded.incident, loaded.events
-    ref = f"urn:siap112:kab-blitar:incident:{incident['id']}"
-    category = settings.runcards.categories[incident["category"]]
-    location: list[dict[str, Any]] = []
-    if incident["lat"] is not None:
-        location.append({"locationReference": f"{ref}:location", "latitude": incident["lat"],
-                         "longitude": incident["lon"], "civicAddressText": incident["address"],
-                         "kecamatan": incident["kecamatan"], "jurisdiction":
-                         incident["jurisdiction"], "locationSource": "operator"})
-    location += [{"locationReference": f"{ref}:aml:{f['id']}", "latitude": f["lat"],
-                  "longitude": f["lon"], "uncertaintyRadiusMeters": f["radius_m"],
-                  "confidencePercent": f["confidence"], "positioningMethod": f["method"],
-                  "locationTimestamp": f["positioned_at"], "locationSource": "AML"}
-                 for f in loaded.fixes]
-    return {
-        "eidoMessageIdentifier": f"{ref}:{int(datetime.now(WIB).timestamp())}",
-        "$schema": "EIDO-style (NENA-STA-024 component names); not schema-validated",
-        "lastUpdateTimestamp": events[-1]["occurred_at"] if events else incident["logged_at"],
-        "sendingSystemIdentifier": "siap112 / Blitar Siap 112",
-        "incidentComponent": {
-            "componentIdentifier": ref, "incidentTrackingIdentifier": ref,
-            "incidentTypeCommonRegistryText": category.label.en,
-            "incidentTypeLocalText": category.label.id, "incidentCategoryCode": category.code,
-            "incidentStatusCommonRegistryText": _status_text(incident),
-            "incidentPriority": incident["priority"],
-            "incidentCreationTimestamp": incident["received_at"],
-            "dispositionCode": incident["disposition"],
-        },
-        "callComponent": [{"componentIdentifier": f"{ref}:call:{c['id']}",
-                           "callbackNumber": c["caller_phone"], "callDisposition":
-                           c["disposition"], "callStartTimestamp": c["rang_at"],
-                           "callAnswerTimestamp": c["answered_at"]} for c in loaded.calls],
-        "locationComponent": location,
-        "agencyComponent": [{"agencyIdentifier": code, "agencyName": settings.runcards
-                             .agencies[code].label.id}
-                            for code in sorted({ag for t in incident["required_types"]
-                                                for ag in settings.runcards.agencies_for(t)})],
-        "emergencyResourceComponent": [
-            {"resourceIdentifier": a["callsign"], "resourceType": a["unit_type"],
-             "resourceStatus": a["status"], "dispatchTimestamp": a["dispatched_at"]}
-            for a in loaded.assignments],
-        "notesComponent": [{"noteText": incident["description"], "noteTimestamp":
-                            incident["logged_at"], "authorIdentifier": incident["logged_by"]}]
-        if incident["description"] else [],
-    }
-
-
 @routes.get("/api/v1/incidents/{id}/eido")
 async def incident_eido(request: web.Request) -> web.Response:
+    """The incident as an EIDO document (NENA-STA-021, dispatch/core/eido.py)."""
     settings = request.app[keys.SETTINGS]
-    return json_response(eido_document(await _load(request), settings))
+    incident_id = path_id(request)
+    async with connection(request) as conn:
+        await readable_incident(request, conn, incident_id)
+        source = await ex_sql.load_source(conn, incident_id)
+    assert source is not None
+    return json_response(eido.build(source, settings.runcards, centre=settings.exchange.centre,
+                                    centre_label=settings.exchange.centre_label))

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import asyncpg
 import structlog
 from aiohttp import web
@@ -31,6 +30,7 @@ from pydantic import Field
 from dispatch import actions, keys
 from dispatch.errors import NotFound
 from dispatch.settings import Settings
+from dispatch.sms import SmsError, SmsGateway
 from dispatch.store import locationlinks as link_sql
 from dispatch.web import ratelimit
 from dispatch.web.common import (
@@ -115,21 +115,12 @@ def _base_url(request: web.Request, settings: Settings) -> str:
 
 
 async def send_sms(settings: Settings, to: str, text: str) -> str | None:
-    """POST {to, text} to the gateway; None when it took the message, else why not."""
-    sms = settings.sms
-    headers = {sms.secret_header: sms.gateway_secret} if sms.gateway_secret else {}
+    """Send through the SMS gateway; None when it took the message, else why not."""
     try:
-        async with aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=sms.timeout_s)) as http, \
-                http.post(sms.gateway_url, json={"to": to, "text": text},
-                          headers=headers) as resp:
-            if resp.status >= 300:
-                return f"the SMS gateway answered HTTP {resp.status}"
-            return None
-    except TimeoutError:
-        return f"the SMS gateway did not answer within {sms.timeout_s:g} s"
-    except aiohttp.ClientError as exc:
-        return f"the SMS gateway is not reachable: {type(exc).__name__}"
+        await SmsGateway(settings.sms).send(to, text)
+    except SmsError as exc:
+        return str(exc)
+    return None
 
 
 def _link_out(link: dict[str, Any], url: str, text: str, phone: str) -> dict[str, Any]:

@@ -19,9 +19,11 @@ from dispatch.core.runcards import RunCards
 from dispatch.web.audit_schemas import AuditQuery
 from dispatch.web.auth import PAGES, PUBLIC, TOKEN_BOUND, Route, allowed_roles
 from dispatch.web.auth_schemas import LoginBody
+from dispatch.web.callbacks import BlockIn, OutcomeIn
 from dispatch.web.calls_schemas import AmlQuery, CallIn, CallQuery, DuplicateQuery, SmsAmlIn
 from dispatch.web.common import json_response
 from dispatch.web.locationlinks import TOKEN_MAX, FixIn, LinkIn
+from dispatch.web.partners import HandoverIn, NoteIn, UpdateIn
 from dispatch.web.reports_schemas import CandidatesQuery, GroupedQuery, HistogramQuery
 from dispatch.web.schemas import (
     AssignIn,
@@ -48,6 +50,13 @@ BODIES: dict[Route, type[BaseModel]] = {
     ("POST", "/api/v1/aml"): SmsAmlIn,
     ("POST", "/api/v1/calls/{id}/location-link"): LinkIn,
     ("POST", "/api/v1/l/{token}/fixes"): FixIn,
+    ("POST", "/api/v1/incidents/{id}/handover"): HandoverIn,
+    ("POST", "/api/v1/handovers/{id}/withdraw"): NoteIn,
+    ("POST", "/api/v1/handovers/{id}/accept"): NoteIn,
+    ("POST", "/api/v1/handovers/{id}/decline"): NoteIn,
+    ("POST", "/api/v1/exchange/incidents/{id}/updates"): UpdateIn,
+    ("POST", "/api/v1/callbacks/{id}/outcome"): OutcomeIn,
+    ("POST", "/api/v1/pranks/{id}/block"): BlockIn,
 }
 QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/incidents"): IncidentQuery,
