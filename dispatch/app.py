@@ -31,6 +31,7 @@ from dispatch.web import (
     meta,
     openapi,
     pages,
+    places,
     ratelimit,
     reports,
     stats,
@@ -129,7 +130,7 @@ async def close_streams(app: web.Application) -> None:
 
 # Every module that has routes, each keeping its routes beside its views.
 VIEW_MODULES = (health, meta, geo, incidents, units, events, stats, candidates, reports, pages,
-                calls, callstats, exchange, auth, audit, openapi)
+                calls, callstats, exchange, auth, audit, openapi, places)
 
 
 def create_app(settings: Settings) -> web.Application:

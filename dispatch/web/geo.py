@@ -59,23 +59,23 @@ from typing import Any
 
 from aiohttp import web
 
-from dispatch.demo_data import HOSPITALS, KECAMATAN, POSITIONS_ARE_ESTIMATES
-from dispatch.geodata import OUTLINES_ARE_ESTIMATES, outlines
+from dispatch.demo_data import HOSPITALS, POSITIONS_ARE_ESTIMATES
+from dispatch.geodata import REGENCY_KECAMATAN, boundaries, outlines
 from dispatch.web.common import json_response
 
 routes = web.RouteTableDef()
 
 
 def geo_document() -> dict[str, Any]:
-    """The shipped geography; every position is an estimate and says so."""
+    """The shipped geography: real boundaries; hospitals and the fleet are estimates."""
     return {
         "estimated": POSITIONS_ARE_ESTIMATES,
-        "kecamatan": [{"code": k.code, "name": k.name, "lat": k.lat, "lon": k.lon}
-                      for k in KECAMATAN],
+        "kecamatan": [{"code": k.code, "name": k.name, "lat": round(k.lat, 6),
+                       "lon": round(k.lon, 6)} for k in REGENCY_KECAMATAN],
         "hospitals": [{"name": h.name, "lat": h.lat, "lon": h.lon} for h in HOSPITALS],
-        # Closed rings of [lat, lon]; estimates too (dispatch/geodata.py says how drawn).
         "outlines": outlines(),
-        "outlines_estimated": OUTLINES_ARE_ESTIMATES,
+        "outlines_estimated": False,
+        "boundaries": boundaries(),
     }
 
 
