@@ -29,7 +29,17 @@ MIN_SCORE = 0.3
 PLACE_RADIUS_M = 50
 
 _PREFIX = re.compile(r"^(?:desa|ds|kelurahan|kel|kecamatan|kec|dusun|dsn)\b\.?\s*")
-_OLD = (("oe", "u"), ("dj", "j"), ("tj", "c"), ("sj", "sy"), ("ch", "kh"))
+_OLD = (("oe", "u"), ("dj", "j"), ("tj", "c"), ("sj", "sy"))
+
+
+_HINTS = {"desa": "desa", "ds": "desa", "kelurahan": "kelurahan", "kel": "kelurahan",
+          "kecamatan": "kecamatan", "kec": "kecamatan"}
+
+
+def kind_hint(text: str) -> str | None:
+    """The kind a prefix asks for: "Kec. Kanigoro" is the kecamatan, not the kelurahan."""
+    first = re.split(r"[^a-z]+", text.strip().lower(), maxsplit=1)[0]
+    return _HINTS.get(first)
 
 
 def fold(text: str) -> str:
@@ -82,7 +92,7 @@ def _arrays() -> tuple[list[Any], ...]:
 
 
 # $1 the folded query, $2 limit, $3-$11 the entry arrays of _arrays(), $12 the least
-# score, $13 the radius of a place.
+# score, $13 the radius of a place, $14 the kind a prefix asked for (scores a little more).
 SEARCH_SQL = """
 WITH w AS (
     SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::float8[],
@@ -91,7 +101,8 @@ WITH w AS (
 ), scored AS (
     SELECT kind, code, name, kecamatan, lat, lon, radius_m,
            greatest(similarity($1, folded), similarity($1, qualified),
-                    0.9 * word_similarity($1, folded)) AS score
+                    0.9 * word_similarity($1, folded))
+           + CASE WHEN kind = $14 THEN 0.05 ELSE 0 END AS score
     FROM w
     UNION ALL
     SELECT 'place', p.id::text, p.name, p.kecamatan, p.lat, p.lon, $13::float8,
@@ -114,7 +125,8 @@ async def search(conn: asyncpg.Connection, text: str, limit: int) -> list[dict[s
     # word_similarity's own threshold for the place index (%>): the same floor.
     await conn.execute("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)",
                        str(MIN_SCORE))
-    rows = await conn.fetch(SEARCH_SQL, q, limit, *_arrays(), MIN_SCORE, float(PLACE_RADIUS_M))
+    rows = await conn.fetch(SEARCH_SQL, q, limit, *_arrays(), MIN_SCORE, float(PLACE_RADIUS_M),
+                            kind_hint(text))
     return [{k: r[k] for k in ("kind", "code", "name", "kecamatan", "lat", "lon", "radius_m")}
             | {"radius_m": None if r["radius_m"] is None else int(r["radius_m"])}
             for r in rows]

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import ConfigDict, Field, field_validator
 
-from dispatch.web.schemas import Location, Strict, Text
+from dispatch.web.schemas import Location, Strict, Text, enum_member
 from dispatch.web.types import FreeText, Line, QueryInt
 
 
@@ -37,6 +37,8 @@ class PlaceIn(Strict):
     aliases: list[Line] = Field(default_factory=list, max_length=20)
     estimate: bool = Field(default=False, description="The point is an estimate")
     note: FreeText = Field(default="", max_length=500)
+
+    _kind = field_validator("kind", mode="before")(enum_member(PlaceKind, "kind"))
 
     @field_validator("name")
     @classmethod

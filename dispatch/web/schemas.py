@@ -91,6 +91,8 @@ class IncidentLocation(Location):
     code: Line | None = Field(default=None, min_length=1, max_length=40,
                               description="The desa/kecamatan code or the place id chosen")
 
+    _source = field_validator("source", mode="before")(enum_member(LocationSource, "source"))
+
     @model_validator(mode="after")
     def _code_needed(self) -> IncidentLocation:
         if self.source in NAMED_SOURCES and self.code is None:
