@@ -127,7 +127,8 @@ ORDER BY i.received_at, i.id
 
 EXPORT_COLUMNS = (
     "id", "received_at", "category", "priority", "status", "disposition", "kecamatan", "desa",
-    "jurisdiction", "handover_to", "location_source", "radius_m", "lat", "lon", "address", "first_dispatched_at", "first_on_scene_at", "closed_at", "units",
+    "jurisdiction", "handover_to", "location_source", "radius_m", "lat", "lon", "address",
+    "first_dispatched_at", "first_on_scene_at", "closed_at", "units",
     "call_processing_s", "turnout_s", "travel_s", "total_s",
 )
 
