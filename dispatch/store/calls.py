@@ -108,7 +108,8 @@ LIMIT $3
 
 # Open incidents with a position inside a lat/lon box, first called in since $5.
 NEARBY_OPEN_SQL = """
-SELECT id, category, lat, lon, received_at, status, priority, address, queue_reason
+SELECT id, category, lat, lon, received_at, status, priority, address, queue_reason,
+       radius_m, location_source, desa, kecamatan
 FROM incidents
 WHERE status <> 'closed' AND lat BETWEEN $1 AND $2 AND lon BETWEEN $3 AND $4
   AND received_at >= $5
