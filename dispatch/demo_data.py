@@ -273,3 +273,34 @@ VILLAGES: tuple[str, ...] = (
     "Tawangrejo", "Kebonsari", "Mojorejo", "Sumbersari", "Karanganyar", "Purworejo",
     "Tlogorejo", "Sumberagung", "Kalipang", "Jatirejo",
 )
+
+
+@dataclass(frozen=True)
+class DemoPlace:
+    """A landmark for the demo gazetteer. Its position is an ESTIMATE near a kecamatan
+    centre, not the landmark's real position."""
+
+    name: str
+    kind: str
+    lat: float
+    lon: float
+    aliases: tuple[str, ...] = ()
+
+
+def _demo_places() -> tuple[DemoPlace, ...]:
+    out = []
+    for i, k in enumerate(KECAMATAN):
+        out.append(DemoPlace(f"Pasar {k.name}", "pasar", *_near(k.name, 350, -250),
+                             aliases=(f"Pasar Kec. {k.name}",)))
+        out.append(DemoPlace(f"Puskesmas {k.name}", "puskesmas", *_near(k.name, -300, 300),
+                             aliases=(f"PKM {k.name}",)))
+        if i % 3 == 0:
+            out.append(DemoPlace(f"Masjid Jami' {k.name}", "masjid", *_near(k.name, 150, 450)))
+        if i % 4 == 1:
+            out.append(DemoPlace(f"SPBU {k.name}", "spbu", *_near(k.name, -600, -400),
+                                 aliases=(f"Pom bensin {k.name}",)))
+    return tuple(out)
+
+
+# Landmarks for the demo's place search; every position is an estimate.
+DEMO_PLACES: tuple[DemoPlace, ...] = _demo_places()

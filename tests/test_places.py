@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -210,3 +214,34 @@ async def test_import_csv_and_geojson_all_or_nothing(
         assert resp.status in (400, 422), (fmt, content, resp.status)
         assert "error" in await resp.json()
     assert await db.fetchval("SELECT count(*) FROM places") == before
+
+
+async def _cli(database_url: str, *args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "SIAP112_DATABASE_URL": database_url,
+           "SIAP112_REDIS_URL": "redis://127.0.0.1:1/0"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dispatch", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_cli_imports_a_file_or_nothing(database_url: str, db: asyncpg.Connection,
+                                             tmp_path: Path) -> None:
+    good = tmp_path / "landmarks.csv"
+    good.write_text(CSV_OK, encoding="utf-8")
+    code, out, err = await _cli(database_url, "places", "import", str(good))
+    assert code == 0, err
+    assert "2 places imported" in out
+    rows = await db.fetch("SELECT name, desa, created_by FROM places ORDER BY name")
+    assert [(r["name"], r["created_by"]) for r in rows] == [
+        ("Masjid Al-Falah Sawentar", "places-import"), ("SPBU Kanigoro", "places-import")]
+    bad = tmp_path / "bad.geojson"
+    bad.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [112.23, -8.11]},
+         "properties": {"name": "Ok", "kind": "pasar"}},
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [112.23, -8.11]},
+         "properties": {"name": "", "kind": "pasar"}}]}), encoding="utf-8")
+    code, _, err = await _cli(database_url, "places", "import", str(bad))
+    assert code == 1 and "feature 1" in err and "nothing was imported" in err
+    assert await db.fetchval("SELECT count(*) FROM places") == 2
