@@ -72,20 +72,25 @@ async def _seed(settings: Settings) -> None:
     await _with_pool(settings, work)
 
 
-async def _places_import(settings: Settings, path: str, fmt: str | None) -> int:
+def _places_import(settings: Settings, path: str, fmt: str | None) -> int:
     from dispatch.errors import DomainError
-    from dispatch.seed import import_places_file
+    from dispatch.seed import import_places_text
+
+    file = Path(path)
+    kind = fmt or ("geojson" if file.suffix.lower() in (".geojson", ".json") else "csv")
+    try:
+        text = file.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        sys.stderr.write(f"siap112 places import: {exc}\n")
+        return 1
 
     async def work(pool: object) -> int:
-        return await import_places_file(pool, path, fmt)
+        return await import_places_text(pool, text, kind, name=str(file))
 
     try:
-        count = await _with_pool(settings, work)
+        count = asyncio.run(_with_pool(settings, work))
     except DomainError as exc:
         sys.stderr.write(f"siap112 places import: {exc}; nothing was imported\n")
-        return 1
-    except OSError as exc:
-        sys.stderr.write(f"siap112 places import: {exc}\n")
         return 1
     sys.stdout.write(f"{count} places imported\n")
     return 0
@@ -345,7 +350,7 @@ def _dispatch_command(args: argparse.Namespace, settings: Settings) -> int:
     elif command == "seed":
         asyncio.run(_seed(settings))
     elif command == "places":
-        return asyncio.run(_places_import(settings, args.file, args.format))
+        return _places_import(settings, args.file, args.format)
     else:
         asyncio.run(_run_worker(settings, command))
     return 0

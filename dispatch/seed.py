@@ -72,20 +72,16 @@ async def seed_places(pool: asyncpg.Pool) -> int:
     return created
 
 
-async def import_places_file(pool: asyncpg.Pool, path: str, fmt: str | None = None, *,
+async def import_places_text(pool: asyncpg.Pool, text: str, kind: str, *, name: str,
                              actor: str = "places-import") -> int:
-    """`siap112 places import FILE`: every place of a CSV or GeoJSON file, or none."""
-    from pathlib import Path
-
+    """`siap112 places import FILE`: every place of a CSV or GeoJSON text, or none."""
     from dispatch.places_import import parse
 
-    file = Path(path)
-    kind = fmt or ("geojson" if file.suffix.lower() in (".geojson", ".json") else "csv")
-    items = parse(file.read_text("utf-8"), kind)
+    items = parse(text, kind)
 
     async def work(conn: asyncpg.Connection) -> int:
         return len(await actions.import_places(conn, items, actor=actor))
 
     count: int = await in_transaction(pool, work, timeout=ACQUIRE_TIMEOUT_S)
-    log.info("places.imported", file=str(file), format=kind, places=count)
+    log.info("places.imported", file=name, format=kind, places=count)
     return count
