@@ -53,7 +53,8 @@ CALLS = [(95, KANIGORO), (420, WLINGI), (960, SRENGAT), (3 * 3600 + 30, KANIGORO
 
 @pytest.mark.parametrize(("path", "script"), [("/", "console.js"),
                                               ("/responder", "responder.js"),
-                                              ("/supervisor", "supervisor.js")])
+                                              ("/supervisor", "supervisor.js"),
+                                              ("/places", "places.js")])
 async def test_pages_are_served_with_their_scripts(client: TestClient, path: str,
                                                    script: str) -> None:
     resp = await client.get(path)
@@ -67,7 +68,7 @@ async def test_pages_are_served_with_their_scripts(client: TestClient, path: str
 async def test_every_module_a_page_imports_is_served(client: TestClient) -> None:
     """A missing or misnamed module would leave a page blank: follow every import."""
     seen: set[str] = set()
-    todo = ["console.js", "responder.js", "supervisor.js"]
+    todo = ["console.js", "responder.js", "supervisor.js", "places.js"]
     while todo:
         name = todo.pop()
         if name in seen:

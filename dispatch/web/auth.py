@@ -107,7 +107,7 @@ INTAKE_ROUTES: frozenset[Route] = frozenset({
     ("POST", "/api/v1/incidents"), ("POST", "/api/v1/calls"), ("POST", "/api/v1/aml"),
 })
 # Pages answer a missing login with a redirect to the login page, not a JSON 401.
-PAGES: frozenset[str] = frozenset({"/", "/responder", "/supervisor"})
+PAGES: frozenset[str] = frozenset({"/", "/responder", "/supervisor", "/places"})
 # A responder may act on these only for the unit its account is bound to.
 UNIT_SCOPED: frozenset[Route] = frozenset({
     ("PUT", "/api/v1/units/{id}/location"), ("POST", "/api/v1/units/{id}/status"),

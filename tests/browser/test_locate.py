@@ -69,3 +69,42 @@ async def test_type_sawentar_pick_the_desa_saved_at_its_centroid_with_its_radius
         assert errors == []
     finally:
         await context.close()
+
+
+async def test_a_supervisor_adds_a_place_on_its_page_and_the_console_finds_it(
+        start_app: AppFactory, browser: Browser, db: asyncpg.Connection,
+        screenshots: Path) -> None:
+    client = await start_app()
+    base = str(client.make_url("/"))
+    context = await browser.new_context(viewport={"width": 1366, "height": 768},
+                                        locale="id-ID")
+    context.set_default_timeout(15000)
+    try:
+        await log_in(context, base, db, role="supervisor")
+        errors: list[str] = []
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(f"{base}places")
+        await page.locator("#pl-name").fill("Jembatan Lahor")
+        await page.locator("#pl-kind").select_option("jembatan")
+        await page.locator("#pl-lat").fill("-8.1146")
+        await page.locator("#pl-lon").fill("112.2337")
+        await page.locator("#pl-aliases").fill("Jembatan Sawentar; Jembatan lama")
+        await page.locator("#pl-form button[type=submit]").click()
+        await expect(page.locator("#pl-msg")).to_contain_text("Desa Sawentar")
+        row = page.locator("#pl-table tbody tr").first
+        await expect(row).to_contain_text("Jembatan Lahor")
+        await expect(row).to_contain_text("Sawentar, Kec. Kanigoro")
+        # A point outside the map area is refused, with the field named, and not stored.
+        await page.locator("#pl-name").fill("Jauh")
+        await page.locator("#pl-lat").fill("-7.5")
+        await page.locator("#pl-lon").fill("112.2")
+        await page.locator("#pl-form button[type=submit]").click()
+        await expect(page.locator('#pl-form [data-err="location"]')).not_to_be_empty()
+        await page.screenshot(path=str(screenshots / "places-page.png"))
+        assert await db.fetchval("SELECT count(*) FROM places") == 1
+        found = await client.get("/api/v1/places", params={"q": "jembatan sawentar"})
+        assert (await found.json())["items"][0]["name"] == "Jembatan Lahor"
+        assert errors == []
+    finally:
+        await context.close()
