@@ -106,13 +106,14 @@ WITH w AS (
     FROM w
     UNION ALL
     SELECT 'place', p.id::text, p.name, p.kecamatan, p.lat, p.lon, $13::float8,
-           greatest(similarity($1, p.search_text), word_similarity($1, p.search_text))
+           greatest(similarity($1, p.search_text), 0.9 * word_similarity($1, p.search_text))
     FROM places p
     WHERE p.retired_at IS NULL AND p.search_text %> $1
 )
 SELECT kind, code, name, kecamatan, lat, lon, radius_m, score FROM scored
 WHERE score >= $12
-ORDER BY score DESC, (kind = 'kecamatan'), name, code
+ORDER BY score DESC, CASE kind WHEN 'place' THEN 2 WHEN 'kecamatan' THEN 1 ELSE 0 END,
+         name, code
 LIMIT $2
 """
 
