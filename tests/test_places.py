@@ -186,14 +186,14 @@ SPBU Kanigoro,spbu,-8.1300,112.2200,,true
 
 async def test_import_csv_and_geojson_all_or_nothing(
         client: TestClient, db: asyncpg.Connection) -> None:
-    done = await post_json(client, "/api/v1/landmarks/import",
+    done = await post_json(client, "/api/v1/landmark-imports",
                            {"format": "csv", "content": CSV_OK}, 201)
     assert done["imported"] == 2
     assert (await _search(client, "al falah"))[0]["name"] == "Masjid Al-Falah Sawentar"
     geo = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [112.2337, -8.1146]},
          "properties": {"name": "Jembatan Sawentar", "kind": "jembatan"}}]}
-    done = await post_json(client, "/api/v1/landmarks/import",
+    done = await post_json(client, "/api/v1/landmark-imports",
                            {"format": "geojson", "content": json.dumps(geo)}, 201)
     assert done["items"][0]["desa"] == "Sawentar"
     before = await db.fetchval("SELECT count(*) FROM places")
@@ -209,7 +209,7 @@ async def test_import_csv_and_geojson_all_or_nothing(
         ("xml", "<a/>"),
     ]
     for fmt, content in bad_files:
-        resp = await client.post("/api/v1/landmarks/import",
+        resp = await client.post("/api/v1/landmark-imports",
                                  json={"format": fmt, "content": content})
         assert resp.status in (400, 422), (fmt, content, resp.status)
         assert "error" in await resp.json()

@@ -263,6 +263,8 @@ function renderCandidates(res) {
   const rec = res.items.filter((c) => c.recommended);
   const others = res.items.filter((c) => !c.recommended);
   fill(box,
+    res.radius_m != null ? h("p", { class: "radius-note" },
+      t("detail.radius_note", { radius: Locate.radiusText(res.radius_m) })) : null,
     rec.length ? h("h3", {}, t("detail.recommended")) : null,
     rec.length ? h("ul", { class: "cands" }, rec.map((c) => candidateRow(c, inc))) : null,
     h("h3", {}, t("detail.others")),

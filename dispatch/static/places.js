@@ -96,7 +96,7 @@ async function importFile(e) {
   if (!file) return;
   const format = /\.(geo)?json$/i.test(file.name) ? "geojson" : "csv";
   try {
-    const done = await API.api("/api/v1/landmarks/import",
+    const done = await API.api("/api/v1/landmark-imports",
       { method: "POST", body: { format, content: await file.text() } });
     msg.className = "ok";
     msg.textContent = t("places.imported", { count: done.imported });

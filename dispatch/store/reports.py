@@ -4,10 +4,11 @@ Every figure is computed in SQL from the interval samples defined once in
 ``dispatch.store.stats`` (SAMPLES_CTE), so the dashboard, the statistics endpoint
 and the CSV export can never disagree on what an interval means.
 
-Days and hours are local Blitar time (WIB, UTC+7). The kecamatan of an incident is
-the one stored with it (``incidents.kecamatan``, set from the outline data when it
-was located); rows stored before that column existed fall back to the nearest
-estimated kecamatan centre (dispatch.demo_data).
+Days and hours are local Blitar time (WIB, UTC+7). The kecamatan and desa of an
+incident are the ones stored with it (point-in-polygon on the Kemendagri boundaries
+when it was located); Kota Blitar and each neighbouring kabupaten are groups of
+their own. Rows stored before incidents carried a kecamatan fall back to the
+nearest kecamatan centre (dispatch.demo_data).
 """
 
 from __future__ import annotations

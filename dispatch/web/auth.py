@@ -67,7 +67,7 @@ ROUTE_ROLES: dict[Route, Roles] = {
     ("POST", "/api/v1/landmarks"): OVERSIGHT,
     ("PUT", "/api/v1/landmarks/{id}"): OVERSIGHT,
     ("DELETE", "/api/v1/landmarks/{id}"): OVERSIGHT,
-    ("POST", "/api/v1/landmarks/import"): OVERSIGHT,
+    ("POST", "/api/v1/landmark-imports"): OVERSIGHT,
     ("GET", "/places"): OVERSIGHT,
     ("GET", "/api/v1/session"): ALL,
     ("POST", "/api/v1/logout"): ALL,

@@ -21,6 +21,7 @@ from dispatch.web.auth import PAGES, PUBLIC, Route, allowed_roles
 from dispatch.web.auth_schemas import LoginBody
 from dispatch.web.calls_schemas import AmlQuery, CallIn, CallQuery, DuplicateQuery, SmsAmlIn
 from dispatch.web.common import json_response
+from dispatch.web.places_schemas import ImportIn, ListQuery, PlaceIn, SearchQuery
 from dispatch.web.reports_schemas import CandidatesQuery, GroupedQuery, HistogramQuery
 from dispatch.web.schemas import (
     AssignIn,
@@ -28,6 +29,7 @@ from dispatch.web.schemas import (
     IncidentIn,
     IncidentQuery,
     LocationIn,
+    RelocateIn,
     StatsQuery,
     StatusIn,
     UnitIn,
@@ -45,6 +47,10 @@ BODIES: dict[Route, type[BaseModel]] = {
     ("POST", "/api/v1/units/{id}/status"): StatusIn,
     ("POST", "/api/v1/calls"): CallIn,
     ("POST", "/api/v1/aml"): SmsAmlIn,
+    ("POST", "/api/v1/incidents/{id}/location"): RelocateIn,
+    ("POST", "/api/v1/landmarks"): PlaceIn,
+    ("PUT", "/api/v1/landmarks/{id}"): PlaceIn,
+    ("POST", "/api/v1/landmark-imports"): ImportIn,
 }
 QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/incidents"): IncidentQuery,
@@ -58,6 +64,8 @@ QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/reports/response-times"): GroupedQuery,
     ("GET", "/api/v1/reports/histogram"): HistogramQuery,
     ("GET", "/api/v1/reports/incidents.csv"): StatsQuery,
+    ("GET", "/api/v1/places"): SearchQuery,
+    ("GET", "/api/v1/landmarks"): ListQuery,
     ("GET", "/api/v1/audit"): AuditQuery,
 }
 # Successful answers that are not JSON.

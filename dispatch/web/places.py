@@ -94,7 +94,7 @@ async def retire_landmark(request: web.Request) -> web.Response:
     return json_response(place_out(await transact(request, work)))
 
 
-@routes.post("/api/v1/landmarks/import")
+@routes.post("/api/v1/landmark-imports")
 async def import_landmarks(request: web.Request) -> web.Response:
     """{format: csv|geojson, content}: all places are stored, or none."""
     body = await parse_body(request, ImportIn)
