@@ -86,7 +86,7 @@ async def test_a_better_fix_moves_the_incident_and_keeps_the_unit_unless_asked(
         # The caller's phone says exactly where: 12 m, in Kanigoro. Not re-evaluated.
         fix = {"lat": KANIGORO[0], "lon": KANIGORO[1], "radius_m": 12, "source": "caller_link"}
         moved = await post_json(client, f"/api/v1/incidents/{inc['id']}/location",
-                                {"location": fix}, 200)
+                                fix, 200)
         assert moved["location"] == {"lat": KANIGORO[0], "lon": KANIGORO[1]}
         assert (moved["radius_m"], moved["location_source"]) == (12, "caller_link")
         assert moved["desa"] == "Satreyan"
@@ -98,7 +98,7 @@ async def test_a_better_fix_moves_the_incident_and_keeps_the_unit_unless_asked(
         assert [r["unit_id"] for r in units] == [far["id"]]
         # The operator asks: the far unit has not set off, so the nearer one goes instead.
         await post_json(client, f"/api/v1/incidents/{inc['id']}/location",
-                        {"location": fix, "reevaluate": True}, 200)
+                        dict(fix, reevaluate=True), 200)
         await console.wait_for(is_kind("unit.assigned", incident_id=inc["id"],
                                        unit_id=near["id"]))
     detail = await get_json(client, f"/api/v1/incidents/{inc['id']}")
@@ -116,14 +116,37 @@ async def test_a_unit_en_route_is_never_swapped_and_a_closed_incident_stays_put(
     await create_unit(client, "AMB-KNG", "ambulance", KANIGORO)
     fix = {"lat": KANIGORO[0], "lon": KANIGORO[1], "radius_m": 30, "source": "operator"}
     moved = await post_json(client, f"/api/v1/incidents/{inc['id']}/location",
-                            {"location": fix, "reevaluate": True}, 200)
+                            dict(fix, reevaluate=True), 200)
     assert moved["location"] == {"lat": KANIGORO[0], "lon": KANIGORO[1]}
     units = await db.fetch("SELECT unit_id FROM assignments WHERE incident_id = $1 "
                            "AND ended_at IS NULL", inc["id"])
     assert [r["unit_id"] for r in units] == [far["id"]]
     await post_json(client, f"/api/v1/incidents/{inc['id']}/close",
                     {"disposition": "selesai"}, 200)
-    resp = await client.post(f"/api/v1/incidents/{inc['id']}/location", json={"location": fix})
+    resp = await client.post(f"/api/v1/incidents/{inc['id']}/location", json=fix)
     assert resp.status == 409
-    missing = await client.post("/api/v1/incidents/999999/location", json={"location": fix})
+    missing = await client.post("/api/v1/incidents/999999/location", json=fix)
     assert missing.status == 404
+
+
+async def test_a_call_logged_with_a_chosen_desa_places_incident_and_call(
+        client: TestClient) -> None:
+    sawentar = region_entry("35.05.10.2011")
+    assert sawentar is not None
+    call = await post_json(client, "/api/v1/calls", {
+        "caller_phone": "081234567890", "disposition": "emergency",
+        "incident": {"category": "medis", "priority": 1, "location": {
+            "lat": sawentar.lat, "lon": sawentar.lon, "source": "desa",
+            "code": "35.05.10.2011"}}}, 201)
+    inc = call["incident"]
+    assert inc["location"] == {"lat": sawentar.lat, "lon": sawentar.lon}
+    assert (inc["location_source"], inc["radius_m"], inc["desa"]) == (
+        "desa", sawentar.radius_m, "Sawentar")
+    # The call itself has no point of its own, but it is recorded in the incident's desa.
+    assert (call["jurisdiction"], call["kecamatan"], call["desa"]) == (
+        "regency", "Kanigoro", "Sawentar")
+    bad = await client.post("/api/v1/calls", json={
+        "caller_phone": "081234567890", "disposition": "emergency",
+        "incident": {"category": "medis", "priority": 1, "location": {
+            "lat": 0, "lon": 0, "source": "desa", "code": "nope"}}})
+    assert bad.status == 422

@@ -166,7 +166,7 @@ async def relocate(request: web.Request) -> web.Response:
     actor = actor_of(request)
 
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
-        lat, lon, source, radius = await resolve_location(conn, body.location)
+        lat, lon, source, radius = await resolve_location(conn, body)
         return await actions.relocate_incident(
             conn, incident_id, lat=lat, lon=lon, source=source, radius_m=radius,
             reevaluate=body.reevaluate, actor=actor)

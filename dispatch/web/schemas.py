@@ -124,8 +124,9 @@ class IncidentIn(Strict):
         return address
 
 
-class RelocateIn(Strict):
-    location: IncidentLocation
+class RelocateIn(IncidentLocation):
+    """A better fix for an open incident: the location's fields themselves, flat."""
+
     reevaluate: bool = Field(
         default=False, description="Free assigned units not yet en route; dispatch anew")
 
