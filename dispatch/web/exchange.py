@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from dispatch import keys
+from dispatch.geodata import area_name
 from dispatch.settings import Settings
 from dispatch.store import calls as call_sql
 from dispatch.store import incidents as inc_sql
@@ -45,9 +46,13 @@ def cap_time(at: datetime) -> str:
 
 def _area_desc(incident: dict[str, Any]) -> str:
     parts = [incident["address"]] if incident["address"] else []
+    if incident.get("desa"):
+        parts.append(f"Desa {incident['desa']}")
     if incident["kecamatan"]:
         parts.append(f"Kecamatan {incident['kecamatan']}")
-    parts.append({"kota_blitar": "Kota Blitar", "outside_regency": "luar Kabupaten Blitar"}
+    area = incident.get("handover_to")
+    parts.append(area_name(area) if area else
+                 {"kota_blitar": "Kota Blitar", "outside_regency": "luar Kabupaten Blitar"}
                  .get(incident["jurisdiction"] or "", "Kabupaten Blitar"))
     return ", ".join(parts)
 
@@ -113,9 +118,13 @@ async def _load(request: web.Request) -> Loaded:
     return Loaded(row, calls, fixes, assignments, events)
 
 
-def _radius_km(settings: Settings, fixes: list[dict[str, Any]]) -> float:
-    """The caller's AML accuracy when there is one, else the configured default."""
+def _radius_km(settings: Settings, fixes: list[dict[str, Any]],
+               incident: dict[str, Any] | None = None) -> float:
+    """The uncertainty of the incident's own point (a desa's area, a caller's fix), else
+    the caller's AML accuracy, else the configured default."""
     radii = [f["radius_m"] for f in fixes if f["radius_m"] is not None]
+    if incident is not None and incident.get("radius_m") is not None:
+        radii = [incident["radius_m"]]
     return max(min(radii) / 1000, 0.05) if radii else settings.calls.cap_circle_km
 
 
@@ -124,7 +133,7 @@ async def incident_cap(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     loaded = await _load(request)
     return web.Response(body=cap_alert(loaded.incident, settings,
-                                       _radius_km(settings, loaded.fixes)),
+                                       _radius_km(settings, loaded.fixes, loaded.incident)),
                         content_type="application/xml", charset="utf-8")
 
 
@@ -144,8 +153,11 @@ def eido_document(loaded: Loaded, settings: Settings) -> dict[str, Any]:
     if incident["lat"] is not None:
         location.append({"locationReference": f"{ref}:location", "latitude": incident["lat"],
                          "longitude": incident["lon"], "civicAddressText": incident["address"],
-                         "kecamatan": incident["kecamatan"], "jurisdiction":
-                         incident["jurisdiction"], "locationSource": "operator"})
+                         "kecamatan": incident["kecamatan"], "desa": incident.get("desa"),
+                         "jurisdiction": incident["jurisdiction"],
+                         "handoverTo": incident.get("handover_to"),
+                         "uncertaintyRadiusMeters": incident.get("radius_m"),
+                         "locationSource": incident.get("location_source") or "operator"})
     location += [{"locationReference": f"{ref}:aml:{f['id']}", "latitude": f["lat"],
                   "longitude": f["lon"], "uncertaintyRadiusMeters": f["radius_m"],
                   "confidencePercent": f["confidence"], "positioningMethod": f["method"],
