@@ -38,7 +38,7 @@ import structlog
 from dispatch.constants import EVENTS_CHANNEL
 from dispatch.core.aml import AmlError, AmlFix, phone_key
 from dispatch.core.geo import Point, geodesic_m, travel_time_s
-from dispatch.core.jurisdiction import HANDOVER_PREFIX, Placement
+from dispatch.core.jurisdiction import HANDOVER_PREFIX, Jurisdiction, Placement
 from dispatch.core.lifecycle import (
     ASSIGNED,
     STAMP_COLUMN,
@@ -49,13 +49,15 @@ from dispatch.core.lifecycle import (
 )
 from dispatch.core.planner import unmet_needs
 from dispatch.errors import Conflict, DomainError, Invalid, NotFound
-from dispatch.geodata import locate
+from dispatch.gazetteer import fold
+from dispatch.geodata import centre_name, locate
 from dispatch.settings import CallsSettings, DispatchSettings
 from dispatch.store import callbacks as cb_sql
 from dispatch.store import calls as call_sql
 from dispatch.store import exchange as ex_sql
 from dispatch.store import incidents as inc_sql
 from dispatch.store import locationlinks as link_sql
+from dispatch.store import places as places_sql
 from dispatch.store import units as unit_sql
 from dispatch.store.events import add_event
 
@@ -118,9 +120,12 @@ async def _place(conn: asyncpg.Connection, incident: dict[str, Any],
                  placement: Placement) -> None:
     """Record jurisdiction and kecamatan; an incident not ours waits for a handover."""
     await conn.execute(inc_sql.SET_PLACEMENT_SQL, incident["id"], placement.jurisdiction.value,
-                       placement.kecamatan_code, placement.kecamatan)
+                       placement.kecamatan_code, placement.kecamatan, placement.desa_code,
+                       placement.desa, placement.handover_to)
     incident.update(jurisdiction=placement.jurisdiction.value,
-                    kecamatan_code=placement.kecamatan_code, kecamatan=placement.kecamatan)
+                    kecamatan_code=placement.kecamatan_code, kecamatan=placement.kecamatan,
+                    desa_code=placement.desa_code, desa=placement.desa,
+                    handover_to=placement.handover_to)
     reason = placement.queue_reason
     if reason is not None:
         await conn.execute(inc_sql.SET_STATUS_SQL, incident["id"], "queued", reason)
@@ -130,8 +135,12 @@ async def _place(conn: asyncpg.Connection, incident: dict[str, Any],
 def incident_summary(incident: dict[str, Any]) -> dict[str, Any]:
     """The fields a console needs to draw an incident, as event data."""
     keys = ("id", "category", "priority", "lat", "lon", "address", "status", "queue_reason",
-            "required_types", "received_at", "jurisdiction", "kecamatan")
-    return {k: incident.get(k) for k in keys}
+            "required_types", "received_at", "jurisdiction", "kecamatan", "kecamatan_code",
+            "desa_code", "desa", "handover_to", "location_source", "radius_m")
+    summary = {k: incident.get(k) for k in keys}
+    summary["handover_centre"] = centre_name(incident.get("handover_to"),
+                                             incident.get("jurisdiction"))
+    return summary
 
 
 async def refresh_incident_status(conn: asyncpg.Connection, incident: dict[str, Any], *,
@@ -455,6 +464,8 @@ class NewIncident:
     lon: float | None
     address: str
     description: str
+    location_source: str | None = None
+    radius_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -492,13 +503,15 @@ async def log_call(conn: asyncpg.Connection, report: CallReport, *, actor: str, 
         incident = await _open_incident(conn, report, report.incident, fix, actor)
     elif report.incident_id is not None:
         incident = await _linked_incident(conn, report.incident_id)
-    lat, lon, accuracy, source, kecamatan = _call_location(report, incident, fix)
+    lat, lon, accuracy, source, where = _call_location(report, incident, fix)
     call = await call_sql.insert_call(
         conn, caller_phone=report.caller_phone, phone_key=report.phone_key,
         disposition=report.disposition, incident_id=incident["id"] if incident else None,
         handover_to=report.handover_to, rang_at=report.rang_at, answered_at=report.answered_at,
         logged_by=actor, note=report.note, lat=lat, lon=lon, accuracy_m=accuracy,
-        location_source=source, kecamatan_code=kecamatan, repeat_caller=repeat["flagged"])
+        location_source=source, kecamatan_code=where.kecamatan_code,
+        repeat_caller=repeat["flagged"], jurisdiction=where.jurisdiction,
+        kecamatan=where.kecamatan, desa_code=where.desa_code, desa=where.desa)
     if held:
         await conn.execute(call_sql.ATTACH_AML_SQL, [h["id"] for h in held], call["id"])
         for h in held:
@@ -526,16 +539,17 @@ async def _repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
 
 async def _open_incident(conn: asyncpg.Connection, report: CallReport, new: NewIncident,
                          fix: dict[str, Any] | None, actor: str) -> dict[str, Any]:
-    lat, lon = new.lat, new.lon
+    lat, lon, source, radius = new.lat, new.lon, new.location_source, new.radius_m
     if lat is None and fix is not None:
-        lat, lon = fix["lat"], fix["lon"]
+        lat, lon, source, radius = fix["lat"], fix["lon"], "aml", fix["radius_m"]
     if lat is None and not new.address:
         raise Invalid("give incident.location or incident.address: no AML position arrived "
                       "for this number", field="incident.location")
     return await create_incident(
         conn, actor=actor, required_types=new.required_types, caller_phone=report.caller_phone,
         category=new.category, priority=new.priority, lat=lat, lon=lon, address=new.address,
-        description=new.description, received_at=report.rang_at)
+        description=new.description, received_at=report.rang_at, location_source=source,
+        radius_m=radius)
 
 
 async def _linked_incident(conn: asyncpg.Connection, incident_id: int) -> dict[str, Any]:
@@ -550,7 +564,7 @@ async def _linked_incident(conn: asyncpg.Connection, incident_id: int) -> dict[s
 
 def _call_location(report: CallReport, incident: dict[str, Any] | None,
                    fix: dict[str, Any] | None) -> tuple[Any, ...]:
-    """(lat, lon, accuracy_m, source, kecamatan_code) of the call itself."""
+    """(lat, lon, accuracy_m, source, where) of the call itself; where is a _CallPlace."""
     lat: float | None = None
     lon: float | None = None
     accuracy: float | None = None
@@ -559,10 +573,30 @@ def _call_location(report: CallReport, incident: dict[str, Any] | None,
         lat, lon, source = report.lat, report.lon, "operator"
     elif fix is not None:
         lat, lon, accuracy, source = fix["lat"], fix["lon"], fix["radius_m"], "aml"
-    kecamatan = (incident or {}).get("kecamatan_code")
-    if kecamatan is None and lat is not None and lon is not None:
-        kecamatan = locate(lat, lon).kecamatan_code
-    return lat, lon, accuracy, source, kecamatan
+    if incident is not None and (lat is None
+                                 or (lat, lon) == (incident.get("lat"), incident.get("lon"))):
+        where = _CallPlace(incident.get("jurisdiction"), incident.get("kecamatan_code"),
+                           incident.get("kecamatan"), incident.get("desa_code"),
+                           incident.get("desa"))
+    elif lat is not None and lon is not None:
+        where = _CallPlace.of(locate(lat, lon))
+    else:
+        where = _CallPlace(None, None, None, None, None)
+    return lat, lon, accuracy, source, where
+
+
+@dataclass(frozen=True)
+class _CallPlace:
+    jurisdiction: str | None
+    kecamatan_code: str | None
+    kecamatan: str | None
+    desa_code: str | None
+    desa: str | None
+
+    @staticmethod
+    def of(p: Placement) -> _CallPlace:
+        return _CallPlace(p.jurisdiction.value, p.kecamatan_code, p.kecamatan, p.desa_code,
+                          p.desa)
 
 
 def _location(row: dict[str, Any]) -> dict[str, float] | None:
@@ -599,9 +633,10 @@ async def receive_aml(conn: asyncpg.Connection, fix: AmlFix, *, raw: str, phone:
                                     call_id=call["id"] if call else None)
     if (call is not None and call["location_source"] != "operator"
             and fix.lat is not None and fix.lon is not None):
-        kecamatan = locate(fix.lat, fix.lon).kecamatan_code
+        p = locate(fix.lat, fix.lon)
         await conn.execute(call_sql.SET_CALL_LOCATION_SQL, call["id"], fix.lat, fix.lon,
-                           fix.radius_m, "aml", kecamatan)
+                           fix.radius_m, "aml", p.kecamatan_code, p.jurisdiction.value,
+                           p.kecamatan, p.desa_code, p.desa)
     await add_event(conn, "aml.received", actor=actor,
                     incident_id=call["incident_id"] if call else None,
                     data={"aml_id": row["id"], "call_id": row["call_id"],
@@ -722,31 +757,21 @@ async def use_location_fix(conn: asyncpg.Connection, fix_id: int, *,
     if fix["incident_id"] is None:
         raise Conflict("this caller's call opened no incident to move",
                        code="no_incident")
-    incident = await inc_sql.get_incident(conn, fix["incident_id"], lock=True)
-    if incident is None or incident["status"] == "closed":
-        raise Conflict(f"incident {fix['incident_id']} is closed", code="incident_closed")
-    await conn.execute(link_sql.SET_INCIDENT_LOCATION_SQL, incident["id"], fix["lat"],
-                       fix["lon"])
-    incident.update(lat=fix["lat"], lon=fix["lon"])
-    placement = locate(fix["lat"], fix["lon"])
-    await conn.execute(inc_sql.SET_PLACEMENT_SQL, incident["id"], placement.jurisdiction.value,
-                       placement.kecamatan_code, placement.kecamatan)
-    incident.update(jurisdiction=placement.jurisdiction.value,
-                    kecamatan_code=placement.kecamatan_code, kecamatan=placement.kecamatan)
-    await add_event(conn, "incident.located", actor=actor, incident_id=incident["id"],
-                    data={"location": {"lat": fix["lat"], "lon": fix["lon"]},
-                          "accuracy_m": fix["accuracy_m"], "location_source": "caller_link",
-                          "fix_id": fix_id, "jurisdiction": incident["jurisdiction"],
-                          "kecamatan": incident["kecamatan"]})
-    log.info("incident.located", incident_id=incident["id"], source="caller_link",
-             fix_id=fix_id, accuracy_m=fix["accuracy_m"])
-    return incident
+    # The caller's own phone position, with the accuracy it reported as its radius; the
+    # units already sent stay sent (the operator re-evaluates from the incident pane).
+    return await relocate_incident(conn, int(fix["incident_id"]), lat=fix["lat"],
+                                   lon=fix["lon"], source="caller_link",
+                                   radius_m=fix["accuracy_m"], reevaluate=False, actor=actor,
+                                   extra={"fix_id": fix_id})
 
 
 # --- handover to and from partner centres (sql/018) -------------------------
 
 def area_code(incident: dict[str, Any]) -> str | None:
-    """The BPS area code an incident lies in: its kecamatan's, else its jurisdiction's."""
+    """The area code an incident lies in: the neighbour's it is to be handed over to (e.g.
+    35.04 Tulungagung), else its kecamatan's, else its jurisdiction's."""
+    if incident.get("handover_to"):
+        return str(incident["handover_to"])
     if incident.get("kecamatan_code"):
         return str(incident["kecamatan_code"])
     return JURISDICTION_AREA.get(incident.get("jurisdiction") or "")
@@ -1103,3 +1128,124 @@ async def record_prank_action(conn: asyncpg.Connection, *, phone: str, key: str,
                     data={"action_id": row["id"], "call_id": call_id, "delivery": delivery,
                           "expires_at": row["expires_at"], "reason": reason})
     return row
+
+
+# --- a better fix for an open incident ----------------------------------------
+
+# A unit in one of these states has not set off yet: a better position may still
+# send a nearer one instead, when the operator asks for it.
+NOT_YET_EN_ROUTE = (UnitStatus.DISPATCHED.value, UnitStatus.ACKNOWLEDGED.value)
+
+OPEN_NOT_EN_ROUTE_SQL = """
+SELECT a.id, a.unit_id FROM assignments a JOIN units u ON u.id = a.unit_id
+WHERE a.incident_id = $1 AND a.ended_at IS NULL AND u.status = ANY($2::text[])
+ORDER BY a.unit_id
+"""
+
+
+async def relocate_incident(conn: asyncpg.Connection, incident_id: int, *, lat: float,
+                            lon: float, source: str, radius_m: float | None, reevaluate: bool,
+                            actor: str, extra: dict[str, Any] | None = None
+                            ) -> dict[str, Any]:
+    """Move an open incident to a better fix; with ``reevaluate`` free the units that have
+    not set off so the dispatcher chooses again from the new position. ``extra`` is added
+    to the event's data (e.g. the caller-link fix it came from)."""
+    incident = await inc_sql.get_incident(conn, incident_id, lock=True)
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found")
+    if incident["status"] == "closed":
+        raise Conflict(f"incident {incident_id} is closed", code="incident_closed")
+    previous = {"lat": incident["lat"], "lon": incident["lon"],
+                "radius_m": incident["radius_m"], "location_source": incident["location_source"]}
+    await conn.execute(inc_sql.MOVE_INCIDENT_SQL, incident_id, lat, lon, radius_m, source)
+    incident.update(lat=lat, lon=lon, radius_m=radius_m, location_source=source)
+    p = locate(lat, lon)
+    await conn.execute(inc_sql.SET_PLACEMENT_SQL, incident_id, p.jurisdiction.value,
+                       p.kecamatan_code, p.kecamatan, p.desa_code, p.desa, p.handover_to)
+    incident.update(jurisdiction=p.jurisdiction.value, kecamatan_code=p.kecamatan_code,
+                    kecamatan=p.kecamatan, desa_code=p.desa_code, desa=p.desa,
+                    handover_to=p.handover_to)
+    released: list[int] = []
+    if reevaluate:
+        rows = await conn.fetch(OPEN_NOT_EN_ROUTE_SQL, incident_id, list(NOT_YET_EN_ROUTE))
+        await _lock_units(conn, [r["unit_id"] for r in rows])
+        for r in rows:
+            await _replace(conn, incident, int(r["id"]), actor)
+            released.append(int(r["unit_id"]))
+        reason = incident["queue_reason"] or ""
+        if not reason.startswith(HANDOVER_PREFIX):
+            # 'pending' wakes the dispatcher, which ranks units from the new position.
+            await conn.execute(inc_sql.SET_STATUS_SQL, incident_id, "pending", None)
+            incident.update(status="pending", queue_reason=None)
+    await add_event(conn, "incident.relocated", actor=actor, incident_id=incident_id,
+                    data={**incident_summary(incident), "previous": previous,
+                          "reevaluate": reevaluate, "released_unit_ids": released,
+                          **(extra or {})})
+    log.info("incident.relocated", incident_id=incident_id, source=source, radius_m=radius_m,
+             reevaluate=reevaluate, released=len(released))
+    return incident
+
+
+# --- the centre's places ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlaceData:
+    """A place as the view validated it."""
+
+    name: str
+    aliases: list[str]
+    kind: str
+    lat: float
+    lon: float
+    estimate: bool
+    note: str
+
+
+def _place_row(data: PlaceData) -> tuple[Any, ...]:
+    p = locate(data.lat, data.lon)
+    if p.jurisdiction is Jurisdiction.OUTSIDE_REGENCY:
+        raise Invalid(f"({data.lat}, {data.lon}) is outside Kabupaten Blitar and Kota Blitar",
+                      field="location")
+    search_text = "\n".join(fold(n) for n in [data.name, *data.aliases])
+    return (data.name, data.aliases, data.kind, data.lat, data.lon, p.jurisdiction.value,
+            p.kecamatan_code, p.kecamatan, p.desa_code, p.desa, data.estimate, data.note,
+            search_text)
+
+
+async def create_place(conn: asyncpg.Connection, data: PlaceData, *,
+                       actor: str) -> dict[str, Any]:
+    row = dict(await conn.fetchrow(places_sql.INSERT_PLACE_SQL, *_place_row(data), actor))
+    await add_event(conn, "place.created", actor=actor,
+                    data={"place_id": row["id"], "name": row["name"], "kind": row["kind"]})
+    return row
+
+
+async def update_place(conn: asyncpg.Connection, place_id: int, data: PlaceData, *,
+                       actor: str) -> dict[str, Any]:
+    current = await places_sql.get_place(conn, place_id, lock=True)
+    if current is None:
+        raise NotFound(f"place {place_id} not found")
+    if current["retired_at"] is not None:
+        raise Conflict(f"place {place_id} is retired", code="place_retired")
+    row = dict(await conn.fetchrow(places_sql.UPDATE_PLACE_SQL, place_id, *_place_row(data),
+                                   actor))
+    await add_event(conn, "place.updated", actor=actor,
+                    data={"place_id": place_id, "name": row["name"], "kind": row["kind"]})
+    return row
+
+
+async def retire_place(conn: asyncpg.Connection, place_id: int, *,
+                       actor: str) -> dict[str, Any]:
+    row = await conn.fetchrow(places_sql.RETIRE_PLACE_SQL, place_id, actor)
+    if row is None:
+        if await places_sql.get_place(conn, place_id) is None:
+            raise NotFound(f"place {place_id} not found")
+        raise Conflict(f"place {place_id} is already retired", code="place_retired")
+    await add_event(conn, "place.retired", actor=actor, data={"place_id": place_id})
+    return dict(row)
+
+
+async def import_places(conn: asyncpg.Connection, items: list[PlaceData], *,
+                        actor: str) -> list[dict[str, Any]]:
+    """Create every place of an import, or none (one transaction, the caller's)."""
+    return [await create_place(conn, item, actor=actor) for item in items]

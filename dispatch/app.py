@@ -34,6 +34,7 @@ from dispatch.web import (
     openapi,
     pages,
     partners,
+    places,
     ratelimit,
     reports,
     stats,
@@ -134,7 +135,7 @@ async def close_streams(app: web.Application) -> None:
 # Every module that has routes, each keeping its routes beside its views.
 VIEW_MODULES = (health, meta, geo, incidents, units, events, stats, candidates, reports, pages,
                 calls, callbacks, callstats, exchange, partners, auth, audit, openapi,
-                locationlinks)
+                locationlinks, places)
 
 
 def create_app(settings: Settings) -> web.Application:

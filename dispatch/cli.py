@@ -59,16 +59,41 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _seed(settings: Settings) -> None:
-    from dispatch.seed import seed_fleet
+    from dispatch.seed import seed_fleet, seed_places
     from dispatch.store.migrate import migrate
 
     async def work(pool: object) -> None:
         async with pool.acquire() as conn:  # type: ignore[attr-defined]
             await migrate(conn)
         created = await seed_fleet(pool)
-        log.info("seed.done", units_created=created)
+        places = await seed_places(pool)
+        log.info("seed.done", units_created=created, places_created=places)
 
     await _with_pool(settings, work)
+
+
+def _places_import(settings: Settings, path: str, fmt: str | None) -> int:
+    from dispatch.errors import DomainError
+    from dispatch.seed import import_places_text
+
+    file = Path(path)
+    kind = fmt or ("geojson" if file.suffix.lower() in (".geojson", ".json") else "csv")
+    try:
+        text = file.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        sys.stderr.write(f"siap112 places import: {exc}\n")
+        return 1
+
+    async def work(pool: object) -> int:
+        return await import_places_text(pool, text, kind, name=str(file))
+
+    try:
+        count = asyncio.run(_with_pool(settings, work))
+    except DomainError as exc:
+        sys.stderr.write(f"siap112 places import: {exc}; nothing was imported\n")
+        return 1
+    sys.stdout.write(f"{count} places imported\n")
+    return 0
 
 
 async def _run_worker(settings: Settings, which: str) -> None:
@@ -235,7 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--worker", choices=("dispatcher", "relay", "hub", "exchange"), default=None,
                        help="check this loop only (default: every loop on this host)")
     sub.add_parser("migrate", help="apply the SQL migrations in sql/")
-    sub.add_parser("seed", help="load the demo fleet for Kabupaten Blitar (idempotent)")
+    sub.add_parser("seed", help="load the demo fleet and demo landmarks for Kabupaten Blitar "
+                                "(idempotent)")
+    places = sub.add_parser("places", help="the centre's own places (landmarks callers name)")
+    pc = places.add_subparsers(dest="action", required=True)
+    pimport = pc.add_parser("import", help="add every place of a CSV (name,kind,lat,lon"
+                                           "[,aliases][,note][,estimate]) or GeoJSON file, "
+                                           "or none when one is wrong")
+    pimport.add_argument("file")
+    pimport.add_argument("--format", choices=("csv", "geojson"), default=None,
+                         help="default: from the file name (.geojson/.json, else CSV)")
     for name, helptext in (("simulate", "play realistic calls through the HTTP API"),
                            ("demo", "embedded services + migrate + seed + serve + simulator")):
         sp = sub.add_parser(name, help=helptext)
@@ -322,6 +356,8 @@ def _dispatch_command(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_migrate(settings))
     elif command == "seed":
         asyncio.run(_seed(settings))
+    elif command == "places":
+        return _places_import(settings, args.file, args.format)
     else:
         asyncio.run(_run_worker(settings, command))
     return 0

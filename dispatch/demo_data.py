@@ -3,13 +3,12 @@
 Pure data, no I/O. Used by ``siap112 seed`` (the fleet) and ``siap112 simulate``
 (where calls come from and what they are about).
 
-ALL POSITIONS HERE ARE ESTIMATES. No public per-kecamatan coordinate list was
-available when this was written, so every kecamatan centre, hospital, station
-and unit position was estimated by hand from the regency's general layout
-(lat -8.35...-7.95, lon 111.95...112.55; Kota Blitar, a separate city, around
--8.100, 112.150; the Brantas splits 15 northern kecamatan from 7 southern ones).
-They are good enough for a demo and for exercising nearest-unit dispatch; they
-are not survey data and must not be used to route real units.
+The kecamatan centres are the label points of the shipped Kemendagri polygons
+(dispatch/data/wilayah), so each lies inside its kecamatan. EVERY OTHER POSITION
+HERE IS AN ESTIMATE: hospitals, stations and unit positions were placed by hand
+near those centres. They are good enough for a demo and for exercising
+nearest-unit dispatch; they are not survey data and must not be used to route
+real units.
 
 The fleet is illustrative: callsigns, stations and unit counts are invented for
 the demo and do not describe the real vehicles of any agency. Village names in
@@ -22,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# Every coordinate in this module is a hand estimate (see the module docstring).
+# Hospital, station and unit positions are hand estimates (see the module docstring).
 POSITIONS_ARE_ESTIMATES = True
 
 
@@ -58,42 +57,37 @@ class DemoUnit:
     lon: float
 
 
-# Kemendagri codes 35.05.01-22 in the official order. Centres are estimates.
+# Kemendagri codes 35.05.01-22 in the official order. Centres are the label points of the
+# shipped Kemendagri polygons (dispatch/data/wilayah), inside each kecamatan.
 KECAMATAN: tuple[Kecamatan, ...] = (
-    Kecamatan("35.05.01", "Wonodadi", -8.070, 112.025),
-    Kecamatan("35.05.02", "Udanawu", -8.020, 112.075),
-    Kecamatan("35.05.03", "Srengat", -8.080, 112.070),
-    Kecamatan("35.05.04", "Kademangan", -8.170, 112.145),
-    Kecamatan("35.05.05", "Bakung", -8.265, 112.050),
-    Kecamatan("35.05.06", "Ponggok", -8.030, 112.140),
-    Kecamatan("35.05.07", "Sanankulon", -8.090, 112.100),
-    Kecamatan("35.05.08", "Wonotirto", -8.270, 112.150),
-    Kecamatan("35.05.09", "Nglegok", -8.020, 112.210),
-    Kecamatan("35.05.10", "Kanigoro", -8.135, 112.205),
-    Kecamatan("35.05.11", "Garum", -8.075, 112.235),
-    Kecamatan("35.05.12", "Sutojayan", -8.175, 112.225),
-    Kecamatan("35.05.13", "Panggungrejo", -8.280, 112.265),
-    Kecamatan("35.05.14", "Talun", -8.095, 112.285),
-    Kecamatan("35.05.15", "Gandusari", -8.010, 112.300),
-    Kecamatan("35.05.16", "Binangun", -8.215, 112.315),
-    Kecamatan("35.05.17", "Wlingi", -8.075, 112.330),
-    Kecamatan("35.05.18", "Doko", -8.030, 112.380),
-    Kecamatan("35.05.19", "Kesamben", -8.125, 112.400),
-    Kecamatan("35.05.20", "Wates", -8.235, 112.400),
-    Kecamatan("35.05.21", "Selorejo", -8.050, 112.445),
-    Kecamatan("35.05.22", "Selopuro", -8.125, 112.310),
+    Kecamatan("35.05.01", "Wonodadi", -8.0531, 112.0052),
+    Kecamatan("35.05.02", "Udanawu", -8.0142, 112.0322),
+    Kecamatan("35.05.03", "Srengat", -8.0835, 112.0702),
+    Kecamatan("35.05.04", "Kademangan", -8.1874, 112.1087),
+    Kecamatan("35.05.05", "Bakung", -8.2719, 112.0746),
+    Kecamatan("35.05.06", "Ponggok", -8.0210, 112.1201),
+    Kecamatan("35.05.07", "Sanankulon", -8.0886, 112.1267),
+    Kecamatan("35.05.08", "Wonotirto", -8.2638, 112.1759),
+    Kecamatan("35.05.09", "Nglegok", -7.9979, 112.2206),
+    Kecamatan("35.05.10", "Kanigoro", -8.1243, 112.2079),
+    Kecamatan("35.05.11", "Garum", -8.0412, 112.2434),
+    Kecamatan("35.05.12", "Sutojayan", -8.1751, 112.2283),
+    Kecamatan("35.05.13", "Panggungrejo", -8.2678, 112.2641),
+    Kecamatan("35.05.14", "Talun", -8.0994, 112.2738),
+    Kecamatan("35.05.15", "Gandusari", -7.9964, 112.3297),
+    Kecamatan("35.05.16", "Binangun", -8.2074, 112.3353),
+    Kecamatan("35.05.17", "Wlingi", -8.0212, 112.3805),
+    Kecamatan("35.05.18", "Doko", -8.0412, 112.4052),
+    Kecamatan("35.05.19", "Kesamben", -8.1267, 112.3809),
+    Kecamatan("35.05.20", "Wates", -8.2900, 112.3438),
+    Kecamatan("35.05.21", "Selorejo", -8.0963, 112.4367),
+    Kecamatan("35.05.22", "Selopuro", -8.1379, 112.3114),
 )
 
 # The seven kecamatan south of the Brantas: larger, sparser, fewer calls.
 SOUTH_OF_BRANTAS = frozenset(
     {"Bakung", "Wonotirto", "Panggungrejo", "Wates", "Binangun", "Sutojayan", "Kademangan"}
 )
-
-# Kota Blitar is its own 112 centre; calls there are handed over, not dispatched,
-# so simulated calls avoid this circle (centre and radius are estimates).
-KOTA_BLITAR_LAT = -8.100
-KOTA_BLITAR_LON = 112.150
-KOTA_BLITAR_RADIUS_M = 3_000.0
 
 HOSPITALS: tuple[Hospital, ...] = (
     Hospital("RSUD Ngudi Waluyo (Wlingi)", -8.078, 112.326),
@@ -279,3 +273,34 @@ VILLAGES: tuple[str, ...] = (
     "Tawangrejo", "Kebonsari", "Mojorejo", "Sumbersari", "Karanganyar", "Purworejo",
     "Tlogorejo", "Sumberagung", "Kalipang", "Jatirejo",
 )
+
+
+@dataclass(frozen=True)
+class DemoPlace:
+    """A landmark for the demo gazetteer. Its position is an ESTIMATE near a kecamatan
+    centre, not the landmark's real position."""
+
+    name: str
+    kind: str
+    lat: float
+    lon: float
+    aliases: tuple[str, ...] = ()
+
+
+def _demo_places() -> tuple[DemoPlace, ...]:
+    out = []
+    for i, k in enumerate(KECAMATAN):
+        out.append(DemoPlace(f"Pasar {k.name}", "pasar", *_near(k.name, 350, -250),
+                             aliases=(f"Pasar Kec. {k.name}",)))
+        out.append(DemoPlace(f"Puskesmas {k.name}", "puskesmas", *_near(k.name, -300, 300),
+                             aliases=(f"PKM {k.name}",)))
+        if i % 3 == 0:
+            out.append(DemoPlace(f"Masjid Jami' {k.name}", "masjid", *_near(k.name, 150, 450)))
+        if i % 4 == 1:
+            out.append(DemoPlace(f"SPBU {k.name}", "spbu", *_near(k.name, -600, -400),
+                                 aliases=(f"Pom bensin {k.name}",)))
+    return tuple(out)
+
+
+# Landmarks for the demo's place search; every position is an estimate.
+DEMO_PLACES: tuple[DemoPlace, ...] = _demo_places()

@@ -35,15 +35,13 @@ from dispatch.demo_data import (
     FLEET,
     HOSPITALS,
     KECAMATAN,
-    KOTA_BLITAR_LAT,
-    KOTA_BLITAR_LON,
-    KOTA_BLITAR_RADIUS_M,
     SOUTH_OF_BRANTAS,
     VILLAGES,
     CallProfile,
     Hospital,
     Kecamatan,
 )
+from dispatch.geodata import locate
 
 log = structlog.get_logger(__name__)
 
@@ -259,7 +257,6 @@ class SeqFilter:
 
 # --- geometry ---------------------------------------------------------------
 
-KOTA_BLITAR = Point(KOTA_BLITAR_LAT, KOTA_BLITAR_LON)
 HOMES = {u.callsign: Point(u.lat, u.lon) for u in FLEET}
 
 
@@ -334,11 +331,11 @@ def _phone(rng: random.Random, previous: Sequence[str]) -> str:
 
 
 def _scene(rng: random.Random, k: Kecamatan) -> Point:
-    """A point 1-3 km from the kecamatan centre, never inside Kota Blitar."""
+    """A point 1-3 km from the kecamatan centre inside that kecamatan (never Kota Blitar)."""
     centre = Point(k.lat, k.lon)
     for _ in range(20):
         p = offset(centre, rng.uniform(*JITTER_M), rng.uniform(0, 2 * math.pi))
-        if great_circle_m(p, KOTA_BLITAR) > KOTA_BLITAR_RADIUS_M + 500:
+        if locate(p.lat, p.lon).kecamatan_code == k.code:
             return p
     return centre
 
@@ -351,9 +348,11 @@ def make_call(rng: random.Random, mix: CallMix, previous_callers: Sequence[str])
                            weights=[w for _, w in profile.priorities])[0]
     k = rng.choices(KECAMATAN, weights=[SOUTH_WEIGHT if k.name in SOUTH_OF_BRANTAS
                                         else NORTH_WEIGHT for k in KECAMATAN])[0]
+    scene = _scene(rng, k)
+    desa = locate(scene.lat, scene.lon).desa or rng.choice(VILLAGES)
     address = (f"RT {rng.randint(1, 6):02d}/RW {rng.randint(1, 4):02d}, "
-               f"Desa {rng.choice(VILLAGES)}, Kec. {k.name}")
-    return Call(_phone(rng, previous_callers), category, priority, k, _scene(rng, k),
+               f"Desa {desa}, Kec. {k.name}")
+    return Call(_phone(rng, previous_callers), category, priority, k, scene,
                 address, rng.choice(profile.descriptions))
 
 

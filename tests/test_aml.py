@@ -125,6 +125,10 @@ async def test_fix_that_arrives_first_is_held_then_attached_to_the_call(
     assert call["location_source"] == "aml"
     assert call["incident"]["location"] == held["location"]
     assert call["incident"]["kecamatan"] == "Kanigoro"
+    # The AML fix keeps its own uncertainty as the incident's radius.
+    assert (call["incident"]["location_source"], call["incident"]["radius_m"]) == ("aml", 25.0)
+    assert (call["radius_m"], call["desa"], call["jurisdiction"]) == (25.0, "Satreyan",
+                                                                     "regency")
     [attached] = call["aml"]
     assert (attached["id"], attached["status"], attached["radius_m"]) == (held["id"],
                                                                          "attached", 25.0)

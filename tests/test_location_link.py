@@ -131,8 +131,10 @@ async def test_link_is_sent_by_sms_and_the_callers_fix_moves_the_incident(
     row = await db.fetchrow("SELECT lat, lon, kecamatan FROM incidents WHERE id = $1",
                             call["incident_id"])
     assert (row["lat"], row["lon"], row["kecamatan"]) == (*KANIGORO, "Kanigoro")
-    located = await db.fetchrow("SELECT data FROM events WHERE kind = 'incident.located'")
+    located = await db.fetchrow("SELECT data FROM events WHERE kind = 'incident.relocated'")
     assert json.loads(located["data"])["location_source"] == "caller_link"
+    assert json.loads(located["data"])["fix_id"] == fix["id"]
+    assert json.loads(located["data"])["radius_m"] == 12.5
     # The audit log records the link and its use, never the number nor the position.
     images = await db.fetch("SELECT before, after FROM audit_log "
                             "WHERE subject_type = 'location_links'")

@@ -56,9 +56,14 @@ async def test_cli_migrate_and_seed(empty_database: str) -> None:
     assert b'"units_created": 0' in err  # the second seed found the fleet in place
     conn = await asyncpg.connect(empty_database)
     try:
-        from dispatch.demo_data import FLEET
+        from dispatch.demo_data import DEMO_PLACES, FLEET
 
         assert await conn.fetchval("SELECT count(*) FROM units") == len(FLEET)
+        # The demo landmarks, once, each marked as an estimate and placed in its desa.
+        rows = await conn.fetch("SELECT estimate, desa FROM places")
+        assert len(rows) == len(DEMO_PLACES) >= 24
+        assert all(r["estimate"] for r in rows)
+        assert sum(r["desa"] is not None for r in rows) >= 0.9 * len(rows)
     finally:
         await conn.close()
 

@@ -53,7 +53,8 @@ CALLS = [(95, KANIGORO), (420, WLINGI), (960, SRENGAT), (3 * 3600 + 30, KANIGORO
 
 @pytest.mark.parametrize(("path", "script"), [("/", "console.js"),
                                               ("/responder", "responder.js"),
-                                              ("/supervisor", "supervisor.js")])
+                                              ("/supervisor", "supervisor.js"),
+                                              ("/places", "places.js")])
 async def test_pages_are_served_with_their_scripts(client: TestClient, path: str,
                                                    script: str) -> None:
     resp = await client.get(path)
@@ -67,7 +68,7 @@ async def test_pages_are_served_with_their_scripts(client: TestClient, path: str
 async def test_every_module_a_page_imports_is_served(client: TestClient) -> None:
     """A missing or misnamed module would leave a page blank: follow every import."""
     seen: set[str] = set()
-    todo = ["console.js", "responder.js", "supervisor.js"]
+    todo = ["console.js", "responder.js", "supervisor.js", "places.js"]
     while todo:
         name = todo.pop()
         if name in seen:
@@ -195,9 +196,21 @@ def _nearest_kecamatan(lat: float | None, lon: float | None) -> str | None:
     return min(KECAMATAN, key=lambda k: geodesic((lat, lon), (k.lat, k.lon)).meters).name
 
 
+AREA_NAMES = {"35.72": "Kota Blitar", "35.04": "Kabupaten Tulungagung"}
+
+
 def _kecamatan_of(inc: asyncpg.Record) -> str | None:
-    """The kecamatan stored with the incident; the nearest centre only for rows without."""
+    """The kecamatan stored with the incident; the nearest centre only for rows without;
+    Kota Blitar and each neighbour a group of its own."""
+    if inc["jurisdiction"] in ("kota_blitar", "outside_regency"):
+        return AREA_NAMES.get(inc["handover_to"], "Luar wilayah (tanpa kabupaten/kota)")
     return inc["kecamatan"] or _nearest_kecamatan(inc["lat"], inc["lon"])
+
+
+def _desa_of(inc: asyncpg.Record) -> str | None:
+    if inc["jurisdiction"] in ("kota_blitar", "outside_regency") or inc["desa"] is None:
+        return _kecamatan_of(inc)
+    return f"{inc['desa']} ({inc['kecamatan']})"
 
 
 async def _samples(db: asyncpg.Connection) -> list[dict[str, Any]]:
@@ -229,11 +242,11 @@ def _key(sample: dict[str, Any], group: str) -> str | None:
     inc = sample["incident"]
     local = inc["received_at"].astimezone(WIB)
     return {"day": local.strftime("%Y-%m-%d"), "hour": local.strftime("%H"),
-            "kecamatan": _kecamatan_of(inc),
+            "kecamatan": _kecamatan_of(inc), "desa": _desa_of(inc),
             "unit_type": sample["unit_type"]}[group]
 
 
-@pytest.mark.parametrize("group", ["day", "hour", "kecamatan", "unit_type"])
+@pytest.mark.parametrize("group", ["day", "hour", "kecamatan", "desa", "unit_type"])
 async def test_grouped_response_times_match_the_stored_timeline(
         client: TestClient, db: asyncpg.Connection, group: str) -> None:
     await _worked_calls(client)
@@ -284,6 +297,7 @@ async def test_csv_export_lists_incidents_with_interval_times(client: TestClient
     rows = list(csv.DictReader(io.StringIO(await resp.text())))
     assert list(rows[0]) == [
         "id", "received_at", "category", "priority", "status", "disposition", "kecamatan",
+        "desa", "jurisdiction", "handover_to", "location_source", "radius_m",
         "lat", "lon", "address", "first_dispatched_at", "first_on_scene_at", "closed_at",
         "units", "call_processing_s", "turnout_s", "travel_s", "total_s"]
     assert len(rows) == len(CALLS) + 1
@@ -329,13 +343,34 @@ async def test_reports_use_the_kecamatan_stored_with_the_incident(
     first, second = [r["id"] for r in await db.fetch(
         "SELECT id FROM incidents WHERE kecamatan = 'Kanigoro' ORDER BY id LIMIT 2")]
     bakung = next(k for k in KECAMATAN if k.name == "Bakung")
-    # Stored from the outline data: it wins over the nearest centre (Kanigoro here).
-    await db.execute("UPDATE incidents SET kecamatan = $2, kecamatan_code = $3 WHERE id = $1",
-                     first, bakung.name, bakung.code)
+    # Stored from the boundaries: it wins over the nearest centre (Kanigoro here).
+    await db.execute("UPDATE incidents SET kecamatan = $2, kecamatan_code = $3, desa = NULL, "
+                     "desa_code = NULL WHERE id = $1", first, bakung.name, bakung.code)
     # A row stored before incidents carried a kecamatan: the nearest centre stands in.
-    await db.execute("UPDATE incidents SET kecamatan = NULL, kecamatan_code = NULL "
-                     "WHERE id = $1", second)
+    await db.execute("UPDATE incidents SET kecamatan = NULL, kecamatan_code = NULL, "
+                     "desa = NULL, desa_code = NULL, jurisdiction = NULL WHERE id = $1", second)
     since = quote((datetime.now(UTC) - timedelta(days=5)).isoformat())
     resp = await client.get(f"/api/v1/reports/incidents.csv?from={since}")
     rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(await resp.text()))}
     assert (rows[first]["kecamatan"], rows[second]["kecamatan"]) == ("Bakung", "Kanigoro")
+
+
+async def test_reports_group_kota_blitar_and_neighbours_on_their_own(
+        client: TestClient, db: asyncpg.Connection) -> None:
+    await create_unit(client, "AMB-K", "ambulance", KANIGORO)
+    city = await create_incident(client, (-8.0985, 112.1680))   # alun-alun Kota Blitar
+    west = await create_incident(client, (-8.10, 111.90))      # Kabupaten Tulungagung
+    async with Console(client) as console:
+        # The centre serves the city incident after all: it stays Kota Blitar's in reports.
+        await post_json(client, f"/api/v1/incidents/{city['id']}/take-over", {}, 200)
+        await console.wait_for(is_kind("unit.assigned", incident_id=city["id"]))
+    since = quote((datetime.now(UTC) - timedelta(days=1)).isoformat())
+    resp = await client.get(f"/api/v1/reports/incidents.csv?from={since}")
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(await resp.text()))}
+    assert rows[city["id"]]["kecamatan"] == "Kota Blitar"
+    assert rows[west["id"]]["kecamatan"] == "Kabupaten Tulungagung"
+    assert rows[west["id"]]["handover_to"] == "35.04"
+    for group in ("kecamatan", "desa"):
+        got = await get_json(client, f"/api/v1/reports/response-times?group={group}"
+                                     f"&from={since}")
+        assert [g["key"] for g in got["groups"]] == ["Kota Blitar"], group

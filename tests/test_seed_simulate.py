@@ -14,15 +14,14 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from dispatch.core.geo import Point, great_circle_m
+from dispatch.core.geo import Point
+from dispatch.core.jurisdiction import Jurisdiction
 from dispatch.demo_data import (
     FLEET,
     KECAMATAN,
-    KOTA_BLITAR_LAT,
-    KOTA_BLITAR_LON,
-    KOTA_BLITAR_RADIUS_M,
     SOUTH_OF_BRANTAS,
 )
+from dispatch.geodata import locate
 from dispatch.seed import seed_fleet
 from dispatch.settings import load_settings
 from dispatch.simulate import (
@@ -39,7 +38,6 @@ from dispatch.store import accounts
 from dispatch.store.db import create_pool
 
 AppFactory = Callable[..., Awaitable[TestClient[Any, Any]]]  # the start_app fixture (conftest.py)
-KOTA_BLITAR = Point(KOTA_BLITAR_LAT, KOTA_BLITAR_LON)
 DOMAIN_ORDER = [
     "Wonodadi", "Udanawu", "Srengat", "Kademangan", "Bakung", "Ponggok", "Sanankulon",
     "Wonotirto", "Nglegok", "Kanigoro", "Garum", "Sutojayan", "Panggungrejo", "Talun",
@@ -64,7 +62,8 @@ def test_kecamatan_follow_kemendagri_order_and_stay_out_of_kota_blitar() -> None
     assert {k.name for k in KECAMATAN} >= SOUTH_OF_BRANTAS and len(SOUTH_OF_BRANTAS) == 7
     for k in KECAMATAN:
         assert -8.35 <= k.lat <= -7.95 and 111.95 <= k.lon <= 112.55, k
-        assert great_circle_m(Point(k.lat, k.lon), KOTA_BLITAR) > KOTA_BLITAR_RADIUS_M, k
+        # Each centre lies in its own kecamatan on the shipped Kemendagri polygons.
+        assert locate(k.lat, k.lon).kecamatan_code == k.code, k
 
 
 def test_fleet_can_serve_every_run_card() -> None:
@@ -75,6 +74,10 @@ def test_fleet_can_serve_every_run_card() -> None:
     types = Counter(u.unit_type for u in FLEET)
     assert set(types) == set(runcards.unit_types)  # no category is left without units
     assert all(-8.35 <= u.lat <= -7.95 and 111.95 <= u.lon <= 112.55 for u in FLEET)
+    # Every demo unit stands in the regency, none in Kota Blitar or a neighbour.
+    outside = [u.callsign for u in FLEET
+               if locate(u.lat, u.lon).jurisdiction is not Jurisdiction.REGENCY]
+    assert outside == []
 
 
 # --- seed -------------------------------------------------------------------
@@ -120,7 +123,7 @@ def test_calls_are_reproducible_and_never_in_kota_blitar() -> None:
     first = calls(112)
     assert first == calls(112)
     assert all(re.fullmatch(r"08[0-9]{10}", phone) for phone, *_ in first)
-    assert all(great_circle_m(p, KOTA_BLITAR) > KOTA_BLITAR_RADIUS_M for *_, p in first)
+    assert all(locate(p.lat, p.lon).jurisdiction is Jurisdiction.REGENCY for *_, p in first)
     assert Counter(c for _, c, _, _ in first).most_common(1)[0][0] == "medis"
 
 

@@ -140,6 +140,16 @@ async def test_the_installed_wheel_migrates_serves_and_reports_missing_migration
     shipped = sorted(p.name for p in (package / "sql").glob("*.sql"))
     assert shipped == sorted(p.name for p in (ROOT / "sql").glob("*.sql"))
     assert (package / "config" / "siap112.toml").is_file()
+    # The Kemendagri boundaries ship with their MIT notice and source.
+    wilayah = package / "data" / "wilayah"
+    assert sorted(p.name for p in wilayah.glob("*.geojson")) == [
+        "areas.geojson", "desa.geojson", "kecamatan.geojson"]
+    assert "MIT License" in (wilayah / "LICENSE").read_text()
+    assert "cahyadsn/wilayah_boundaries" in (wilayah / "NOTICE").read_text()
+    rc, out, err = await _arun(installed / "python", "-c",
+                               "from dispatch.geodata import locate; "
+                               "print(locate(-8.1146, 112.2337).desa)", env=env, cwd=installed)
+    assert (rc, out.strip()) == (0, "Sawentar"), err
 
     rc, _, err = await _arun(installed / "siap112", "migrate", env=env, cwd=installed)
     assert rc == 0, err

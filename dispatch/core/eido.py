@@ -134,9 +134,10 @@ def build(src: Source, runcards: RunCards, *, centre: str, centre_label: str) ->
     if inc["lat"] is not None:
         locations.append(component(
             "location", "incident", locationTypeDescriptionRegistryText="Incident",
-            locationByValue=pidf_point(inc["lat"], inc["lon"]),
+            locationByValue=pidf_point(inc["lat"], inc["lon"], inc.get("radius_m")),
             locationDescriptionText=inc["address"],
-            areaCode=inc.get("kecamatan_code"), jurisdiction=inc.get("jurisdiction")))
+            areaCode=inc.get("handover_to") or inc.get("kecamatan_code"),
+            jurisdiction=inc.get("jurisdiction")))
     elif inc["address"]:
         locations.append(component("location", "incident",
                                    locationTypeDescriptionRegistryText="Incident",

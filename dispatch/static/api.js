@@ -39,6 +39,10 @@ export async function api(path, { method = "GET", body } = {}) {
 
 export const getMeta = () => api("/api/v1/meta");
 export const getGeo = () => api("/api/v1/geo");
+export const searchPlaces = (q, limit) =>
+  api(`/api/v1/places?q=${encodeURIComponent(q)}&limit=${limit}`);
+export const relocate = (id, body) =>
+  api(`/api/v1/incidents/${id}/location`, { method: "POST", body });
 export const openIncidents = () => api("/api/v1/incidents?status=open&limit=1000");
 export const getIncident = (id) => api(`/api/v1/incidents/${id}`);
 export const createIncident = (body) => api("/api/v1/incidents", { method: "POST", body });

@@ -6,6 +6,7 @@
 import * as API from "./api.js";
 import { $, $$, debounce, fill, h } from "./dom.js";
 import { categoryLabel, formatKm, t } from "./i18n.js";
+import { radiusText } from "./locate.js";
 
 // Disposition codes of POST /api/v1/calls, each with its Alt+letter shortcut.
 export const DISPOSITIONS = [
@@ -90,7 +91,8 @@ export function callBody(form) {
       address: form.address, description: form.description };
     if (form.location) body.incident.location = form.location;
   } else if (form.location) {
-    body.location = form.location;
+    // A call's own position is a point: a chosen desa or place is the incident's alone.
+    body.location = { lat: form.location.lat, lon: form.location.lon };
   }
   if (d === "handover") body.handover_to = $("#f-handover").value.trim();
   if (d === "duplicate") body.incident_id = form.incident_id ?? null;
@@ -204,7 +206,8 @@ function renderDuplicates(box, items) {
     h("h3", {}, items.length ? t("intake.nearby") : t("intake.nearby_none")),
     h("ul", {}, items.map((i) => h("li", { class: "nearby-item", dataset: { id: i.id } },
       h("span", { onclick: () => hooks.onSelect(i.id) },
-        `#${i.id} ${categoryLabel(i.category)} · ${distance(i.distance_m)} · ${i.address || ""}`),
+        `#${i.id} ${categoryLabel(i.category)} · ${distance(i.distance_m)}` +
+        `${i.radius_m != null ? ` (${radiusText(i.radius_m)})` : ""} · ${i.address || ""}`),
       " ",
       h("button", { type: "button", class: "link-dup", onclick: () => linkTo(i.id) },
         t("call.link_to", { id: i.id }))))));

@@ -13,6 +13,7 @@ import {
 } from "./i18n.js";
 import * as Calls from "./calls.js";
 import * as CallLink from "./calllink.js";
+import * as Locate from "./locate.js";
 import { BlitarMap } from "./map.js";
 import { bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
@@ -111,7 +112,10 @@ function incidentItem(inc) {
     h("span", { class: "elapsed", dataset: { since: inc.received_at }, title: t("board.elapsed") },
       formatDuration((Date.now() - Date.parse(inc.received_at)) / 1000))),
   h("div", { class: "row2" }, inc.address || coords(inc.location),
-    inc.kecamatan ? [" ", h("span", { class: "kec" }, `Kec. ${inc.kecamatan}`)] : null),
+    inc.desa ? [" ", h("span", { class: "desa" }, inc.desa)] : null,
+    inc.kecamatan ? [" ", h("span", { class: "kec" }, `Kec. ${inc.kecamatan}`)] : null,
+    inc.radius_m != null ? [" ", h("span", { class: "radius", title: t("place.radius") },
+      Locate.radiusText(inc.radius_m))] : null),
   handover ? handoverFlag(inc) : null,
   queued && !handover ? h("div", { class: "queued-flag" }, t("board.queued"),
     inc.queue_reason ? ` (${inc.queue_reason})` : "") : null,
@@ -123,8 +127,11 @@ function incidentItem(inc) {
 
 // Our centre does not dispatch here unless a dispatcher takes the incident over.
 function handoverFlag(inc) {
-  const label = inc.queue_reason === "handover_kota_blitar" ? t("board.handover_kota")
-    : t("board.handover_outside");
+  const area = (state.geo?.boundaries?.areas?.features || [])
+    .find((f) => f.properties.code === inc.handover_to)?.properties.name;
+  const label = area ? t("board.handover_to", { area })
+    : inc.queue_reason === "handover_kota_blitar" ? t("board.handover_kota")
+      : t("board.handover_outside");
   return h("div", { class: "handover-flag", onclick: (e) => e.stopPropagation() }, label,
     h("button", { type: "button", class: "take-over", onclick: () => takeOver(inc.id) },
       t("board.take_over")));
@@ -221,7 +228,10 @@ function renderDetail({ rebuild = false } = {}) {
   const open = (inc.assignments || []).filter((a) => !a.ended_at);
   fill($("#detail-info"),
     h("p", {}, `${categoryLabel(inc.category)} · P${inc.priority} · ${inc.caller_phone}`),
-    h("p", {}, inc.address || coords(inc.location), inc.description ? ` — ${inc.description}` : ""),
+    h("p", {}, inc.address || coords(inc.location),
+      inc.radius_m != null ? h("span", { class: "radius", title: t("place.radius") },
+        ` ${Locate.radiusText(inc.radius_m)}`) : null,
+      inc.desa ? ` · ${inc.desa}` : "", inc.description ? ` — ${inc.description}` : ""),
     h("h3", {}, t("detail.assignments")),
     h("ul", { class: "assignments" }, open.map((a) => h("li", {},
       h("b", {}, a.callsign), ` ${statusLabel(a.status)} · ${formatKm(a.distance_m)} · `,
@@ -256,6 +266,8 @@ function renderCandidates(res) {
   const rec = res.items.filter((c) => c.recommended);
   const others = res.items.filter((c) => !c.recommended);
   fill(box,
+    res.radius_m != null ? h("p", { class: "radius-note" },
+      t("detail.radius_note", { radius: Locate.radiusText(res.radius_m) })) : null,
     rec.length ? h("h3", {}, t("detail.recommended")) : null,
     rec.length ? h("ul", { class: "cands" }, rec.map((c) => candidateRow(c, inc))) : null,
     h("h3", {}, t("detail.others")),
@@ -308,14 +320,6 @@ function renderCategories() {
     categoryLabel(code))));
 }
 
-function renderKecamatan() {
-  const sel = $("#f-kecamatan");
-  const current = sel.value;
-  fill(sel, h("option", { value: "" }, t("intake.kecamatan_pick")),
-    ...state.geo.kecamatan.map((k) => h("option", { value: k.code }, k.name)));
-  sel.value = current;
-}
-
 function pickCategory(index) {
   const radios = $$("input[name=category]");
   if (radios[index]) { radios[index].checked = true; radios[index].focus(); }
@@ -325,10 +329,18 @@ function formLocation() {
   const lat = $("#f-lat").value.trim(), lon = $("#f-lon").value.trim();
   if (!lat && !lon) return null;
   const num = (v) => (v !== "" && !Number.isNaN(Number(v)) ? Number(v) : v || null);
-  return { lat: num(lat), lon: num(lon) };
+  const loc = { lat: num(lat), lon: num(lon) };
+  // A desa or place picked from the suggestions: the server puts the incident at its
+  // point with its radius (as long as the coordinates were not typed over since).
+  const picked = Locate.chosenLocation();
+  if (picked && picked.lat === loc.lat && picked.lon === loc.lon) {
+    return { ...loc, source: picked.source, code: picked.code };
+  }
+  return loc;
 }
 
 function setLocation(lat, lon) {
+  Locate.clearChosen();
   $("#f-lat").value = lat;
   $("#f-lon").value = lon;
   onLocationInput();
@@ -399,6 +411,7 @@ function callLogged(answer) {
     : t("call.saved", { id: answer.id, disposition: t(`call.${answer.disposition}`) });
   CallLink.onCallLogged(answer);
   $("#intake-form").reset();
+  Locate.clearChosen();
   Calls.renderDispositions("emergency");
   onLocationInput();
   renderAll();
@@ -418,10 +431,15 @@ function bindIntake() {
   $("#f-categories").addEventListener("keydown", (e) => {
     if (!e.altKey && /^[1-9]$/.test(e.key)) { e.preventDefault(); pickCategory(Number(e.key) - 1); }
   });
-  for (const id of ["#f-lat", "#f-lon"]) $(id).addEventListener("input", onLocationInput);
-  $("#f-kecamatan").addEventListener("change", (e) => {
-    const k = state.geo.kecamatan.find((x) => x.code === e.target.value);
-    if (k) setLocation(k.lat, k.lon);
+  for (const id of ["#f-lat", "#f-lon"]) {
+    $(id).addEventListener("input", () => { Locate.clearChosen(); onLocationInput(); });
+  }
+  Locate.initLocate({
+    onPick: (item) => {
+      $("#f-lat").value = String(item.lat);
+      $("#f-lon").value = String(item.lon);
+      onLocationInput();
+    },
   });
 }
 
@@ -433,7 +451,6 @@ async function main() {
   [state.meta, state.geo] = await Promise.all([API.getMeta(), API.getGeo()]);
   setMeta(state.meta);
   renderCategories();
-  renderKecamatan();
   state.map = new BlitarMap($("#map"), state.geo,
     { onPick: setLocation, onSelect: select, tiles: state.meta.map });
   CallLink.initCallLink({
@@ -448,7 +465,6 @@ async function main() {
   onLangChange(() => {
     Calls.renderDispositions();
     renderCategories();
-    renderKecamatan();
     renderAll();
     if (state.selected !== null) renderDetail({ rebuild: true });
   });

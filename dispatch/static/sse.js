@@ -13,7 +13,7 @@ export const KINDS = [
   "unit.created", "unit.status", "unit.location", "unit.assigned", "assignment.ended",
   "incident.handover_required", "incident.taken_over", "call.logged", "caller.linked",
   "aml.received",
-  "call.location_link", "call.location_fix", "incident.located",
+  "call.location_link", "call.location_fix", "incident.relocated",
 ];
 
 export class LiveStream {

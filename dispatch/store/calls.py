@@ -13,14 +13,15 @@ CALL_COLUMNS = """
 c.id, c.caller_phone, c.disposition, c.incident_id, c.handover_to, c.rang_at, c.answered_at,
 extract(epoch FROM c.answered_at - c.rang_at)::float8 AS answer_s,
 c.logged_at, c.logged_by, c.note, c.lat, c.lon, c.accuracy_m, c.location_source,
-c.kecamatan_code, c.repeat_caller
+c.kecamatan_code, c.repeat_caller, c.jurisdiction, c.kecamatan, c.desa_code, c.desa, c.radius_m
 """
 
 INSERT_CALL_SQL = f"""
 INSERT INTO calls AS c (caller_phone, phone_key, disposition, incident_id, handover_to,
                         rang_at, answered_at, logged_by, note, lat, lon, accuracy_m,
-                        location_source, kecamatan_code, repeat_caller)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                        location_source, kecamatan_code, repeat_caller, jurisdiction,
+                        kecamatan, desa_code, desa)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 RETURNING {CALL_COLUMNS}
 """
 
@@ -57,7 +58,7 @@ FOR UPDATE
 
 SET_CALL_LOCATION_SQL = """
 UPDATE calls SET lat = $2, lon = $3, accuracy_m = $4, location_source = $5,
-       kecamatan_code = coalesce(kecamatan_code, $6)
+       kecamatan_code = $6, jurisdiction = $7, kecamatan = $8, desa_code = $9, desa = $10
 WHERE id = $1
 """
 
@@ -107,7 +108,8 @@ LIMIT $3
 
 # Open incidents with a position inside a lat/lon box, first called in since $5.
 NEARBY_OPEN_SQL = """
-SELECT id, category, lat, lon, received_at, status, priority, address, queue_reason
+SELECT id, category, lat, lon, received_at, status, priority, address, queue_reason,
+       radius_m, location_source, desa, kecamatan
 FROM incidents
 WHERE status <> 'closed' AND lat BETWEEN $1 AND $2 AND lon BETWEEN $3 AND $4
   AND received_at >= $5
@@ -123,11 +125,13 @@ async def insert_call(conn: asyncpg.Connection, *, caller_phone: str, phone_key:
                       rang_at: datetime | None, answered_at: datetime | None, logged_by: str,
                       note: str, lat: float | None, lon: float | None,
                       accuracy_m: float | None, location_source: str | None,
-                      kecamatan_code: str | None, repeat_caller: bool) -> dict[str, Any]:
+                      kecamatan_code: str | None, repeat_caller: bool,
+                      jurisdiction: str | None = None, kecamatan: str | None = None,
+                      desa_code: str | None = None, desa: str | None = None) -> dict[str, Any]:
     row = await conn.fetchrow(INSERT_CALL_SQL, caller_phone, phone_key, disposition,
                               incident_id, handover_to, rang_at, answered_at, logged_by, note,
                               lat, lon, accuracy_m, location_source, kecamatan_code,
-                              repeat_caller)
+                              repeat_caller, jurisdiction, kecamatan, desa_code, desa)
     return dict(row)
 
 

@@ -10,13 +10,14 @@ import asyncpg
 INCIDENT_COLUMNS = """
 i.id, i.caller_phone, i.category, i.priority, i.lat, i.lon, i.address, i.description,
 i.required_types, i.status, i.queue_reason, i.received_at, i.logged_at, i.logged_by,
-i.closed_at, i.disposition, i.closing_note, i.jurisdiction, i.kecamatan_code, i.kecamatan
+i.closed_at, i.disposition, i.closing_note, i.jurisdiction, i.kecamatan_code, i.kecamatan,
+i.desa_code, i.desa, i.handover_to, i.location_source, i.radius_m
 """
 
 INSERT_INCIDENT_SQL = f"""
 INSERT INTO incidents AS i (caller_phone, category, priority, lat, lon, address, description,
-                       required_types, received_at, logged_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, clock_timestamp()), $10)
+                       required_types, received_at, logged_by, location_source, radius_m)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, clock_timestamp()), $10, $11, $12)
 RETURNING {INCIDENT_COLUMNS}
 """
 
@@ -81,7 +82,14 @@ UPDATE incidents SET status = $2, queue_reason = $3 WHERE id = $1
 """
 
 SET_PLACEMENT_SQL = """
-UPDATE incidents SET jurisdiction = $2, kecamatan_code = $3, kecamatan = $4 WHERE id = $1
+UPDATE incidents SET jurisdiction = $2, kecamatan_code = $3, kecamatan = $4, desa_code = $5,
+       desa = $6, handover_to = $7
+WHERE id = $1
+"""
+
+# A better fix for an open incident: its new position and uncertainty.
+MOVE_INCIDENT_SQL = """
+UPDATE incidents SET lat = $2, lon = $3, radius_m = $4, location_source = $5 WHERE id = $1
 """
 
 CLOSE_INCIDENT_SQL = f"""
@@ -134,9 +142,14 @@ RETURNING id, unit_id, incident_id, unit_type
 async def insert_incident(conn: asyncpg.Connection, *, caller_phone: str, category: str,
                           priority: int, lat: float | None, lon: float | None, address: str,
                           description: str, required_types: list[str],
-                          received_at: datetime | None, logged_by: str) -> dict[str, Any]:
+                          received_at: datetime | None, logged_by: str,
+                          location_source: str | None = None,
+                          radius_m: float | None = None) -> dict[str, Any]:
+    if lat is not None and location_source is None:
+        location_source = "operator"
     row = await conn.fetchrow(INSERT_INCIDENT_SQL, caller_phone, category, priority, lat, lon,
-                              address, description, required_types, received_at, logged_by)
+                              address, description, required_types, received_at, logged_by,
+                              location_source, radius_m)
     return dict(row)
 
 

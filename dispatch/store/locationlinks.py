@@ -54,10 +54,6 @@ FIXES_FOR_CALL_SQL = f"""
 SELECT {FIX_COLUMNS} FROM location_fixes f WHERE f.call_id = $1 ORDER BY f.id DESC LIMIT $2
 """
 
-SET_INCIDENT_LOCATION_SQL = """
-UPDATE incidents SET lat = $2, lon = $3 WHERE id = $1
-"""
-
 # Purged with the rest of the personal data (dispatch/privacy.py): the positions, and
 # the number the link was sent to.
 PURGE_FIXES_SQL = "DELETE FROM location_fixes WHERE received_at < $1"

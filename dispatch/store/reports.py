@@ -4,10 +4,11 @@ Every figure is computed in SQL from the interval samples defined once in
 ``dispatch.store.stats`` (SAMPLES_CTE), so the dashboard, the statistics endpoint
 and the CSV export can never disagree on what an interval means.
 
-Days and hours are local Blitar time (WIB, UTC+7). The kecamatan of an incident is
-the one stored with it (``incidents.kecamatan``, set from the outline data when it
-was located); rows stored before that column existed fall back to the nearest
-estimated kecamatan centre (dispatch.demo_data).
+Days and hours are local Blitar time (WIB, UTC+7). The kecamatan and desa of an
+incident are the ones stored with it (point-in-polygon on the Kemendagri boundaries
+when it was located); Kota Blitar and each neighbouring kabupaten are groups of
+their own. Rows stored before incidents carried a kecamatan fall back to the
+nearest kecamatan centre (dispatch.demo_data).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncpg
 
 from dispatch.core.runcards import TargetTable
 from dispatch.demo_data import KECAMATAN
+from dispatch.geodata import wilayah
 from dispatch.store.stats import SAMPLES_CTE, TARGETS_CTE
 
 LOCAL_TZ = "Asia/Jakarta"  # WIB: the Command Center's wall clock
@@ -26,24 +28,41 @@ LOCAL_TZ = "Asia/Jakarta"  # WIB: the Command Center's wall clock
 
 
 def _kecamatan_cte(first: int) -> str:
-    """Kecamatan centres passed as three arrays: names, lats, lons from ``$first`` on."""
-    a, b, c = first, first + 1, first + 2
-    return f"kec AS (SELECT * FROM unnest(${a}::text[], ${b}::float8[], ${c}::float8[])" \
-           " AS k(name, lat, lon))"
+    """Kecamatan centres (names, lats, lons from ``$first`` on) and the kabupaten/kota
+    names by code (``$first+3``, ``$first+4``)."""
+    a, b, c, d, e = first, first + 1, first + 2, first + 3, first + 4
+    return (f"kec AS (SELECT * FROM unnest(${a}::text[], ${b}::float8[], ${c}::float8[])"
+            f" AS k(name, lat, lon)), area AS (SELECT * FROM unnest(${d}::text[],"
+            f" ${e}::text[]) AS r(code, name))")
 
 
-# Nearest centre on a locally flat projection: exact enough to choose between
-# centres ~10 km apart, and cheap. Only for incidents without a stored kecamatan.
+# Only for rows stored before incidents carried their kecamatan (no point-in-polygon in
+# SQL): the nearest kecamatan centre on a locally flat projection stands in.
 NEAREST_KECAMATAN = """
 (SELECT k.name FROM kec k WHERE i.lat IS NOT NULL
  ORDER BY (k.lat - i.lat) ^ 2 + ((k.lon - i.lon) * cos(radians(i.lat))) ^ 2 LIMIT 1)
 """
-INCIDENT_KECAMATAN = f"COALESCE(i.kecamatan, {NEAREST_KECAMATAN})"
+# Kota Blitar and each neighbour are groups of their own, never under a kecamatan of ours.
+AREA_GROUP = """
+CASE WHEN i.jurisdiction = 'kota_blitar' THEN 'Kota Blitar'
+     ELSE coalesce((SELECT r.name FROM area r WHERE r.code = i.handover_to),
+                   'Luar wilayah (tanpa kabupaten/kota)') END
+"""
+INCIDENT_KECAMATAN = f"""
+CASE WHEN i.jurisdiction IN ('kota_blitar', 'outside_regency') THEN {AREA_GROUP}
+     ELSE COALESCE(i.kecamatan, {NEAREST_KECAMATAN}) END
+"""
+INCIDENT_DESA = f"""
+CASE WHEN i.jurisdiction IN ('kota_blitar', 'outside_regency') THEN {AREA_GROUP}
+     WHEN i.desa IS NOT NULL THEN i.desa || ' (' || i.kecamatan || ')'
+     ELSE COALESCE(i.kecamatan, {NEAREST_KECAMATAN}) || ' (desa tidak diketahui)' END
+"""
 
 GROUP_KEYS = {
     "day": f"to_char(i.received_at AT TIME ZONE '{LOCAL_TZ}', 'YYYY-MM-DD')",
     "hour": f"to_char(i.received_at AT TIME ZONE '{LOCAL_TZ}', 'HH24')",
     "kecamatan": INCIDENT_KECAMATAN,
+    "desa": INCIDENT_DESA,
     "unit_type": "s.unit_type",
 }
 
@@ -66,7 +85,8 @@ ORDER BY grp, interval
 """
 
 # One named query per grouping, built once from constant fragments (no value is
-# ever formatted into SQL). Parameters: $1-$3 as SAMPLES_CTE, $4-$6 targets, $7-$9 kec.
+# ever formatted into SQL). Parameters: $1-$3 as SAMPLES_CTE, $4-$6 targets, $7-$11 kec
+# and area names.
 GROUPED_SQL = {
     group: _GROUPED_TEMPLATE.format(samples=SAMPLES_CTE, targets=TARGETS_CTE,
                                     kec=_kecamatan_cte(7), key=key)
@@ -83,7 +103,7 @@ GROUP BY bin ORDER BY bin
 
 # One row per incident with its interval times. turnout_s and travel_s are those
 # of the incident's fastest unit (each unit's own figures feed the percentiles).
-# Parameters: $1-$3 as SAMPLES_CTE, $4-$6 kecamatan centres.
+# Parameters: $1-$3 as SAMPLES_CTE, $4-$8 kecamatan centres and area names.
 EXPORT_SQL = f"""
 WITH {SAMPLES_CTE}, {_kecamatan_cte(4)},
 per AS (
@@ -95,7 +115,8 @@ per AS (
     FROM samples GROUP BY incident_id
 )
 SELECT i.id, i.received_at, i.category, i.priority, i.status, i.disposition,
-       {INCIDENT_KECAMATAN} AS kecamatan, i.lat, i.lon, i.address,
+       {INCIDENT_KECAMATAN} AS kecamatan, i.desa, i.jurisdiction, i.handover_to,
+       i.location_source, i.radius_m, i.lat, i.lon, i.address,
        inc.first_dispatched AS first_dispatched_at, inc.first_on_scene AS first_on_scene_at,
        i.closed_at,
        (SELECT count(*) FROM assignments a WHERE a.incident_id = i.id) AS units,
@@ -106,14 +127,17 @@ ORDER BY i.received_at, i.id
 """
 
 EXPORT_COLUMNS = (
-    "id", "received_at", "category", "priority", "status", "disposition", "kecamatan", "lat",
-    "lon", "address", "first_dispatched_at", "first_on_scene_at", "closed_at", "units",
+    "id", "received_at", "category", "priority", "status", "disposition", "kecamatan", "desa",
+    "jurisdiction", "handover_to", "location_source", "radius_m", "lat", "lon", "address",
+    "first_dispatched_at", "first_on_scene_at", "closed_at", "units",
     "call_processing_s", "turnout_s", "travel_s", "total_s",
 )
 
 
-def _kecamatan_args() -> tuple[list[str], list[float], list[float]]:
-    return ([k.name for k in KECAMATAN], [k.lat for k in KECAMATAN], [k.lon for k in KECAMATAN])
+def _kecamatan_args() -> tuple[list[str], list[float], list[float], list[str], list[str]]:
+    areas = wilayah().areas.regions
+    return ([k.name for k in KECAMATAN], [k.lat for k in KECAMATAN], [k.lon for k in KECAMATAN],
+            [a.code for a in areas], [a.name for a in areas])
 
 
 def _target_args(targets: TargetTable) -> tuple[list[str], list[str], list[float]]:

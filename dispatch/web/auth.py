@@ -68,6 +68,14 @@ ROUTE_ROLES: dict[Route, Roles] = {
     ("GET", "/api/v1"): ALL,
     ("GET", "/api/v1/meta"): ALL,
     ("GET", "/api/v1/geo"): ALL,
+    ("GET", "/api/v1/places"): STAFF,
+    ("GET", "/api/v1/landmarks"): STAFF,
+    ("GET", "/api/v1/landmarks/{id}"): STAFF,
+    ("POST", "/api/v1/landmarks"): OVERSIGHT,
+    ("PUT", "/api/v1/landmarks/{id}"): OVERSIGHT,
+    ("DELETE", "/api/v1/landmarks/{id}"): OVERSIGHT,
+    ("POST", "/api/v1/landmark-imports"): OVERSIGHT,
+    ("GET", "/places"): OVERSIGHT,
     ("GET", "/api/v1/session"): ALL,
     ("POST", "/api/v1/logout"): ALL,
     ("GET", "/api/v1/events"): ALL,
@@ -84,6 +92,7 @@ ROUTE_ROLES: dict[Route, Roles] = {
     ("GET", "/api/v1/incidents"): ALL,
     ("GET", "/api/v1/incidents/{id}"): ALL,
     ("POST", "/api/v1/incidents/{id}/take-over"): INTAKE | DISPATCH,
+    ("POST", "/api/v1/incidents/{id}/location"): INTAKE | DISPATCH,
     ("GET", "/api/v1/incidents/{id}/candidates"): DISPATCH | OVERSIGHT,
     ("POST", "/api/v1/incidents/{id}/assignments"): DISPATCH,
     ("POST", "/api/v1/incidents/{id}/close"): DISPATCH,
@@ -128,7 +137,7 @@ INTAKE_ROUTES: frozenset[Route] = frozenset({
     ("POST", "/api/v1/incidents"), ("POST", "/api/v1/calls"), ("POST", "/api/v1/aml"),
 })
 # Pages answer a missing login with a redirect to the login page, not a JSON 401.
-PAGES: frozenset[str] = frozenset({"/", "/responder", "/supervisor"})
+PAGES: frozenset[str] = frozenset({"/", "/responder", "/supervisor", "/places"})
 # A responder may act on these only for the unit its account is bound to.
 UNIT_SCOPED: frozenset[Route] = frozenset({
     ("PUT", "/api/v1/units/{id}/location"), ("POST", "/api/v1/units/{id}/status"),

@@ -9,6 +9,7 @@ The views validate and shape answers; every write is in dispatch/actions.py.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,7 @@ from dispatch.web.common import (
     path_id,
     transact,
 )
+from dispatch.web.incidents import resolve_location
 
 routes = web.RouteTableDef()
 log = structlog.get_logger(__name__)
@@ -115,7 +117,13 @@ async def log_call(request: web.Request) -> web.Response:
     report, actor = _report(settings, body), actor_of(request)
 
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
-        return await actions.log_call(conn, report, actor=actor, now=now, cfg=settings.calls)
+        chosen = report
+        location = body.incident.location if body.incident is not None else None
+        if report.incident is not None and location is not None:
+            lat, lon, source, radius = await resolve_location(conn, location)
+            chosen = replace(report, incident=replace(
+                report.incident, lat=lat, lon=lon, location_source=source, radius_m=radius))
+        return await actions.log_call(conn, chosen, actor=actor, now=now, cfg=settings.calls)
 
     done = await transact(request, work)
     call, incident = done["call"], done["incident"]

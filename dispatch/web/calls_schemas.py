@@ -8,6 +8,7 @@ from typing import Self
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from dispatch.web.schemas import (
+    IncidentLocation,
     Location,
     Strict,
     Text,
@@ -34,7 +35,7 @@ class NewIncident(Strict):
 
     category: Text = Field(min_length=1, max_length=48, description="Run-card category code")
     priority: int = Field(ge=1, le=3)
-    location: Location | None = Field(
+    location: IncidentLocation | None = Field(
         default=None, description="Default: the caller's AML position, when one arrived")
     address: Text = Field(default="", max_length=500)
     description: FreeText = Field(default="", max_length=4000)

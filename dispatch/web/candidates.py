@@ -86,4 +86,7 @@ async def candidates(request: web.Request) -> web.Response:
     items = _ranked_items(origin, rows, settings, q.limit)
     unmet = unmet_needs(incident["required_types"], covered)
     _mark_recommended(items, unmet if incident["status"] != "closed" else ())
-    return json_response({"incident_id": incident_id, "unmet": list(unmet), "items": items})
+    # Distances run from the incident's point; radius_m says how far the scene may be from it.
+    return json_response({"incident_id": incident_id, "unmet": list(unmet), "items": items,
+                          "radius_m": incident["radius_m"],
+                          "location_source": incident["location_source"]})

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from dispatch import keys
 from dispatch.core.bounds import INT64_MAX, parse_id
 from dispatch.errors import DomainError
+from dispatch.geodata import centre_name
 from dispatch.store.db import in_transaction
 
 M = TypeVar("M", bound=BaseModel)
@@ -100,6 +101,8 @@ def location_of(row: dict[str, Any]) -> dict[str, float] | None:
 def incident_out(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in row.items() if k not in {"lat", "lon"}}
     out["location"] = location_of(row)
+    if "jurisdiction" in row:
+        out["handover_centre"] = centre_name(row.get("handover_to"), row.get("jurisdiction"))
     return out
 
 

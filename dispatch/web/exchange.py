@@ -21,6 +21,7 @@ from aiohttp import web
 
 from dispatch import keys
 from dispatch.core import eido
+from dispatch.geodata import area_name
 from dispatch.settings import Settings
 from dispatch.store import calls as call_sql
 from dispatch.store import exchange as ex_sql
@@ -44,9 +45,13 @@ def cap_time(at: datetime) -> str:
 
 def _area_desc(incident: dict[str, Any]) -> str:
     parts = [incident["address"]] if incident["address"] else []
+    if incident.get("desa"):
+        parts.append(f"Desa {incident['desa']}")
     if incident["kecamatan"]:
         parts.append(f"Kecamatan {incident['kecamatan']}")
-    parts.append({"kota_blitar": "Kota Blitar", "outside_regency": "luar Kabupaten Blitar"}
+    area = incident.get("handover_to")
+    parts.append(area_name(area) if area else
+                 {"kota_blitar": "Kota Blitar", "outside_regency": "luar Kabupaten Blitar"}
                  .get(incident["jurisdiction"] or "", "Kabupaten Blitar"))
     return ", ".join(parts)
 
@@ -112,9 +117,13 @@ async def _load(request: web.Request) -> Loaded:
     return Loaded(row, calls, fixes, assignments, events)
 
 
-def _radius_km(settings: Settings, fixes: list[dict[str, Any]]) -> float:
-    """The caller's AML accuracy when there is one, else the configured default."""
+def _radius_km(settings: Settings, fixes: list[dict[str, Any]],
+               incident: dict[str, Any] | None = None) -> float:
+    """The uncertainty of the incident's own point (a desa's area, a caller's fix), else
+    the caller's AML accuracy, else the configured default."""
     radii = [f["radius_m"] for f in fixes if f["radius_m"] is not None]
+    if incident is not None and incident.get("radius_m") is not None:
+        radii = [incident["radius_m"]]
     return max(min(radii) / 1000, 0.05) if radii else settings.calls.cap_circle_km
 
 
@@ -123,7 +132,7 @@ async def incident_cap(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     loaded = await _load(request)
     return web.Response(body=cap_alert(loaded.incident, settings,
-                                       _radius_km(settings, loaded.fixes)),
+                                       _radius_km(settings, loaded.fixes, loaded.incident)),
                         content_type="application/xml", charset="utf-8")
 
 

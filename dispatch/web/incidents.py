@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from dispatch import actions, keys
+from dispatch import actions, gazetteer, keys
 from dispatch.errors import Invalid, NotFound
 from dispatch.store import incidents as inc_sql
 from dispatch.store.events import timeline
@@ -22,7 +22,14 @@ from dispatch.web.common import (
     path_id,
     transact,
 )
-from dispatch.web.schemas import AssignIn, CloseIn, IncidentIn, IncidentQuery
+from dispatch.web.schemas import (
+    AssignIn,
+    CloseIn,
+    IncidentIn,
+    IncidentLocation,
+    IncidentQuery,
+    RelocateIn,
+)
 
 routes = web.RouteTableDef()
 
@@ -65,13 +72,14 @@ async def create_incident(request: web.Request) -> web.Response:
     actor = actor_of(request)
 
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        lat = lon = radius = source = None
+        if body.location is not None:
+            lat, lon, source, radius = await resolve_location(conn, body.location)
         return await actions.create_incident(
             conn, actor=actor, required_types=required, caller_phone=body.caller_phone,
-            category=body.category, priority=body.priority,
-            lat=body.location.lat if body.location else None,
-            lon=body.location.lon if body.location else None,
+            category=body.category, priority=body.priority, lat=lat, lon=lon,
             address=body.address, description=body.description,
-            received_at=body.call_received_at)
+            received_at=body.call_received_at, location_source=source, radius_m=radius)
 
     # A retry with the same Idempotency-Key gets the first answer, not a second incident.
     incident, replay_headers = await idempotency.transact_once(
@@ -141,3 +149,26 @@ async def close(request: web.Request) -> web.Response:
 
     closed = await transact(request, work)
     return json_response(incident_out(closed))
+
+
+async def resolve_location(conn: asyncpg.Connection, loc: IncidentLocation
+                           ) -> tuple[float, float, str, float | None]:
+    """(lat, lon, source, radius_m): a chosen desa, kecamatan or place is looked up."""
+    return await gazetteer.resolve(conn, loc.lat, loc.lon, loc.source.value, loc.radius_m,
+                                   loc.code)
+
+
+@routes.post("/api/v1/incidents/{id}/location")
+async def relocate(request: web.Request) -> web.Response:
+    """Accept a better fix for an open incident; reevaluate=true frees units not yet en route."""
+    incident_id = path_id(request)
+    body = await parse_body(request, RelocateIn)
+    actor = actor_of(request)
+
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        lat, lon, source, radius = await resolve_location(conn, body)
+        return await actions.relocate_incident(
+            conn, incident_id, lat=lat, lon=lon, source=source, radius_m=radius,
+            reevaluate=body.reevaluate, actor=actor)
+
+    return json_response(incident_out(await transact(request, work)))

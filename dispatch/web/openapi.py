@@ -24,6 +24,7 @@ from dispatch.web.calls_schemas import AmlQuery, CallIn, CallQuery, DuplicateQue
 from dispatch.web.common import json_response
 from dispatch.web.locationlinks import TOKEN_MAX, FixIn, LinkIn
 from dispatch.web.partners import HandoverIn, NoteIn, UpdateIn
+from dispatch.web.places_schemas import ImportIn, ListQuery, PlaceIn, SearchQuery
 from dispatch.web.reports_schemas import CandidatesQuery, GroupedQuery, HistogramQuery
 from dispatch.web.schemas import (
     AssignIn,
@@ -31,6 +32,7 @@ from dispatch.web.schemas import (
     IncidentIn,
     IncidentQuery,
     LocationIn,
+    RelocateIn,
     StatsQuery,
     StatusIn,
     UnitIn,
@@ -57,6 +59,10 @@ BODIES: dict[Route, type[BaseModel]] = {
     ("POST", "/api/v1/exchange/incidents/{id}/updates"): UpdateIn,
     ("POST", "/api/v1/callbacks/{id}/outcome"): OutcomeIn,
     ("POST", "/api/v1/pranks/{id}/block"): BlockIn,
+    ("POST", "/api/v1/incidents/{id}/location"): RelocateIn,
+    ("POST", "/api/v1/landmarks"): PlaceIn,
+    ("PUT", "/api/v1/landmarks/{id}"): PlaceIn,
+    ("POST", "/api/v1/landmark-imports"): ImportIn,
 }
 QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/incidents"): IncidentQuery,
@@ -70,6 +76,8 @@ QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/reports/response-times"): GroupedQuery,
     ("GET", "/api/v1/reports/histogram"): HistogramQuery,
     ("GET", "/api/v1/reports/incidents.csv"): StatsQuery,
+    ("GET", "/api/v1/places"): SearchQuery,
+    ("GET", "/api/v1/landmarks"): ListQuery,
     ("GET", "/api/v1/audit"): AuditQuery,
 }
 # Successful answers that are not JSON.

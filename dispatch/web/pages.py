@@ -39,4 +39,10 @@ async def supervisor(request: web.Request) -> web.FileResponse:
     return _page("supervisor.html")
 
 
+@routes.get("/places")
+async def places(request: web.Request) -> web.FileResponse:
+    """The centre's own places: landmarks supervisors keep for the location search."""
+    return _page("places.html")
+
+
 routes.static("/static", STATIC_DIR, append_version=False)

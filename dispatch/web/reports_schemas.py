@@ -11,7 +11,7 @@ from dispatch.web.types import Line, QueryInt
 
 
 class GroupedQuery(StatsQuery):
-    group: Literal["day", "hour", "kecamatan", "unit_type"]
+    group: Literal["day", "hour", "kecamatan", "desa", "unit_type"]
 
 
 class HistogramQuery(StatsQuery):

@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from dispatch.core.lifecycle import UnitStatus
@@ -59,9 +60,45 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class LocationSource(StrEnum):
+    """Where a position came from: a chosen desa/kecamatan/place or a fix of its own."""
+
+    OPERATOR = "operator"
+    DESA = "desa"
+    KECAMATAN = "kecamatan"
+    PLACE = "place"
+    AML = "aml"
+    CALLER_LINK = "caller_link"
+
+
+# Sources whose point and radius the service looks up from ``code`` itself.
+NAMED_SOURCES = frozenset({LocationSource.DESA, LocationSource.KECAMATAN, LocationSource.PLACE})
+
+
 class Location(Strict):
     lat: float = Field(ge=-90, le=90, description="WGS-84 latitude in degrees")
     lon: float = Field(ge=-180, le=180, description="WGS-84 longitude in degrees")
+
+
+class IncidentLocation(Location):
+    """Where an incident is: typed or clicked, a chosen desa/place, or a fix with its radius."""
+
+    source: LocationSource = Field(
+        default=LocationSource.OPERATOR,
+        description="desa/kecamatan/place: the point and radius of `code` replace lat/lon")
+    radius_m: float | None = Field(default=None, ge=0, le=100_000,
+                                   description="Uncertainty in metres, when known")
+    code: Line | None = Field(default=None, min_length=1, max_length=40,
+                              description="The desa/kecamatan code or the place id chosen")
+
+    _source = field_validator("source", mode="before")(enum_member(LocationSource, "source"))
+
+    @model_validator(mode="after")
+    def _code_needed(self) -> IncidentLocation:
+        if self.source in NAMED_SOURCES and self.code is None:
+            raise ValueError(f"source {self.source.value} needs `code` (the {self.source.value}"
+                             " chosen from GET /api/v1/places)")
+        return self
 
 
 class IncidentIn(Strict):
@@ -69,7 +106,7 @@ class IncidentIn(Strict):
                                description="Caller's number, e.g. 081234567890 or +6281234567890")
     category: Text = Field(min_length=1, max_length=48, description="Run-card category code")
     priority: int = Field(ge=1, le=3, description="1 most urgent ... 3 least")
-    location: Location | None = None
+    location: IncidentLocation | None = None
     address: Text = Field(default="", max_length=500, validate_default=True,
                           description="Required without a location; blank text is no address")
     description: FreeText = Field(default="", max_length=4000)
@@ -85,6 +122,13 @@ class IncidentIn(Strict):
         if "location" in info.data and info.data["location"] is None and not address:
             raise ValueError("give a location {lat, lon} or an address (or both)")
         return address
+
+
+class RelocateIn(IncidentLocation):
+    """A better fix for an open incident: the location's fields themselves, flat."""
+
+    reevaluate: bool = Field(
+        default=False, description="Free assigned units not yet en route; dispatch anew")
 
 
 class IncidentQuery(Strict):

@@ -12,11 +12,15 @@ from pathlib import Path
 import asyncpg
 from playwright.async_api import BrowserContext, Page, expect
 
+from dispatch.gazetteer import region_entry
 from tests.browser.conftest import PHONE_AT, log_in
 from tests.conftest import AppFactory
 from tests.helpers import KANIGORO, SRENGAT, WLINGI, create_incident, create_unit, until_db
 
 expect.set_options(timeout=15_000)
+_KEC = region_entry("35.05.10")
+assert _KEC is not None
+KANIGORO_KEC = _KEC
 
 
 async def _open(context: BrowserContext, url: str, errors: list[str]) -> Page:
@@ -52,13 +56,16 @@ async def test_call_logged_dispatched_worked_and_measured(
     total_count = dashboard.locator('td[data-interval="total"][data-col="count"]')
     await expect(total_count).to_have_text("0")
 
-    # A call-taker logs the call with the keyboard: phone, Alt+3 (medis), kecamatan.
+    # A call-taker logs the call with the keyboard: phone, Alt+3 (medis), the kecamatan
+    # typed in the location box and picked with Enter.
     await console.bring_to_front()
     await console.locator("#f-phone").fill("081234567890")
     await console.locator("#f-phone").press("Alt+3")
     await expect(console.locator("input[name=category][value=medis]")).to_be_checked()
-    await console.locator("#f-kecamatan").select_option(label="Kanigoro")
-    await expect(console.locator("#f-lat")).to_have_value("-8.135")
+    await console.locator("#f-place").fill("kec kanigoro")
+    await expect(console.locator("#f-place-list li").first).to_contain_text("Kec. Kanigoro")
+    await console.locator("#f-place").press("Enter")
+    await expect(console.locator("#f-lat")).to_have_value(str(KANIGORO_KEC.lat))
     await console.locator("#f-address").fill("Jl. Raya Kanigoro 12")
     await console.locator("#f-notes").press("Control+Enter")
     await expect(console.locator("#intake-msg")).to_have_text(re.compile(r"#\d+"))
@@ -78,7 +85,7 @@ async def test_call_logged_dispatched_worked_and_measured(
     await expect(assignment).to_contain_text(f"#{incident_id}")
     await expect(assignment).to_contain_text("Kegawatdaruratan medis")
     await expect(assignment.locator("a.maplink").first).to_have_attribute(
-        "href", re.compile(r"destination=-8\.135,112\.205"))
+        "href", re.compile(rf"destination={KANIGORO_KEC.lat:.3f}".replace(".", r"\.")))
     # The dispatcher opens the incident: units nearest first, and sends a second one.
     await console.locator(f'#board li.incident[data-id="{incident_id}"]').click()
     await expect(console.locator("#detail-info")).to_contain_text("AMB-KNG-1")
