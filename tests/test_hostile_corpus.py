@@ -183,6 +183,12 @@ NUL_CASES = [
           "address": "\u200b\u200b\u200b"}, field="address"),
     Case("agency of zero-width and blank characters only", "POST", "/api/v1/units",
          NEW_UNIT | {"agency": "\u200b \ufeff\u00a0"}, field="agency"),
+    # A field's own pattern holds beside the control-character rule (schemathesis found
+    # callsigns like these reaching the database's CHECK).
+    Case("callsign of non-ASCII letters", "POST", "/api/v1/units",
+         NEW_UNIT | {"callsign": "\u00d6\u0137\u023e\u00f1F"}, field="callsign"),
+    Case("empty callsign", "POST", "/api/v1/units", NEW_UNIT | {"callsign": ""},
+         field="callsign"),
 ]
 
 ID_CASES = [

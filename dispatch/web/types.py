@@ -8,6 +8,7 @@ the OpenAPI document by one schema. The time window comes from the settings
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -102,8 +103,19 @@ def _free(v: object) -> object:
     return clean_text(v, multiline=True) if isinstance(v, str) else v
 
 
+def _documented(pattern: str) -> Callable[[dict[str, Any]], None]:
+    """The control-character rule in the OpenAPI document, unless the field states a
+    stricter pattern of its own. (Enforced by clean_text, not by this pattern: a pattern
+    in the type's metadata would silently replace the pattern a field gives.)"""
+    def extra(schema: dict[str, Any]) -> None:
+        schema.setdefault("pattern", pattern)
+    return extra
+
+
 # One line of text: names, codes, addresses, filters. No control characters;
 # surrounding blanks (zero-width ones too) dropped, so blank text is empty.
-Line = Annotated[str, Field(pattern=LINE_PATTERN), BeforeValidator(_line)]
+Line = Annotated[str, BeforeValidator(_line),
+                 Field(json_schema_extra=_documented(LINE_PATTERN))]
 # Free text (descriptions, notes): newline and tab allowed, no other control character.
-FreeText = Annotated[str, Field(pattern=FREE_TEXT_PATTERN), BeforeValidator(_free)]
+FreeText = Annotated[str, BeforeValidator(_free),
+                     Field(json_schema_extra=_documented(FREE_TEXT_PATTERN))]
