@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import sys
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,7 @@ from aiohttp.test_utils import TestClient
 # Tests compare the SQL's percentile_cont with this independent Python computation
 # (linear interpolation between closest ranks), the one the benchmarks use too.
 from dispatch.benchmarks.stats import percentile as percentile_linear  # noqa: F401
+from dispatch.settings import Settings
 from dispatch.store import accounts
 
 # Positions inside Kabupaten Blitar (estimates) used across the tests.
@@ -185,3 +188,29 @@ async def until(probe: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> A
             if answer:
                 return answer
             await asyncio.sleep(0.05)  # noqa: ASYNC110 - nothing to await but time
+
+
+async def start_dispatcher(settings: Settings, **env_extra: str
+                           ) -> asyncio.subprocess.Process:
+    """A standalone `siap112 dispatcher` process on the test services, once it says it is
+    serving; its log is drained in the background. ``env_extra``: more SIAP112_* settings."""
+    env = {**os.environ, "SIAP112_DATABASE_URL": settings.database_url,
+           "SIAP112_REDIS_URL": settings.redis_url,
+           "SIAP112_REDIS_STREAM_KEY": settings.redis.stream_key,
+           "SIAP112_LOG_FORMAT": "json", "SIAP112_LOG_LEVEL": "info", **env_extra}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dispatch", "dispatcher", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    async with asyncio.timeout(30):
+        async for line in proc.stderr:  # await its own word that it is serving
+            if b"dispatcher.started" in line:
+                break
+    asyncio.get_running_loop().create_task(_drain(proc))
+    return proc
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    assert proc.stderr is not None
+    async for _ in proc.stderr:
+        pass

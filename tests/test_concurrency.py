@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -16,40 +15,17 @@ from dispatch.core.jurisdiction import Jurisdiction
 from dispatch.geodata import locate
 from dispatch.settings import Settings
 from tests.conftest import AppFactory
-from tests.helpers import Console, create_incident, create_unit, set_status
+from tests.helpers import Console, create_incident, create_unit, set_status, start_dispatcher
 
 INCIDENTS = 50
 UNITS = 10
-
-
-async def _start_dispatcher(settings: Settings) -> asyncio.subprocess.Process:
-    env = {**os.environ, "SIAP112_DATABASE_URL": settings.database_url,
-           "SIAP112_REDIS_URL": settings.redis_url,
-           "SIAP112_REDIS_STREAM_KEY": settings.redis.stream_key,
-           "SIAP112_LOG_FORMAT": "json", "SIAP112_LOG_LEVEL": "info"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dispatch", "dispatcher", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    assert proc.stderr is not None
-    async with asyncio.timeout(30):
-        async for line in proc.stderr:  # await its own word that it is serving
-            if b"dispatcher.started" in line:
-                break
-    asyncio.get_running_loop().create_task(_drain(proc))
-    return proc
-
-
-async def _drain(proc: asyncio.subprocess.Process) -> None:
-    assert proc.stderr is not None
-    async for _ in proc.stderr:
-        pass
 
 
 @pytest.fixture
 async def two_dispatchers(make_settings: Callable[..., Settings]
                           ) -> AsyncIterator[list[asyncio.subprocess.Process]]:
     settings = make_settings()
-    procs = [await _start_dispatcher(settings) for _ in range(2)]
+    procs = [await start_dispatcher(settings) for _ in range(2)]
     yield procs
     for proc in procs:
         proc.terminate()

@@ -18,8 +18,6 @@ and no call or incident was lost. ``pytest -s -m surge`` prints the figures.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -38,7 +36,7 @@ from dispatch.seed import seed_fleet
 from dispatch.settings import Settings
 from dispatch.store.db import create_pool
 from tests.conftest import AppFactory
-from tests.helpers import bearer
+from tests.helpers import bearer, start_dispatcher
 from tests.surge import audit
 from tests.surge.scenario import KeludNight, LiveConsole
 
@@ -59,30 +57,6 @@ RESPONDER_UNIT = "BPBD-1"   # a rescue unit: the busiest type of the night
 SEED = 1990
 
 
-async def _start_dispatcher(settings: Settings) -> asyncio.subprocess.Process:
-    env = {**os.environ, "SIAP112_DATABASE_URL": settings.database_url,
-           "SIAP112_REDIS_URL": settings.redis_url,
-           "SIAP112_REDIS_STREAM_KEY": settings.redis.stream_key,
-           "SIAP112_DISPATCH_BATCH": str(BATCH),
-           "SIAP112_LOG_FORMAT": "json", "SIAP112_LOG_LEVEL": "info"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dispatch", "dispatcher", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    assert proc.stderr is not None
-    async with asyncio.timeout(30):
-        async for line in proc.stderr:  # its own word that it is serving
-            if b"dispatcher.started" in line:
-                break
-    asyncio.get_running_loop().create_task(_drain(proc))
-    return proc
-
-
-async def _drain(proc: asyncio.subprocess.Process) -> None:
-    assert proc.stderr is not None
-    async for _ in proc.stderr:
-        pass
-
-
 @pytest.fixture
 async def night_settings(make_settings: Callable[..., Settings]) -> Settings:
     # The in-web dispatcher is off: the two dispatcher processes do all the work. No
@@ -97,7 +71,8 @@ async def night_settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 async def two_dispatchers(night_settings: Settings
                           ) -> AsyncIterator[list[asyncio.subprocess.Process]]:
-    procs = [await _start_dispatcher(night_settings) for _ in range(2)]
+    procs = [await start_dispatcher(night_settings, SIAP112_DISPATCH_BATCH=str(BATCH))
+             for _ in range(2)]
     yield procs
     for proc in procs:
         if proc.returncode is None:
