@@ -24,10 +24,13 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from dispatch.core.jurisdiction import Jurisdiction
+from dispatch.geodata import locate
 from tests.helpers import SseEvent, sse_events
 
-# Inside Kabupaten Blitar, east of Kota Blitar (an enclave whose calls are handed
-# over, not dispatched): roughly Kanigoro, Talun, Wlingi, Garum (estimates).
+# East of Kota Blitar (an enclave whose calls are handed over, not dispatched):
+# roughly Kanigoro, Talun, Wlingi, Garum. Points are drawn in this box and kept only
+# where the shipped boundaries place them in the regency.
 LAT = (-8.25, -8.02)
 LON = (112.22, 112.45)
 NEXT_STATUS = {"dispatched": "en_route", "acknowledged": "en_route",
@@ -222,8 +225,14 @@ class Load:
         return {"caller_phone": f"08{self.rng.randrange(10**9, 10**10)}",
                 "category": self.rng.choice(["medis", "kecelakaan_lalu_lintas", "medis"]),
                 "priority": self.rng.randint(1, 3),
-                "location": {"lat": self.rng.uniform(*LAT), "lon": self.rng.uniform(*LON)},
+                "location": self._in_regency(),
                 "description": "fault-suite load"}
+
+    def _in_regency(self) -> dict[str, float]:
+        while True:
+            lat, lon = self.rng.uniform(*LAT), self.rng.uniform(*LON)
+            if locate(lat, lon).jurisdiction is Jurisdiction.REGENCY:
+                return {"lat": lat, "lon": lon}
 
     async def _post_report(self, session: aiohttp.ClientSession, key: str,
                            body: dict[str, Any]) -> bool:
