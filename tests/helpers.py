@@ -214,3 +214,17 @@ async def _drain(proc: asyncio.subprocess.Process) -> None:
     assert proc.stderr is not None
     async for _ in proc.stderr:
         pass
+
+
+async def run_purge(database_url: str, days: int | None = 365) -> str:
+    """`siap112 purge [--days N]` as an operator's cron job runs it (no Redis needed);
+    asserts it succeeded and returns what it printed (the counts)."""
+    env = {**os.environ, "SIAP112_DATABASE_URL": database_url,
+           "SIAP112_REDIS_URL": "redis://127.0.0.1:1/0"}
+    args = ["--days", str(days)] if days is not None else []
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dispatch", "purge", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out.decode()

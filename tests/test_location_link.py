@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from dispatch.demo_sms import start_demo_gateway
 from dispatch.web.events import Scope
 from tests.conftest import AppFactory
-from tests.helpers import KANIGORO, WLINGI, post_json
+from tests.helpers import KANIGORO, WLINGI, post_json, run_purge
 
 CALLER = "081234567890"
 SECRET = "rahasia-gateway-uji"
@@ -269,14 +267,8 @@ async def test_purge_removes_the_callers_positions_and_number(
                      "expires_at = now() - interval '399 days'")
     await db.execute("UPDATE events SET occurred_at = now() - interval '400 days' "
                      "WHERE kind = 'call.location_fix'")
-    env = {**os.environ, "SIAP112_DATABASE_URL": database_url,
-           "SIAP112_REDIS_URL": "redis://127.0.0.1:1/0"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dispatch", "purge", "--days", "365", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    assert "location_fixes=1" in out.decode()
+    out = await run_purge(database_url)
+    assert "location_fixes=1" in out
     assert await db.fetchval("SELECT count(*) FROM location_fixes") == 0
     assert await db.fetchval("SELECT caller_phone FROM location_links") is None
     data = json.loads(await db.fetchval(

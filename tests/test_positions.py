@@ -3,9 +3,6 @@ every few seconds per unit, always ending on the newest position."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +10,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import AppFactory
-from tests.helpers import KANIGORO, Console, create_unit, get_json
+from tests.helpers import KANIGORO, Console, create_unit, get_json, run_purge
 
 WINDOW_S = 1.0
 
@@ -107,14 +104,8 @@ async def test_purge_deletes_positions_past_their_retention(
     await db.execute("INSERT INTO events (kind, unit_id, actor, occurred_at, published_at) "
                      "VALUES ('unit.location', $1, 'old', now() - interval '40 days', now())",
                      unit["id"])
-    env = {**os.environ, "SIAP112_DATABASE_URL": database_url,
-           "SIAP112_REDIS_URL": "redis://127.0.0.1:1/0"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dispatch", "purge", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    assert "unit_positions=1" in out.decode() and "unit_location_events=1" in out.decode()
+    out = await run_purge(database_url, days=None)
+    assert "unit_positions=1" in out and "unit_location_events=1" in out
     assert [r["lat"] for r in await db.fetch("SELECT lat FROM unit_positions ORDER BY at")] == [
         -8.19, -8.18]
     assert await db.fetchval("SELECT count(*) FROM events WHERE actor = 'old'") == 0

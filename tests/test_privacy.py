@@ -4,9 +4,7 @@ retention period with the response-time figures intact."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +14,15 @@ import orjson
 from aiohttp.test_utils import TestClient
 
 from dispatch.privacy import mask
-from tests.helpers import WLINGI, bearer, create_incident, get_json, post_json, sse_events
+from tests.helpers import (
+    WLINGI,
+    bearer,
+    create_incident,
+    get_json,
+    post_json,
+    run_purge,
+    sse_events,
+)
 
 
 async def _get(client: TestClient, path: str, headers: dict[str, str]) -> object:
@@ -60,14 +66,8 @@ async def test_purge_anonymises_old_calls_and_keeps_response_times(
     before_stats = await get_json(client, stats_path)
     before = await db.fetchrow("SELECT received_at, logged_at, closed_at FROM incidents "
                                "WHERE id = $1", old["id"])
-    env = {**os.environ, "SIAP112_DATABASE_URL": database_url,
-           "SIAP112_REDIS_URL": "redis://127.0.0.1:1/0"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dispatch", "purge", "--days", "365", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    assert "incidents=1" in out.decode()
+    out = await run_purge(database_url)
+    assert "incidents=1" in out
     rows = {r["id"]: r["caller_phone"] for r in await db.fetch(
         "SELECT id, caller_phone FROM incidents")}
     assert rows == {old["id"]: "000", recent["id"]: "081234567890"}
@@ -112,17 +112,6 @@ def _aml_sms(imsi: str, imei: str) -> str:
     body = (f'A"ML=1;lt=-8.079120;lg=+112.325100;rd=25;top={top};lc=68;pm=G;'
             f"si={imsi};ei={imei};mcc=510;mnc=10;ml=")
     return body + str(len(body) + 3)
-
-
-async def _purge(database_url: str, days: int = 365) -> str:
-    env = {**os.environ, "SIAP112_DATABASE_URL": database_url,
-           "SIAP112_REDIS_URL": "redis://127.0.0.1:1/0"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dispatch", "purge", "--days", str(days), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return out.decode()
 
 
 async def _log_personal_data(client: TestClient, phone: str, imsi: str, imei: str,
@@ -202,7 +191,7 @@ async def test_after_a_purge_no_table_holds_the_callers_number_imsi_imei_or_raw_
     assert not [f for f in before if f.startswith("audit_log.")]
     for sql in BACKDATE_SQL:
         await db.execute(sql)
-    out = await _purge(database_url)
+    out = await run_purge(database_url)
     assert "aml_messages=3" in out and "calls=2" in out and "incidents=2" in out
     assert await _where_found(db, needles) == []
     # The purge is on record, without the values it removed.
