@@ -32,7 +32,12 @@ export async function api(path, { method = "GET", body } = {}) {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await resp.json().catch(() => null);
-  if (resp.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+  if (resp.status === 401) {
+    // The login has ended: the page leaves for the login form. The call never settles,
+    // so no caller shows an error (or leaves an unhandled rejection) on the way out.
+    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    return new Promise(() => {});
+  }
   if (!resp.ok) throw new ApiError(resp.status, data);
   return data;
 }
