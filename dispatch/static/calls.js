@@ -56,8 +56,11 @@ export function initCalls(given) {
 export function renderDispositions(current = disposition()) {
   fill($("#f-dispositions"), ...DISPOSITIONS.map(([code, key]) => h("label",
     { class: "cat-option" },
-    h("input", { type: "radio", name: "disposition", value: code, checked: code === current }),
+    h("input", { type: "radio", name: "disposition", value: code, checked: code === "emergency" }),
     h("kbd", {}, key.toUpperCase()), " ", t(`call.${code}`))));
+  // The attribute is the form's default (reset() returns to it); the choice is the property.
+  const radio = $(`input[name=disposition][value=${current}]`);
+  if (radio) radio.checked = true;
   onDispositionChange();
   renderRepeat();
   renderAml();

@@ -227,9 +227,12 @@ function renderCategories() {
   const current = $("input[name=category]:checked")?.value;
   fill(box, ...Object.keys(state.meta.categories).map((code, i) => h("label",
     { class: "cat-option" },
-    h("input", { type: "radio", name: "category", value: code, checked: code === current }),
+    h("input", { type: "radio", name: "category", value: code }),
     i < 9 ? h("kbd", {}, String(i + 1)) : h("span", { class: "kbd-none" }), " ",
     categoryLabel(code))));
+  // A redraw (language change) keeps the choice without making it what reset() returns to.
+  const radio = current ? $(`input[name=category][value="${current}"]`) : null;
+  if (radio) radio.checked = true;
 }
 
 function pickCategory(index) {
@@ -584,7 +587,6 @@ function applyPosition(who) {
   // The exchange panel's callbacks and handovers: staff that may act on them.
   $("#exchange-panel").hidden = !can("GET", "/api/v1/handovers");
   if (!can("POST", "/api/v1/calls")) $("#f-phone").removeAttribute("autofocus");
-  $("#cmd").hidden = pos === "call_taker";
   return pos;
 }
 

@@ -61,12 +61,21 @@ export function renderPane(inc, { rebuild = false } = {}) {
           can("POST", "/api/v1/incidents/{id}/close") ? h("div", { id: "close-box" }, closeForm(inc))
             : null)),
       h("p", { class: "err pane-msg", id: "detail-error", role: "status" }),
-      h("p", { class: "pane-keys" }, t("pane.keys")));
+      h("p", { class: "pane-keys" }, keysHint()));
     loadTimeline(inc.id);
   }
   renderInfo(inc);
   renderTimeline();
   if (canSeeCandidates()) loadCandidates(inc.id);
+}
+
+function keysHint() {
+  return [
+    can("POST", "/api/v1/incidents/{id}/notes") ? t("keys.note") : null,
+    canAssign() ? t("keys.send") : null,
+    can("POST", "/api/v1/incidents/{id}/close") ? t("keys.close") : null,
+    t("keys.esc"), t("keys.cmd"),
+  ].filter(Boolean).join(" · ");
 }
 
 const canSeeCandidates = () => can("GET", "/api/v1/incidents/{id}/candidates");
@@ -115,10 +124,16 @@ function normalise(e, units) {
     at: e.at || e.occurred_at, kind: e.kind, unit_id: unitId,
     callsign: e.callsign || d.callsign || units.get(unitId)?.callsign || (unitId ? `#${unitId}` : ""),
     status: e.status || d.status || "", text: e.text ?? d.note ?? d.text ?? "",
-    author: e.author || e.actor || "", address: e.address ?? d.address ?? "",
+    author: person(e.author || e.actor || ""), address: e.address ?? d.address ?? "",
     alert_kind: e.alert_kind || d.alert?.kind || d.alert_kind || "",
     reason: d.queue_reason || "",
   };
+}
+
+// The service's own names (the dispatcher worker, the relay, "system") are not people.
+function person(name) {
+  return !name || name.includes(":") || /^(system|anonymous|purge|dispatcher|relay)/.test(name)
+    ? "" : name;
 }
 
 const KIND_KEYS = { note: "tl.note", created: "tl.incident.created", caller: "tl.caller.linked",
@@ -168,6 +183,8 @@ async function fetchTimeline(id) {
   if (mine !== timelineSeq || pane.incidentId !== id) return;
   const units = pane.units();
   pane.timeline = items.map((e) => normalise(e, units))
+    // "X: Dikirim" says nothing "X ditugaskan" has not already said.
+    .filter((e) => !(e.kind === "unit.status" && e.status === "dispatched"))
     .sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
   renderTimeline();
 }
@@ -267,15 +284,16 @@ function renderCandidates(inc) {
   const unmet = new Set(res.unmet || []);
   const types = wantedTypes(inc);
   const groups = types.map((type) => {
-    const items = res.items.filter((c) => c.unit_type === type);
+    // Units already on this incident are listed under Penugasan, not offered again.
+    const items = res.items.filter((c) => c.unit_type === type && c.incident_id !== inc.id);
     return h("div", { class: "cand-group", dataset: { type } },
       h("h4", {}, unitTypeLabel(type), unmet.has(type) ? h("span", { class: "need" }, t("pane.needed")) : null),
       items.length ? h("ul", { class: "cands" }, items.slice(0, 6).map((c) => candidateRow(c, inc)))
-        : h("p", { class: "empty" }, t("detail.none")));
+        : h("p", { class: "empty" }, t("pane.no_other")));
   });
   const others = Object.keys(pane.meta?.unit_types || {}).filter((u) => !types.includes(u));
   fill(box,
-    h("h3", {}, t("detail.recommended")),
+    h("h3", {}, t("pane.nearest")),
     res.radius_m != null ? h("p", { class: "radius-note" },
       t("detail.radius_note", { radius: radiusText(res.radius_m) })) : null,
     groups,

@@ -114,3 +114,41 @@ async def test_each_role_sees_only_what_it_may_use_on_one_screen(
         await other.close()
     assert refused == [], refused
     assert errors == []
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+async def test_screenshots_of_each_position_light_and_dark(
+        start_app: AppFactory, screen: BrowserContext, db: asyncpg.Connection,
+        role: str) -> None:
+    client = await start_app()
+    base = str(client.make_url("/"))
+    await create_unit(client, "DMK-KNG-1", "fire", KANIGORO)
+    await create_unit(client, "AMB-WLG-1", "ambulance", WLINGI)
+    await create_unit(client, "POL-KNG-1", "police", KANIGORO)
+    fire = await create_incident(client, KANIGORO, category="kebakaran",
+                                 address="Jl. Raya Kanigoro 12, rumah Pak Slamet",
+                                 description="Api di dapur, penghuni sudah keluar")
+    await create_incident(client, WLINGI, category="medis", priority=2,
+                          address="Pasar Wlingi, los sayur")
+    await log_in(screen, base, db, role)
+    refused: list[str] = []
+    errors: list[str] = []
+    page = await _console(screen, base, refused, errors)
+    row = page.locator(f'#board li.incident[data-id="{fire["id"]}"]')
+    await expect(row.locator(".assigned li[data-unit]")).to_have_count(2)
+    await row.click()
+    await expect(page.locator("#timeline li").first).to_be_visible()
+    if ROLES[role][0] in ("combined", "call_taker"):
+        await page.locator("#f-phone").fill("081398765432")
+        await page.locator("#f-address").fill("Jl. Melati 3, Sawentar")
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    position = ROLES[role][0]
+    await page.screenshot(path=DOCS_SHOTS / f"console-{position}-light.png")
+    await page.locator("#theme").click()
+    await expect(page.locator("body")).to_have_attribute("data-theme", "dark")
+    await page.screenshot(path=DOCS_SHOTS / f"console-{position}-dark.png")
+    # Remembered for this user: the next page load is dark too.
+    await page.reload()
+    await expect(page.locator("body")).to_have_attribute("data-theme", "dark")
+    await _fits(page)
+    assert refused == [] and errors == []
