@@ -171,14 +171,11 @@ async function fetchTimeline(id) {
   const mine = ++timelineSeq;
   let items;
   try {
-    items = (await API.api(`/api/v1/incidents/${id}/timeline`)).items;
-  } catch (err) {
-    if (err.status !== 404) return;
-    try {
-      items = (await API.getIncident(id)).timeline || [];
-    } catch {
-      return;
-    }
+    items = can("GET", "/api/v1/incidents/{id}/timeline")
+      ? (await API.api(`/api/v1/incidents/${id}/timeline`)).items
+      : (await API.getIncident(id)).timeline || [];
+  } catch {
+    return; // the next event or selection reads it again
   }
   if (mine !== timelineSeq || pane.incidentId !== id) return;
   const units = pane.units();

@@ -1,6 +1,9 @@
 // The responder page for one unit (?unit=ID), made for a phone: the current
 // assignment, big buttons for the next allowed statuses, the device's position
 // sent to the centre, and an alert (sound, vibration) when a new assignment arrives.
+// Phones allow sound only after a tap: the first tap on the page unlocks the audio (a
+// banner asks for it until then). While the unit is assigned the screen is kept awake
+// (Wake Lock API), so the crew sees the job without unlocking the phone.
 
 import * as API from "./api.js";
 import { $, fill, h } from "./dom.js";
@@ -18,8 +21,45 @@ const SEND_AFTER_M = 50;       // ... or as soon as the unit has moved this far
 
 const state = {
   unitId: null, unit: null, incident: null, knownAssignment: undefined, alerts: 0,
-  fresh: false, device: null, lastSent: null, error: "",
+  fresh: false, device: null, lastSent: null, error: "", audio: null, wakeLock: null,
 };
+
+function unlockAudio() {
+  if (state.audio) return;
+  try {
+    state.audio = new AudioContext();
+    state.audio.resume();
+    // A silent note: iOS and Android unlock the context only by playing inside the gesture.
+    const osc = state.audio.createOscillator();
+    const gain = state.audio.createGain();
+    gain.gain.value = 0;
+    osc.connect(gain).connect(state.audio.destination);
+    osc.start();
+    osc.stop(state.audio.currentTime + 0.05);
+  } catch { state.audio = null; }
+  document.body.dataset.sound = state.audio ? "on" : "off";
+  // Not a redraw: the tap that unlocked the audio must still reach the button it was on.
+  // Nothing moves either (it stays, invisible, until the next redraw).
+  if (state.audio) $("#sound-unlock")?.classList.add("done");
+}
+
+async function keepAwake(assigned) {
+  if (!("wakeLock" in navigator)) { document.body.dataset.wakeLock = "unsupported"; return; }
+  if (assigned && !state.wakeLock && document.visibilityState === "visible") {
+    try {
+      state.wakeLock = await navigator.wakeLock.request("screen");
+      state.wakeLock.addEventListener("release", () => {
+        state.wakeLock = null;
+        document.body.dataset.wakeLock = "off";
+      });
+      document.body.dataset.wakeLock = "on";
+    } catch { document.body.dataset.wakeLock = "refused"; }
+  } else if (!assigned && state.wakeLock) {
+    await state.wakeLock.release();
+    state.wakeLock = null;
+    document.body.dataset.wakeLock = "off";
+  }
+}
 
 async function refresh() {
   const unit = await API.getUnit(state.unitId);
@@ -31,6 +71,7 @@ async function refresh() {
   }
   state.knownAssignment = newId;
   state.unit = unit;
+  keepAwake(Boolean(a));
   render();
 }
 
@@ -48,7 +89,8 @@ function alertNew() {
   document.body.dataset.alerts = String(state.alerts);
   navigator.vibrate?.([400, 150, 400, 150, 400]);
   try {
-    const ctx = new AudioContext();
+    const ctx = state.audio;
+    if (!ctx) return; // not unlocked yet: the banner and the vibration remain
     for (const [i, f] of [880, 660, 880].entries()) {
       const osc = ctx.createOscillator();
       osc.frequency.value = f;
@@ -56,6 +98,7 @@ function alertNew() {
       osc.start(ctx.currentTime + i * 0.25);
       osc.stop(ctx.currentTime + i * 0.25 + 0.2);
     }
+    document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
   } catch { /* no audio on this device: the vibration and the banner remain */ }
 }
 
@@ -97,6 +140,8 @@ function render() {
   if (!u) return;
   const next = ORDER.filter((s) => u.allowed_next.includes(s));
   fill($("#responder"),
+    state.audio ? null : h("button", { type: "button", class: "sound-unlock", id: "sound-unlock",
+      onclick: unlockAudio }, t("responder.tap_sound")),
     h("p", { class: "callsign" }, u.callsign),
     h("p", {}, unitTypeLabel(u.unit_type), ` · ${u.agency}`),
     h("p", { class: `status-now st-${u.status}`, id: "status-now" },
@@ -105,7 +150,8 @@ function render() {
     h("h2", {}, t("responder.next")),
     h("div", { class: "big-buttons" }, next.map((s) => h("button", {
       type: "button", class: `st-${s}`, dataset: { status: s }, onclick: () => changeStatus(s),
-    }, statusLabel(s)))),
+    }, s === "available" && u.status !== "available" && u.status !== "out_of_service"
+      ? t("responder.done") : statusLabel(s)))),
     state.error ? h("p", { class: "err" }, state.error) : null,
     h("p", { class: "hint", id: "location-note" }, state.lastSent
       ? t("responder.location_sent", { time: state.lastSent.at.toLocaleTimeString() })
@@ -149,6 +195,14 @@ async function main() {
   }
   state.unitId = Number(id);
   onLangChange(render);
+  document.body.dataset.sound = "off";
+  for (const kind of ["pointerdown", "touchstart", "keydown"]) {
+    window.addEventListener(kind, unlockAudio, { once: true, capture: true });
+  }
+  // The lock is dropped whenever the page is hidden; take it again on return.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") keepAwake(Boolean(state.unit?.assignment));
+  });
   const live = new LiveStream({
     onEvent: (kind, ev) => { if (ev.unit_id === state.unitId) safeRefresh(); },
     onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),

@@ -12,9 +12,12 @@ export function setAccess(who, meta) {
   table = meta?.route_roles || {};
 }
 
-/** True when one of the user's roles may call `method path` (the route template). */
+/**
+ * True when one of the user's roles may call `method path` (the route template). A route
+ * the table does not list is one this server does not offer: nothing asks for it.
+ */
 export function can(method, path) {
-  const allowed = table[`${method} ${path}`] || ["admin"];
+  const allowed = table[`${method} ${path}`] || [];
   return allowed.some((r) => roles.has(r));
 }
 
