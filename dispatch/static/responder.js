@@ -53,7 +53,11 @@ async function keepAwake(assigned) {
         document.body.dataset.wakeLock = "off";
       });
       document.body.dataset.wakeLock = "on";
-    } catch { document.body.dataset.wakeLock = "refused"; }
+    } catch (err) {
+      // Refused (battery saver, a browser policy): the page still works, the screen may sleep.
+      document.body.dataset.wakeLock = "refused";
+      document.body.dataset.wakeLockError = err?.name || "";
+    }
   } else if (!assigned && state.wakeLock) {
     await state.wakeLock.release();
     state.wakeLock = null;
