@@ -32,10 +32,8 @@ def _latlon(p: Point) -> tuple[float, float]:
     return (p.lat, p.lon)
 
 
-@pytest.fixture(scope="module")
-def river_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_river_data(work: Path) -> Path:
     """`siap112 roads build` run as an operator runs it, on the river's OSM XML."""
-    work = tmp_path_factory.mktemp("roads")
     osm = river_crossing(work / "river.osm")
     data = work / "data"
     env = {**os.environ, "SIAP112_LOG_FORMAT": "json"}
@@ -46,6 +44,11 @@ def river_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "3 roads" in done.stdout and "km" in done.stdout and "MB" in done.stdout
     assert any(data.rglob("*.gph"))
     return data
+
+
+@pytest.fixture(scope="module")
+def river_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_river_data(tmp_path_factory.mktemp("roads"))
 
 
 async def _dispatch_river(client: TestClient) -> tuple[dict[str, Any], dict[str, Any]]:
