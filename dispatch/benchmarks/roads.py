@@ -21,13 +21,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from dispatch.core.geo import Candidate, Point, rank_units
-from dispatch.roads import RoadEngine, build
+from dispatch.logs import configure_logging
+from dispatch.roads import BuildReport, RoadEngine, build
 from dispatch.settings import RoadsSettings
 
 # The river crossing: the north bank road, the south bank road, one bridge at the east end.
@@ -79,26 +80,32 @@ GRID_CENTRE = Point(-8.13, 112.25)
 
 
 def grid(path: Path, km: float, centre: Point = GRID_CENTRE) -> Path:
-    """A square grid of residential/secondary roads about ``km`` long in all, 500 m apart,
-    centred in the regency."""
-    spacing_deg = 0.0045  # ~500 m
+    """A square grid about ``km`` long in all, centred in the regency: roads 500 m apart
+    with a shape node every 100 m, each way 2 km long as OSM ways are short; every tenth
+    line secondary, the others residential."""
+    cell_deg, step = 0.0045, 5  # ~500 m between crossings, 5 nodes per cell (~100 m)
     n = max(2, round(math.sqrt(km / (2 * 0.5))))  # n lines each way of n cells of 0.5 km
-    lat0 = centre.lat - n * spacing_deg / 2
-    lon0 = centre.lon - n * spacing_deg / 2
-    nodes = {1 + r * (n + 1) + c: (lat0 + r * spacing_deg, lon0 + c * spacing_deg)
-             for r in range(n + 1) for c in range(n + 1)}
-    ways = []
-    for r in range(n + 1):
-        kind = "secondary" if r % 10 == 0 else "residential"
-        ways.append((1 + r, [1 + r * (n + 1) + c for c in range(n + 1)], {"highway": kind}))
-    for c in range(n + 1):
-        kind = "secondary" if c % 10 == 0 else "residential"
-        ways.append((100_000 + c, [1 + r * (n + 1) + c for r in range(n + 1)],
-                     {"highway": kind}))
+    lat0, lon0 = centre.lat - n * cell_deg / 2, centre.lon - n * cell_deg / 2
+    side = n * step + 1  # nodes along a line
+    nodes: dict[int, tuple[float, float]] = {}
+    ways: list[tuple[int, list[int], dict[str, str]]] = []
+
+    def node(row: int, col: int) -> int:  # row, col in node steps; ids shared at crossings
+        node_id = 1 + row * side + col
+        nodes.setdefault(node_id, (lat0 + row * cell_deg / step, lon0 + col * cell_deg / step))
+        return node_id
+
+    for line in range(n + 1):
+        kind = "secondary" if line % 10 == 0 else "residential"
+        for horizontal in (True, False):
+            refs = [node(line * step, i) if horizontal else node(i, line * step)
+                    for i in range(side)]
+            for start in range(0, side - 1, 4 * step):  # 2 km ways
+                ways.append((len(ways) + 1, refs[start:start + 4 * step + 1], {"highway": kind}))
     return write_osm(path, nodes, ways)
 
 
-def _pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -126,10 +133,33 @@ def _random_points(rng: random.Random, box: tuple[float, float, float, float], n
     return [Point(rng.uniform(box[0], box[2]), rng.uniform(box[1], box[3])) for _ in range(n)]
 
 
+@dataclass(frozen=True)
+class NetworkFigures:
+    name: str
+    report: BuildReport
+    k: int
+    units: int
+    geo_ms: list[float]   # geodesic ranking alone, per incident
+    road_ms: list[float]  # geodesic ranking then the road matrix, per incident
+    routed: int           # (unit, incident) pairs the engine joined by road
+
+    def rows(self) -> list[str]:
+        n = len(self.geo_ms)
+        return [
+            f"| {self.name} | build | {self.report.roads} roads, {self.report.km:.0f} km | "
+            f"{self.report.seconds:.2f} s | {self.report.size_bytes / 1e6:.1f} MB |",
+            f"| {self.name} | geodesic only, K={self.k} of {self.units} units | {n} incidents"
+            f" | p50 {pct(self.geo_ms, 0.5):.2f} ms | p99 {pct(self.geo_ms, 0.99):.2f} ms |",
+            f"| {self.name} | geodesic + road matrix, K={self.k} | {self.routed}/{n * self.k}"
+            f" pairs routed | p50 {pct(self.road_ms, 0.5):.2f} ms"
+            f" | p99 {pct(self.road_ms, 0.99):.2f} ms |",
+        ]
+
+
 async def bench_network(name: str, osm: Path, work: Path, *, incidents: int, units: int,
                         k: int, box: tuple[float, float, float, float], seed: int = 112
-                        ) -> list[str]:
-    """Build ``osm`` and time re-ranking on it; the table's rows."""
+                        ) -> NetworkFigures:
+    """Build ``osm`` and time re-ranking on it."""
     data = work / f"{name}-data"
     report = build(osm, data, margin_km=10.0)
     settings = replace(RoadsSettings(), data_dir=str(data), budget_ms=10_000.0, k=k)
@@ -139,31 +169,35 @@ async def bench_network(name: str, osm: Path, work: Path, *, incidents: int, uni
     fleet = [Candidate(i, "ambulance", p, datetime.now(UTC))
              for i, p in enumerate(_random_points(rng, box, units), start=1)]
     scenes = _random_points(rng, box, incidents)
-    geo_ms, road_ms, routed = await _rerank_latency(engine, scenes, fleet, k)
-    engine.close()
-    return [
-        f"| {name} | build | {report.roads} roads, {report.km:.0f} km | "
-        f"{report.seconds:.2f} s | {report.size_bytes / 1e6:.1f} MB |",
-        f"| {name} | geodesic only, K={k} of {units} units | {incidents} incidents | "
-        f"p50 {_pct(geo_ms, 0.5):.2f} ms | p99 {_pct(geo_ms, 0.99):.2f} ms |",
-        f"| {name} | geodesic + road matrix, K={k} | {routed}/{incidents * k} pairs routed | "
-        f"p50 {_pct(road_ms, 0.5):.2f} ms | p99 {_pct(road_ms, 0.99):.2f} ms |",
-    ]
+    try:
+        geo_ms, road_ms, routed = await _rerank_latency(engine, scenes, fleet, k)
+    finally:
+        engine.close()
+    return NetworkFigures(name, report, k, units, geo_ms, road_ms, routed)
+
+
+async def measure(incidents: int = 200, units: int = 120, grid_km: float = 6000.0, k: int = 8
+                  ) -> list[NetworkFigures]:
+    """The river network, then the regency-sized grid, each built and timed."""
+    with tempfile.TemporaryDirectory(prefix="siap112-roads-bench-") as tmp:
+        work = Path(tmp)
+        river = await bench_network(
+            "river", river_crossing(work / "river.osm"), work, incidents=incidents,
+            units=units, k=k, box=(NORTH_LAT - 0.005, WEST_LON, SOUTH_LAT + 0.005, BRIDGE_LON))
+        half = math.sqrt(grid_km / (2 * 0.5)) * 0.0045 / 2
+        lat, lon = GRID_CENTRE.lat, GRID_CENTRE.lon
+        grid_net = await bench_network(
+            "grid", grid(work / "grid.osm", grid_km), work, incidents=incidents, units=units,
+            k=k, box=(lat - half, lon - half, lat + half, lon + half))
+    return [river, grid_net]
 
 
 async def main(incidents: int = 200, units: int = 120, grid_km: float = 6000.0, k: int = 8
                ) -> str:
     rows = ["| network | what | size | p50 / time | p99 / size |",
             "| --- | --- | --- | --- | --- |"]
-    with tempfile.TemporaryDirectory(prefix="siap112-roads-bench-") as tmp:
-        work = Path(tmp)
-        rows += await bench_network(
-            "river", river_crossing(work / "river.osm"), work, incidents=incidents,
-            units=units, k=k, box=(NORTH_LAT - 0.005, WEST_LON, SOUTH_LAT + 0.005, BRIDGE_LON))
-        half = math.sqrt(grid_km / (2 * 0.5)) * 0.0045 / 2
-        rows += await bench_network(
-            "grid", grid(work / "grid.osm", grid_km), work, incidents=incidents, units=units,
-            k=k, box=(-8.13 - half, 112.25 - half, -8.13 + half, 112.25 + half))
+    for figures in await measure(incidents, units, grid_km, k):
+        rows += figures.rows()
     return "\n".join(rows) + "\n"
 
 
@@ -174,6 +208,7 @@ def _cli() -> None:
     p.add_argument("--grid-km", type=float, default=6000.0)
     p.add_argument("--k", type=int, default=8)
     a = p.parse_args()
+    configure_logging("warning", "console")
     sys.stdout.write(asyncio.run(main(a.incidents, a.units, a.grid_km, a.k)))
 
 
