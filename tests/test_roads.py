@@ -20,8 +20,16 @@ import pytest
 from aiohttp.test_utils import TestClient
 from geopy.distance import geodesic
 
-from dispatch.benchmarks.roads import FAR_BANK_UNIT, RIVER_SCENE, SAME_BANK_UNIT, river_crossing
+from dispatch.benchmarks.roads import (
+    FAR_BANK_UNIT,
+    RIVER_SCENE,
+    SAME_BANK_UNIT,
+    river_crossing,
+    write_osm,
+)
 from dispatch.core.geo import Point
+from dispatch.roads import build
+from dispatch.settings import SettingsError, load_settings
 from tests.conftest import AppFactory
 from tests.helpers import Console, create_incident, create_unit, get_json
 
@@ -63,6 +71,38 @@ async def _dispatch_river(client: TestClient) -> tuple[dict[str, Any], dict[str,
     [assignment] = detail["assignments"]
     assert assignment["callsign"] == event.data["data"]["callsign"]
     return event.data["data"], assignment
+
+
+def test_build_keeps_only_the_roads_reaching_the_regency(tmp_path: Path) -> None:
+    # A road in Surabaya, far outside the regency's box and its margin, is left out.
+    surabaya = write_osm(tmp_path / "surabaya.osm", {1: (-7.25, 112.75), 2: (-7.26, 112.76)},
+                         [(1, [1, 2], {"highway": "primary"})])
+    data = tmp_path / "data"
+    done = subprocess.run([sys.executable, "-m", "dispatch", "roads", "build", str(surabaya),
+                           "--data-dir", str(data)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 1 and "no roads inside the regency" in done.stderr
+    assert not data.exists()  # nothing half-built left behind
+    # The river and Surabaya in one extract: only the river's three roads are built.
+    river = river_crossing(tmp_path / "river.osm").read_text()
+    head, ways = river.split(" <way ", 1)  # nodes before ways, as in any extract
+    both = (head + ' <node id="9001" version="1" lat="-7.25" lon="112.75"/>\n'
+            ' <node id="9002" version="1" lat="-7.26" lon="112.76"/>\n <way ' + ways)
+    both = both.replace("</osm>", '<way id="9001" version="1"><nd ref="9001"/>'
+                        '<nd ref="9002"/><tag k="highway" v="primary"/></way>\n</osm>')
+    (tmp_path / "both.osm").write_text(both)
+    report = build(tmp_path / "both.osm", data, margin_km=10.0)
+    assert report.roads == 3 and 45 < report.km < 52 and report.size_bytes > 0
+
+
+def test_road_settings_are_bounded() -> None:
+    with pytest.raises(SettingsError, match="costing"):
+        load_settings(env={"SIAP112_ROADS_COSTING_AMBULANCE": "hovercraft"})
+    with pytest.raises(SettingsError, match="budget_ms"):
+        load_settings(env={"SIAP112_ROADS_BUDGET_MS": "0"})
+    with pytest.raises(SettingsError, match="roads.k"):
+        load_settings(env={"SIAP112_ROADS_K": "0"})
+    assert load_settings(env={}).roads.costing_for("police") == "motorcycle"
 
 
 def test_premise_the_far_bank_is_nearer_as_the_crow_flies() -> None:
