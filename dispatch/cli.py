@@ -286,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     rc = roads.add_subparsers(dest="action", required=True)
     rbuild = rc.add_parser("build", help="build routing data from an OpenStreetMap extract "
                                          "(.osm.pbf or .osm), clipped to the regency")
-    rbuild.add_argument("file", type=Path)
+    rbuild.add_argument("file", type=Path, help="e.g. java-latest.osm.pbf (Geofabrik) or a "
+                        "BBBike extract of Blitar")
     rbuild.add_argument("--data-dir", type=Path, default=None,
                         help="default: roads.data_dir of the configuration")
     rbuild.add_argument("--margin-km", type=float, default=None,
