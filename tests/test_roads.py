@@ -209,3 +209,17 @@ async def test_route_query_is_bounded(start_app: AppFactory, river_data: Path) -
         assert (await resp.json())["error"]["field"] == field
     resp = await client.get(f"/api/v1/incidents/{incident['id']}/route?unit_id=99999")
     assert resp.status == 404 and (await resp.json())["error"]["field"] == "unit_id"
+
+
+async def test_a_lone_candidate_gets_its_road_eta(start_app: AppFactory, river_data: Path
+                                                  ) -> None:
+    client = await start_app(roads={"data_dir": str(river_data)})
+    await create_unit(client, "AMB-SEBERANG", "ambulance", _latlon(FAR_BANK_UNIT))
+    async with Console(client) as console:
+        incident = await create_incident(client, SCENE, category="medis")
+        await console.wait_for(
+            lambda e: e.event == "unit.assigned" and e.data["incident_id"] == incident["id"])
+    [assignment] = (await get_json(client, f"/api/v1/incidents/{incident['id']}"))["assignments"]
+    # Round by the bridge: the ETA says so, not the 4.4 km across the water.
+    assert assignment["ranked_by"] == "road" and assignment["road_distance_m"] > 40000
+    assert assignment["eta_s"] == assignment["road_eta_s"] > 1500

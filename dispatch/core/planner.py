@@ -130,7 +130,7 @@ async def plan_fleet_reranked(incidents: Iterable[WaitingIncident], fleet: Fleet
         per_need = []
         for unit_type in incident.unmet:
             ranked = fleet.rank(incident.location, unit_type, max(k, FALLBACKS), reserved)
-            if len(ranked) > 1:
+            if ranked:  # even one candidate: its ETA is then by road
                 ranked = await rerank(incident.location, unit_type, ranked)
             if ranked:
                 reserved.add(ranked[0].candidate.unit_id)
