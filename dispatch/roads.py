@@ -116,18 +116,21 @@ def clip(source: Path, target: Path, bbox: tuple[float, float, float, float]
     km = 0.0
     processor = (osmium.FileProcessor(str(source), osmium.osm.NODE | osmium.osm.WAY)
                  .with_locations().with_filter(KeyFilter("highway")))
-    for obj in processor:
-        if not isinstance(obj, osmium.osm.Way) or obj.tags.get("highway") in NOT_ROADS:
-            continue
-        located = [(n.ref, n.location.lon, n.location.lat) for n in obj.nodes
-                   if n.location.valid()]
-        if len(located) < 2 or not any(_inside(bbox, lon, lat) for _, lon, lat in located):
-            continue
-        for ref, lon, lat in located:
-            nodes[ref] = (lon, lat)
-        km += sum(great_circle_m(Point(a[2], a[1]), Point(b[2], b[1]))
-                  for a, b in zip(located, located[1:], strict=False)) / 1000
-        ways.append((obj.id, [r for r, _, _ in located], dict(obj.tags)))
+    try:
+        for obj in processor:
+            if not isinstance(obj, osmium.osm.Way) or obj.tags.get("highway") in NOT_ROADS:
+                continue
+            located = [(n.ref, n.location.lon, n.location.lat) for n in obj.nodes
+                       if n.location.valid()]
+            if len(located) < 2 or not any(_inside(bbox, lon, lat) for _, lon, lat in located):
+                continue
+            for ref, lon, lat in located:
+                nodes[ref] = (lon, lat)
+            km += sum(great_circle_m(Point(a[2], a[1]), Point(b[2], b[1]))
+                      for a, b in zip(located, located[1:], strict=False)) / 1000
+            ways.append((obj.id, [r for r, _, _ in located], dict(obj.tags)))
+    except RuntimeError as exc:  # osmium: not OSM XML/PBF, truncated, unknown format
+        raise RoadsError(f"{source}: not a readable OpenStreetMap extract ({exc})") from exc
     if not ways:
         raise RoadsError(f"{source}: no roads inside the regency's box {bbox}")
     if target.exists():

@@ -95,6 +95,22 @@ def test_build_keeps_only_the_roads_reaching_the_regency(tmp_path: Path) -> None
     assert report.roads == 3 and 45 < report.km < 52 and report.size_bytes > 0
 
 
+def test_build_refuses_a_file_that_is_not_an_extract(tmp_path: Path) -> None:
+    # A wrong download (an HTML error page saved as .osm, a truncated .pbf) is named, with
+    # exit 1 and no traceback, and the data already built stays as it was.
+    data = tmp_path / "data"
+    for name, content in (("error.osm", b"<html>404</html>"), ("cut.osm.pbf", b"\x00\x01xx")):
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        done = subprocess.run([sys.executable, "-m", "dispatch", "roads", "build", str(bad),
+                               "--data-dir", str(data)], capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 1, done.stderr
+        assert "not a readable OpenStreetMap extract" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert not data.exists()
+
+
 def test_road_settings_are_bounded() -> None:
     with pytest.raises(SettingsError, match="costing"):
         load_settings(env={"SIAP112_ROADS_COSTING_AMBULANCE": "hovercraft"})
