@@ -15,7 +15,7 @@ import * as Alerts from "./alerts.js";
 import * as Calls from "./calls.js";
 import * as CallLink from "./calllink.js";
 import * as Locate from "./locate.js";
-import { BlitarMap } from "./map.js";
+import { BlitarMap, showAssignedRoute } from "./map.js";
 import * as Pane from "./pane.js";
 import { can, position, setAccess } from "./roles.js";
 import { bindBanner, LiveStream } from "./sse.js";
@@ -187,6 +187,8 @@ function renderMap() {
   state.map.setUnits([...state.units.values()]);
   state.map.setAccuracy(Calls.amlCircles(new Set(state.incidents.keys())));
   state.map.setCallerFixes(CallLink.fixCircles());
+  // The selected incident's unit's road route (none without routing data).
+  showAssignedRoute(state.map, state.incidents.get(state.selected), API.route);
 }
 
 function tickElapsed() {

@@ -8,7 +8,7 @@ import * as API from "./api.js";
 import { $, debounce, fill, h } from "./dom.js";
 import {
   categoryLabel, codeText, dispositionLabel, formatDuration, formatKm, formatTime, queueLabel,
-  statusLabel, t, unitTypeLabel,
+  roadText, statusLabel, t, unitTypeLabel,
 } from "./i18n.js";
 import { radiusText } from "./locate.js";
 import { can } from "./roles.js";
@@ -105,7 +105,7 @@ function renderInfo(inc) {
     active.length ? h("ul", { class: "assignments" }, active.map((a) => h("li", {
       dataset: { unit: a.unit_id } },
     h("b", {}, a.callsign), ` ${statusLabel(a.status)} · ${formatKm(a.distance_m)} · `,
-    `${t("unit.eta")} ${formatDuration(a.eta_s)}`,
+    `${t("unit.eta")} ${formatDuration(a.eta_s)}`, roadText(a), " ",
     canAssign() ? h("button", {
       type: "button", class: pane.replacing === a.id ? "active" : "",
       onclick: () => { pane.replacing = pane.replacing === a.id ? null : a.id; renderInfo(inc); },
@@ -267,6 +267,7 @@ function candidateRow(c, inc) {
   return h("li", { class: `cand${c.recommended ? " recommended" : ""}${busy ? " busy" : ""}`,
     dataset: { unit: c.unit_id } },
   h("b", {}, c.callsign), ` ${formatKm(c.distance_m)} · ${t("unit.eta")} ${formatDuration(c.eta_s)}`,
+  roadText(c),
   c.stale_position ? h("em", {}, ` (${t("detail.stale")})`) : null,
   busy ? h("em", {}, ` (${statusLabel(c.status)}${c.incident_id ? ` #${c.incident_id}` : ""})`) : null,
   c.incident_id === inc.id || !canAssign() ? null : h("button", {
@@ -291,6 +292,8 @@ function renderCandidates(inc) {
   const others = Object.keys(pane.meta?.unit_types || {}).filter((u) => !types.includes(u));
   fill(box,
     h("h3", {}, t("pane.nearest")),
+    h("p", { class: "ranking-note", dataset: { ranking: res.ranking, roads: res.roads } },
+      t(res.roads === "degraded" ? "road.degraded" : `road.ranking_${res.ranking}`)),
     res.radius_m != null ? h("p", { class: "radius-note" },
       t("detail.radius_note", { radius: radiusText(res.radius_m) })) : null,
     groups,
