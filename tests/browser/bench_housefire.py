@@ -67,6 +67,7 @@ async def test_house_fire_call_keystrokes_and_seconds(
     await kb.type(ADDRESS)
     await kb.press("Tab")
     await kb.type(NOTES)
+    typed = time.perf_counter() - start
     await kb.press("Control+Enter")
     row = page.locator("#board li.incident").first
     await expect(row.locator(".assigned li[data-unit]")).to_have_count(2)
@@ -79,6 +80,7 @@ async def test_house_fire_call_keystrokes_and_seconds(
     assert incidents == 1 and errors == []
     human = keys / 5 + clicks * 1.0
     print(f"\nhouse-fire call: keydowns={keys} clicks={clicks} "
-          f"machine_seconds={seconds:.2f} estimated_person_seconds={human + seconds:.0f} "
+          f"machine_seconds={seconds:.2f} (typing {typed:.2f}, saved to units on board "
+          f"{seconds - typed:.2f}) estimated_person_seconds={human + seconds:.0f} "
           "(estimate: 5 keys/s, 1 s per click) "
           f"page_height={scroll[0]}px viewport={scroll[1]}px")
