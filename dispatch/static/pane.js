@@ -116,19 +116,36 @@ function renderInfo(inc) {
 
 // ---------- timeline ----------
 
-/** An event row or a timeline item (GET …/timeline), as one shape. */
+/**
+ * An event row (GET /incidents/{id} before the timeline endpoint) or a timeline item
+ * (GET …/timeline: {at, kind, event, text, callsign, status, …}), as one shape keyed by
+ * the event log's kind, so one table of labels words both.
+ */
 function normalise(e, units) {
   const d = e.data || {};
   const unitId = e.unit_id ?? d.unit_id ?? null;
+  const kind = e.event || KIND_EVENTS[e.kind] || e.kind;
+  const text = e.text ?? d.note ?? d.text ?? "";
   return {
-    at: e.at || e.occurred_at, kind: e.kind, unit_id: unitId,
+    at: e.at || e.occurred_at, kind, unit_id: unitId,
     callsign: e.callsign || d.callsign || units.get(unitId)?.callsign || (unitId ? `#${unitId}` : ""),
-    status: e.status || d.status || "", text: e.text ?? d.note ?? d.text ?? "",
+    status: e.status || d.status || d.disposition || "",
+    // Only people's words are shown as text: a queue reason is a code, worded by the label.
+    text: WORDS_KINDS.has(kind) ? text : "",
+    reason: d.queue_reason || (kind === "incident.queued" ? text : ""),
     author: person(e.author || e.actor || ""), address: e.address ?? d.address ?? "",
     alert_kind: e.alert_kind || d.alert?.kind || d.alert_kind || "",
-    reason: d.queue_reason || "",
   };
 }
+
+// The timeline's short kinds for items that are not from the event log.
+const KIND_EVENTS = { note: "incident.note_added", created: "incident.created",
+  caller: "caller.linked", call: "call.logged", closed: "incident.closed",
+  unit_status: "unit.status", unit_assigned: "unit.assigned", unit_released: "assignment.ended",
+  alert_raised: "alert.raised", alert_acknowledged: "alert.acknowledged",
+  alert_cleared: "alert.cleared", relocated: "incident.relocated" };
+const WORDS_KINDS = new Set(["incident.note_added", "caller.linked", "call.logged",
+  "incident.closed"]);
 
 // The service's own names (the dispatcher worker, the relay, "system") are not people.
 function person(name) {
@@ -136,16 +153,13 @@ function person(name) {
     ? "" : name;
 }
 
-const KIND_KEYS = { note: "tl.note", created: "tl.incident.created", caller: "tl.caller.linked",
-  status: "tl.unit.status", assigned: "tl.unit.assigned", closed: "tl.incident.closed",
-  alert_raised: "tl.alert.raised", alert_acknowledged: "tl.alert.acknowledged" };
-
 function itemText(e) {
-  const key = KIND_KEYS[e.kind] || `tl.${e.kind}`;
+  const key = `tl.${e.kind}`;
   const vars = { callsign: e.callsign, status: statusLabel(e.status), reason: queueLabel(e.reason),
     alert: e.alert_kind ? t(`alert.${e.alert_kind}`, { callsign: e.callsign }) : "" };
   const label = t(key, vars);
-  return label === key ? t("tl.other") : label;
+  if (label === key) return t("tl.other");
+  return e.kind === "incident.closed" && e.status ? `${label}: ${dispositionLabel(e.status)}` : label;
 }
 
 function renderTimeline() {

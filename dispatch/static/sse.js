@@ -15,7 +15,7 @@ export const KINDS = [
   "aml.received",
   "call.location_link", "call.location_fix", "incident.relocated",
   "incident.note_added", "alert.raised", "alert.cleared", "alert.acknowledged",
-  "telephony.ringing", "telephony.answered", "telephony.ended",
+  "telephony.ringing", "telephony.answered", "telephony.ended", "telephony.claimed",
 ];
 
 export class LiveStream {

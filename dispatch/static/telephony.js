@@ -14,12 +14,29 @@ let hooks = { onClaimed: () => {} };
 
 export function initTelephony(given) { hooks = { ...hooks, ...given }; }
 
-const mayClaim = () => can("POST", "/api/v1/telephony/calls/{call_id}/claim");
+const mayClaim = () => can("POST", "/api/v1/telephony/calls/{call}/claim");
+
+/** Calls already ringing when this console (re)connected: their events went by. */
+export async function loadRinging() {
+  if (!can("GET", "/api/v1/telephony/calls")) return;
+  try {
+    const res = await API.api("/api/v1/telephony/calls");
+    ringing.clear();
+    for (const c of res.items || []) {
+      if (!c.answered_at && !c.ended_at && !c.claimed_by && !c.call_log_id) {
+        ringing.set(c.call_id, { call_id: c.call_id, caller: c.caller_phone || c.caller,
+          line: c.line, at: c.rang_at });
+      }
+    }
+  } catch { /* not served: pops arrive with the live events only */ }
+  render();
+}
 
 /** telephony.ringing / telephony.answered / telephony.ended from the stream. */
 export function onTelephonyEvent(kind, ev) {
   const d = ev.data && ev.data.call_id ? ev.data : ev;
   if (!d.call_id) return;
+  // Ringing pops it; answered (at a phone), claimed (on a console) or hung up ends the pop.
   if (kind === "telephony.ringing") ringing.set(d.call_id, d);
   else ringing.delete(d.call_id);
   render();
@@ -39,7 +56,8 @@ async function claim(call) {
       { method: "POST", body: {} });
     ringing.delete(call.call_id);
     render();
-    hooks.onClaimed({ ...res, caller: res.caller || call.caller, call_id: res.call_id || call.call_id });
+    hooks.onClaimed({ ...res, caller: res.caller_phone || res.caller || call.caller,
+      call_id: res.call_id || call.call_id });
   } catch (err) {
     ringing.delete(call.call_id);
     render();
