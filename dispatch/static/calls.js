@@ -316,6 +316,9 @@ async function linkTo(incidentId) {
   for (const el of $$("#intake-form .err")) el.textContent = "";
   const body = { caller_phone: $("#f-phone").value, disposition: "duplicate",
     incident_id: incidentId, note: $("#f-notes").value };
+  const address = $("#f-address").value.trim();
+  if (address && hooks.limits?.().call_address) body.address = address;
+  else if (address) body.note = [address, body.note].filter(Boolean).join(" — ");
   const loc = callBody({ location: hooks.location() }).location;
   if (loc && typeof loc.lat === "number" && typeof loc.lon === "number") body.location = loc;
   await linkCall(withClock(body));

@@ -448,8 +448,11 @@ async function linkAsDuplicate(body, incidentId) {
   const loc = body.incident?.location;
   if (loc && typeof loc.lat === "number") link.location = { lat: loc.lat, lon: loc.lon };
   for (const k of ["answered_at", "rang_at", "telephony_call_id"]) if (body[k]) link[k] = body[k];
-  // The incident's address is the first caller's; this caller's words go in the note.
-  if (body.incident?.address) link.note = [body.incident.address, link.note].filter(Boolean).join(" — ");
+  // The incident keeps the first caller's address; this caller's goes on its timeline (in
+  // the note, where the API has no address for a linked call).
+  const address = body.incident?.address || "";
+  if (address && state.meta.limits?.call_address) link.address = address;
+  else if (address) link.note = [address, link.note].filter(Boolean).join(" — ");
   setSaving(true);
   try {
     await Calls.linkCall(link);
@@ -615,7 +618,7 @@ async function main() {
     bindIntake();
     Calls.initCalls({
       onChange: renderMap, onLinked: callLogged, onSelect: select, location: formLocation,
-      onUseAml: setLocation, onErrors: showErrors,
+      onUseAml: setLocation, onErrors: showErrors, limits: () => state.meta.limits || {},
     });
     Telephony.initTelephony({ onClaimed: Calls.takeTelephonyCall });
   }
@@ -641,6 +644,7 @@ async function main() {
       if (!resumed) loadBoard();
       else flushSoon();
       Alerts.reload();
+      if (pos === "combined" || pos === "call_taker") Telephony.loadRinging();
     },
     onResync: () => loadBoard(),
   });

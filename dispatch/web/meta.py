@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from annotated_types import MaxLen
 from aiohttp import web
+from annotated_types import MaxLen
 from pydantic import BaseModel
 
 from dispatch import keys

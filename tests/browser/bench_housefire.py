@@ -15,6 +15,7 @@ person's time at 5 keys/s and 1 s per click (an estimate: labelled so in the out
 
 from __future__ import annotations
 
+import sys
 import time
 
 import asyncpg
@@ -79,8 +80,8 @@ async def test_house_fire_call_keystrokes_and_seconds(
     incidents = await db.fetchval("SELECT count(*) FROM incidents")
     assert incidents == 1 and errors == []
     human = keys / 5 + clicks * 1.0
-    print(f"\nhouse-fire call: keydowns={keys} clicks={clicks} "
+    sys.stdout.write(f"\nhouse-fire call: keydowns={keys} clicks={clicks} "
           f"machine_seconds={seconds:.2f} (typing {typed:.2f}, saved to units on board "
           f"{seconds - typed:.2f}) estimated_person_seconds={human + seconds:.0f} "
           "(estimate: 5 keys/s, 1 s per click) "
-          f"page_height={scroll[0]}px viewport={scroll[1]}px")
+          f"page_height={scroll[0]}px viewport={scroll[1]}px\n")

@@ -49,7 +49,8 @@ async def test_console_draws_the_road_route_of_the_assigned_unit(
     await expect(page.locator(".ranking-note")).to_have_attribute("data-ranking", "road")
     await expect(page.locator(".ranking-note")).to_have_text(
         "Urutan menurut waktu tempuh lewat jalan")
-    await expect(page.locator("#detail-assignments .assignments")).to_contain_text("lewat jalan 8.8 km")
+    await expect(page.locator("#detail-assignments .assignments")).to_contain_text(
+        "lewat jalan 8.8 km")
     await expect(page.locator("#detail-candidates")).to_contain_text("lewat jalan 44.1 km")
     await page.screenshot(path=screenshots / "console-road-route.png")
     # Deselected: the line goes with the selection.
