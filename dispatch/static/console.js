@@ -547,8 +547,8 @@ function onKey(e) {
   if (!e.altKey || e.ctrlKey || state.selected === null) return;
   const letter = /^Key[A-Z]$/.test(e.code) ? e.code.slice(3) : "";
   const action = { N: Pane.focusNote, K: Pane.sendRecommended, X: Pane.focusClose }[letter];
-  // Alt+letters inside the intake form pick call types; these work everywhere else.
-  if (action && !(e.target instanceof HTMLElement && e.target.closest("#intake-form"))) {
+  // N, K and X are no call type's letter: they work in the form too.
+  if (action) {
     e.preventDefault();
     action();
   }
