@@ -7,7 +7,7 @@
 
 import { api } from "./api.js";
 import { $, fill, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { codeText, t } from "./i18n.js";
 
 const cur = { call: null, link: null, error: "", fixes: [], busy: false };
 let hooks = { onChange: () => {}, onUse: () => {}, onFocus: () => {} };
@@ -64,7 +64,7 @@ async function makeLink() {
     cur.link = await api(`/api/v1/calls/${cur.call.id}/location-link`,
       { method: "POST", body: { send_sms: true } });
   } catch (err) {
-    cur.error = err.message || t("err.network");
+    cur.error = err?.error?.code ? codeText(err.error) : t("err.network");
   } finally {
     cur.busy = false;
     render();
@@ -78,7 +78,7 @@ async function useFix(fix) {
     cur.error = "";
     hooks.onUse(inc);
   } catch (err) {
-    cur.error = err.message || t("err.network");
+    cur.error = err?.error?.code ? codeText(err.error) : t("err.network");
   }
   render();
 }

@@ -6,7 +6,7 @@
 
 import * as API from "./api.js";
 import { $, fill, h } from "./dom.js";
-import { categoryLabel, formatDuration, onLangChange, t } from "./i18n.js";
+import { categoryLabel, codeText, formatDuration, onLangChange, t } from "./i18n.js";
 
 const REFRESH_MS = 5000;
 // Jurisdictions without a kecamatan code of ours, as BPS area codes (dispatch/actions.py).
@@ -57,8 +57,9 @@ function act(button, work) {
   button.disabled = true;
   work().then(refresh).catch((e) => {
     button.disabled = false;
-    button.title = e.message;
-    $("#exchange-msg").textContent = `${t("exchange.failed")}: ${e.message}`;
+    const words = e?.error?.code ? codeText(e.error) : t("err.network");
+    button.title = words;
+    $("#exchange-msg").textContent = `${t("exchange.failed")}: ${words}`;
   });
 }
 

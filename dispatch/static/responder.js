@@ -83,7 +83,7 @@ async function safeRefresh() {
   try {
     await refresh();
   } catch (err) {
-    fill($("#responder"), h("p", { class: "err" }, err.message || t("err.network")));
+    fill($("#responder"), h("p", { class: "err" }, err instanceof API.ApiError ? codeText(err.error) : t("err.network")));
   }
 }
 
@@ -112,7 +112,7 @@ async function changeStatus(status) {
     await API.setStatus(state.unitId, status);
     state.error = "";
   } catch (err) {
-    state.error = err.message || t("err.network");
+    state.error = err instanceof API.ApiError ? codeText(err.error) : t("err.network");
   }
   await refresh();
 }
