@@ -188,7 +188,9 @@ function renderMap() {
   state.map.setAccuracy(Calls.amlCircles(new Set(state.incidents.keys())));
   state.map.setCallerFixes(CallLink.fixCircles());
   // The selected incident's unit's road route (none without routing data).
-  showAssignedRoute(state.map, state.incidents.get(state.selected), API.route);
+  if (can("GET", "/api/v1/incidents/{id}/route")) {
+    showAssignedRoute(state.map, state.incidents.get(state.selected), API.route);
+  }
 }
 
 function tickElapsed() {
