@@ -83,7 +83,7 @@ export function alertState(incidentId) {
 }
 
 function label(a) {
-  return t(`alert.${a.kind}`, { callsign: a.callsign || "" });
+  return t(`alarm.${a.kind}`, { callsign: a.callsign || "" });
 }
 
 async function acknowledge(a, button) {
@@ -103,14 +103,14 @@ function render() {
   const list = [...alerts.values()].sort((a, b) => Date.parse(a.raised_at) - Date.parse(b.raised_at));
   box.hidden = list.length === 0;
   const mayAck = can("POST", "/api/v1/alerts/{id}/acknowledge");
-  fill(box, h("h3", {}, t("alert.title", { n: list.filter((a) => !a.acknowledged_at).length })),
-    document.body.dataset.sound === "on" ? null : h("p", { class: "sound-hint" }, t("alert.sound_hint")),
+  fill(box, h("h3", {}, t("alarm.title", { n: list.filter((a) => !a.acknowledged_at).length })),
+    document.body.dataset.sound === "on" ? null : h("p", { class: "sound-hint" }, t("alarm.sound_hint")),
     h("ul", {}, list.map((a) => h("li", {
       class: `alert${a.acknowledged_at ? " acked" : ""}`, dataset: { alert: a.id, incident: a.incident_id },
     }, h("b", {}, a.incident_id ? `#${a.incident_id}` : ""), " ", label(a), " ",
     h("small", { class: "hint" }, formatTime(a.raised_at || a.since)),
     mayAck && !a.acknowledged_at ? h("button", { type: "button", class: "ack danger",
-      onclick: (e) => acknowledge(a, e.currentTarget) }, t("alert.ack")) : null))));
+      onclick: (e) => acknowledge(a, e.currentTarget) }, t("alarm.ack")) : null))));
   hooks.onChange();
 }
 

@@ -156,7 +156,7 @@ function person(name) {
 function itemText(e) {
   const key = `tl.${e.kind}`;
   const vars = { callsign: e.callsign, status: statusLabel(e.status), reason: queueLabel(e.reason),
-    alert: e.alert_kind ? t(`alert.${e.alert_kind}`, { callsign: e.callsign }) : "" };
+    alert: e.alert_kind ? t(`alarm.${e.alert_kind}`, { callsign: e.callsign }) : "" };
   const label = t(key, vars);
   if (label === key) return t("tl.other");
   return e.kind === "incident.closed" && e.status ? `${label}: ${dispositionLabel(e.status)}` : label;
