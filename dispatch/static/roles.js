@@ -4,12 +4,16 @@
 
 let roles = new Set();
 let table = {};
+let markReady;
+/** Resolves once the page has given the session and the table (other modules wait on it). */
+export const accessReady = new Promise((resolve) => { markReady = resolve; });
 
 /** Give the session (GET /api/v1/session) and the meta document. */
 export function setAccess(who, meta) {
   const list = Array.isArray(who?.roles) ? who.roles : who?.role ? [who.role] : [];
   roles = new Set(list);
   table = meta?.route_roles || {};
+  markReady();
 }
 
 /**

@@ -18,7 +18,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Response, expect
 
 from tests.browser.conftest import PHONE_AT, log_in
 from tests.conftest import AppFactory
-from tests.helpers import KANIGORO, WLINGI, create_incident, create_unit
+from tests.helpers import KANIGORO, WLINGI, create_incident, create_unit, post_json
 
 expect.set_options(timeout=15_000)
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -28,14 +28,18 @@ INTAKE = "#intake-form"
 SEND = "#detail-candidates button"
 CLOSE = "#close-form"
 NOTE = "#note-form"
+CALL_BACK = "#callback-list button[data-verb=take]"
 ROLES = {
-    "call_taker": ("call_taker", [INTAKE], [SEND, CLOSE, "a[href='/supervisor']",
-                                                 "a[href='/responder']", "a[href='/places']"]),
-    "dispatcher": ("dispatcher", [SEND, CLOSE], [INTAKE, "a[href='/supervisor']",
-                                                       "a[href='/places']"]),
-    "supervisor": ("supervisor", ["#detail-candidates"], [INTAKE, SEND, CLOSE]),
-    "admin": ("combined", [INTAKE, SEND, CLOSE], []),
+    "call_taker": ("call_taker", [INTAKE, CALL_BACK],
+                   [SEND, CLOSE, "a[href='/supervisor']", "a[href='/responder']",
+                    "a[href='/places']"]),
+    "dispatcher": ("dispatcher", [SEND, CLOSE, "#callback-list li"],
+                   [INTAKE, CALL_BACK, "a[href='/supervisor']", "a[href='/places']"]),
+    "supervisor": ("supervisor", ["#detail-candidates", "#callback-list li"],
+                   [INTAKE, SEND, CLOSE, CALL_BACK]),
+    "admin": ("combined", [INTAKE, SEND, CLOSE, CALL_BACK], []),
 }
+COUNTED = (SEND, CLOSE, CALL_BACK)  # drawn or not at all
 
 
 @pytest.fixture
@@ -82,6 +86,9 @@ async def test_each_role_sees_only_what_it_may_use_on_one_screen(
     await create_unit(client, "AMB-WLG-1", "ambulance", WLINGI)
     fire = await create_incident(client, KANIGORO, category="kebakaran",
                                  address="Jl. Raya Kanigoro 12")
+    # A silent call: a callback task for the call-takers, listed for everyone else.
+    await post_json(client, "/api/v1/calls", {"caller_phone": "085712340000",
+                                              "disposition": "ghost"}, 201)
     await log_in(screen, base, db, role)
     refused: list[str] = []
     errors: list[str] = []
@@ -95,7 +102,7 @@ async def test_each_role_sees_only_what_it_may_use_on_one_screen(
     for sel in shown:
         await expect(page.locator(sel).first).to_be_visible()
     for sel in hidden:
-        await expect(page.locator(sel)).to_have_count(0) if sel in (SEND, CLOSE) \
+        await expect(page.locator(sel)).to_have_count(0) if sel in COUNTED \
             else await expect(page.locator(sel)).to_be_hidden()
     await _fits(page)
 
