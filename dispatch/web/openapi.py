@@ -22,6 +22,8 @@ from dispatch.web.auth_schemas import LoginBody
 from dispatch.web.callbacks import BlockIn, OutcomeIn
 from dispatch.web.calls_schemas import AmlQuery, CallIn, CallQuery, DuplicateQuery, SmsAmlIn
 from dispatch.web.common import json_response
+from dispatch.web.intake import PATH_PARAMETERS, TelephonyEventIn
+from dispatch.web.intake import NoteIn as IntakeNoteIn
 from dispatch.web.locationlinks import TOKEN_MAX, FixIn, LinkIn
 from dispatch.web.partners import HandoverIn, NoteIn, UpdateIn
 from dispatch.web.places_schemas import ImportIn, ListQuery, PlaceIn, SearchQuery
@@ -63,6 +65,8 @@ BODIES: dict[Route, type[BaseModel]] = {
     ("POST", "/api/v1/landmarks"): PlaceIn,
     ("PUT", "/api/v1/landmarks/{id}"): PlaceIn,
     ("POST", "/api/v1/landmark-imports"): ImportIn,
+    ("POST", "/api/v1/incidents/{id}/notes"): IntakeNoteIn,
+    ("POST", "/api/v1/telephony/events"): TelephonyEventIn,
 }
 QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/incidents"): IncidentQuery,
@@ -164,6 +168,9 @@ def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         params.append({"name": "token", "in": "path", "required": True, "schema": {
             "type": "string", "minLength": 20, "maxLength": TOKEN_MAX,
             "pattern": "^[A-Za-z0-9_-]+$"}})
+    for name, schema in PATH_PARAMETERS.items():
+        if "{" + name + "}" in route[1]:
+            params.append({"name": name, "in": "path", "required": True, "schema": schema})
     if route in QUERIES:
         params += _query_parameters(QUERIES[route], components)
     if params:

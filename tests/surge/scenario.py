@@ -371,7 +371,8 @@ class KeludNight:
             async with self._quiet:
                 await self._quiet.wait_for(lambda: self.linking[incident_id] == 0)
             async with self.dp.post(f"/api/v1/incidents/{incident_id}/close",
-                                    json={"disposition": disposition}) as resp:
+                                    json={"disposition": disposition,
+                                          "confirm": True}) as resp:
                 assert resp.status == 200, (incident_id, resp.status, await resp.text())
             del self.open[incident_id]
             self.tally.closed += 1

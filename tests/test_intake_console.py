@@ -1,0 +1,240 @@
+"""The call-taker's console over the API: retried call logs, "same incident or new?",
+caller history while the number is typed, notes and the timeline, closing with
+units still out, and calls announced by the IP-PBX's webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import AppFactory
+from tests.helpers import (
+    KANIGORO,
+    WLINGI,
+    Console,
+    bearer,
+    create_incident,
+    create_unit,
+    get_json,
+    is_kind,
+    post_json,
+)
+
+FIRE: dict[str, Any] = {
+    "caller_phone": "081234500001", "disposition": "emergency",
+    "incident": {"category": "kebakaran", "priority": 1, "address": "Jl. Merdeka 12",
+                 "location": {"lat": KANIGORO[0], "lon": KANIGORO[1]}},
+}
+# 40 m north of the first report: the same fire by the duplicate rule.
+NEAR = {"lat": KANIGORO[0] + 0.00036, "lon": KANIGORO[1]}
+
+
+async def _call(client: TestClient, body: dict[str, Any], key: str | None = None
+                ) -> tuple[int, dict[str, Any], Any]:
+    headers = {"Idempotency-Key": key} if key is not None else {}
+    resp = await client.post("/api/v1/calls", json=body, headers=headers)
+    return resp.status, await resp.json(), resp.headers
+
+
+async def _count(db: asyncpg.Connection, table: str) -> int:
+    return int(await db.fetchval(f"SELECT count(*) FROM {table}"))  # noqa: S608
+
+
+# --- Idempotency-Key -----------------------------------------------------------
+
+async def test_ctrl_enter_twice_with_one_key_logs_one_call_and_one_incident(
+        client: TestClient, db: asyncpg.Connection) -> None:
+    key = str(uuid.uuid4())
+    answers = await asyncio.gather(*(_call(client, FIRE, key) for _ in range(4)))
+    assert {status for status, _, _ in answers} == {201}
+    assert len({body["id"] for _, body, _ in answers}) == 1
+    assert len({body["incident"]["id"] for _, body, _ in answers}) == 1
+    assert sorted(h["Idempotent-Replayed"] for _, _, h in answers) == ["false"] + ["true"] * 3
+    assert (await _count(db, "calls"), await _count(db, "incidents")) == (1, 1)
+    # The retry is the first answer, field for field.
+    _, again, headers = await _call(client, FIRE, key)
+    first = next(b for _, b, h in answers if h["Idempotent-Replayed"] == "false")
+    assert {k: v for k, v in again.items() if k != "duplicate_candidates"} == \
+        {k: v for k, v in first.items() if k != "duplicate_candidates"}
+    assert headers["Location"] == f"/api/v1/calls/{first['id']}"
+
+
+async def test_a_key_reused_for_another_call_is_refused(client: TestClient,
+                                                        db: asyncpg.Connection) -> None:
+    key = str(uuid.uuid4())
+    prank = {"caller_phone": "081234500002", "disposition": "prank"}
+    status, first, _ = await _call(client, prank, key)
+    assert status == 201 and first["incident"] is None   # no incident: still remembered
+    status, again, _ = await _call(client, prank, key)
+    assert (status, again["id"]) == (201, first["id"])
+    status, refused, _ = await _call(client, dict(prank, note="lain"), key)
+    assert (status, refused["error"]["code"]) == (422, "idempotency_key_reused")
+    status, bad, _ = await _call(client, prank, "kunci dengan spasi")
+    assert (status, bad["error"]["code"]) == (400, "invalid_idempotency_key")
+    assert await _count(db, "calls") == 1
+
+
+async def test_ring_and_answer_times_are_kept_and_checked(client: TestClient) -> None:
+    now = datetime.now(UTC)
+    rang, answered = now - timedelta(seconds=40), now - timedelta(seconds=31)
+    body = {"caller_phone": "081234500003", "disposition": "information",
+            "rang_at": rang.isoformat(), "answered_at": answered.isoformat()}
+    status, call, _ = await _call(client, body)
+    assert status == 201 and call["answer_s"] == 9.0
+    status, bad, _ = await _call(client, dict(body, answered_at=(rang - timedelta(seconds=1))
+                                              .isoformat()))
+    assert status == 422 and "answered_at is before rang_at" in bad["error"]["message"]
+    status, bad, _ = await _call(client, dict(body, rang_at=(now + timedelta(hours=1))
+                                              .isoformat(), answered_at=None))
+    assert status == 422 and bad["error"]["fields"][0]["field"] == "rang_at"
+
+
+# --- "same incident or a new one?" ----------------------------------------------------
+
+async def test_a_second_report_of_the_same_fire_asks_before_opening_another(
+        client: TestClient, db: asyncpg.Connection) -> None:
+    await create_unit(client, "DMK-1", "fire", WLINGI)
+    status, first, _ = await _call(client, FIRE)
+    assert status == 201
+    second = {"caller_phone": "081234500004", "disposition": "emergency",
+              "incident": {"category": "kebakaran", "priority": 1, "location": NEAR}}
+    status, asked, _ = await _call(client, second, str(uuid.uuid4()))
+    assert (status, asked["error"]["code"]) == (409, "possible_duplicate")
+    [candidate] = asked["error"]["candidates"]
+    assert candidate["id"] == first["incident"]["id"]
+    assert candidate["address"] == "Jl. Merdeka 12" and candidate["callers"] == 1
+    assert 30 < candidate["distance_m"] < 50
+    assert (await _count(db, "calls"), await _count(db, "incidents")) == (1, 1)
+    # The choice "Kejadian baru": a new incident after all.
+    status, new, _ = await _call(client, dict(second, confirm_new=True))
+    assert status == 201 and new["incident"]["id"] != first["incident"]["id"]
+    assert await _count(db, "incidents") == 2
+    # A report far away, or of an unrelated kind, is not asked about.
+    far = dict(second, incident={"category": "kebakaran", "priority": 1,
+                                 "location": {"lat": WLINGI[0], "lon": WLINGI[1]}})
+    assert (await _call(client, far))[0] == 201
+
+
+async def test_a_linked_caller_keeps_address_and_note_on_the_timeline(
+        client: TestClient) -> None:
+    status, first, _ = await _call(client, FIRE)
+    incident_id = first["incident"]["id"]
+    linked = await post_json(client, "/api/v1/calls", {
+        "caller_phone": "081234500005", "disposition": "duplicate",
+        "incident_id": incident_id, "address": "Gang Melati, belakang masjid",
+        "note": "Api sudah sampai atap rumah sebelah", "location": NEAR}, 201)
+    items = (await get_json(client, f"/api/v1/incidents/{incident_id}/timeline"))["items"]
+    callers = [i for i in items if i["kind"] in {"call", "caller"}]
+    assert [(i["kind"], i["call_id"]) for i in callers] == [
+        ("call", first["id"]), ("caller", linked["id"])]
+    assert callers[1]["address"] == "Gang Melati, belakang masjid"
+    assert callers[1]["text"] == "Api sudah sampai atap rumah sebelah"
+    assert items[0]["kind"] == "created"
+    # The incident's detail carries the same list.
+    detail = await get_json(client, f"/api/v1/incidents/{incident_id}")
+    assert detail["timeline"] == items
+
+
+# --- caller history -----------------------------------------------------------------
+
+async def test_caller_history_shows_the_flag_while_the_number_is_typed(
+        client: TestClient, db: asyncpg.Connection) -> None:
+    number = "0813 5555 0001"
+    unknown = await get_json(client, "/api/v1/callers/081355550001")
+    assert unknown["calls"] == [] and unknown["open_incidents"] == []
+    assert unknown["repeat"]["flagged"] is False
+    for disposition in ("prank", "ghost", "prank"):
+        await post_json(client, "/api/v1/calls", {"caller_phone": "+6281355550001",
+                                                  "disposition": disposition}, 201)
+    # Typed again, in another form, nothing saved yet: flagged already.
+    history = await get_json(client, f"/api/v1/callers/{number}")
+    assert history["phone"] == "081355550001"
+    assert [c["disposition"] for c in history["calls"]] == ["prank", "ghost", "prank"]
+    repeat = history["repeat"]
+    assert (repeat["flagged"], repeat["calls_in_window"], repeat["threshold"]) == (True, 3, 3)
+    assert repeat["window_s"] == 7 * 86400 and repeat["blocked"] is False
+    # Saving the call records the same count and flag the console showed.
+    saved = await post_json(client, "/api/v1/calls", {
+        "caller_phone": number, "disposition": "emergency", "incident": {
+            "category": "medis", "priority": 2, "address": "Pasar Kanigoro",
+            "location": {"lat": WLINGI[0], "lon": WLINGI[1]}}}, 201)
+    assert saved["repeat_caller"]["flagged"] is True
+    assert saved["repeat_caller"]["prank_or_ghost_calls"] == repeat["calls_in_window"]
+    after = await get_json(client, f"/api/v1/callers/{number}")
+    assert [i["id"] for i in after["open_incidents"]] == [saved["incident"]["id"]]
+    assert after["calls"][0]["address"] == "Pasar Kanigoro"
+    assert after["calls"][0]["category"] == "medis"
+    # An incident logged directly under the number counts as its own too.
+    direct = await create_incident(client, KANIGORO, caller_phone="+62 813-5555-0001")
+    listed = await get_json(client, f"/api/v1/callers/{number}")
+    assert direct["id"] in [i["id"] for i in listed["open_incidents"]]
+
+
+async def test_caller_history_refuses_what_is_no_number(client: TestClient,
+                                                       db: asyncpg.Connection,
+                                                       start_app: AppFactory) -> None:
+    for bad in ("12", "08123abc", "0" * 21):
+        resp = await client.get(f"/api/v1/callers/{bad}")
+        assert resp.status == 422, bad
+        assert (await resp.json())["error"]["code"] == "invalid_phone"
+    supervisor = await start_app()
+    supervisor._session.headers.update(await bearer(db, "supervisor", "sari"))
+    resp = await supervisor.get("/api/v1/callers/081355550001")
+    assert resp.status == 403   # sees numbers masked: may not look one up
+
+
+# --- notes, the timeline, closing -------------------------------------------------------
+
+async def test_notes_are_audited_published_and_on_the_timeline(
+        client: TestClient, db: asyncpg.Connection, start_app: AppFactory) -> None:
+    unit = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
+    dispatcher = await start_app()
+    dispatcher._session.headers.update(await bearer(db, "dispatcher", "night-dispatcher"))
+    async with Console(client) as console:
+        incident = await create_incident(client, WLINGI)
+        await console.wait_for(is_kind("unit.assigned"))
+        note = await post_json(dispatcher, f"/api/v1/incidents/{incident['id']}/notes",
+                               {"text": "Pelapor: korban\nsudah sadar"}, 201)
+        published = await console.wait_for(is_kind("incident.note_added"))
+    assert note["note"]["author"] == "night-dispatcher"
+    assert note["note"]["text"] == "Pelapor: korban\nsudah sadar"
+    assert published[0].data["data"]["note_id"] == note["note"]["id"]
+    audit = await db.fetch("SELECT actor, action FROM audit_log WHERE subject_type = "
+                           "'incident_notes' AND subject_id = $1", note["note"]["id"])
+    assert [(a["actor"], a["action"]) for a in audit] == [("night-dispatcher", "insert")]
+    for status in ("acknowledged", "en_route"):
+        await post_json(client, f"/api/v1/units/{unit['id']}/status", {"status": status}, 200)
+    asked = await post_json(dispatcher, f"/api/v1/incidents/{incident['id']}/close",
+                            {"disposition": "selesai"}, 409)
+    assert (asked["error"]["code"], asked["error"]["units"]) == ("units_active", ["AMB-1"])
+    await post_json(dispatcher, f"/api/v1/incidents/{incident['id']}/close",
+                    {"disposition": "selesai", "note": "Dibawa ke RSUD", "confirm": True}, 200)
+    items = (await get_json(client, f"/api/v1/incidents/{incident['id']}/timeline"))["items"]
+    kinds = [i["kind"] for i in items]
+    assert kinds[0] == "created" and kinds[-1] == "closed"
+    assert [i.get("callsign") for i in items if i["kind"] == "unit_assigned"] == ["AMB-1"]
+    assert [(i["callsign"], i["status"]) for i in items if i["kind"] == "unit_status"] == [
+        ("AMB-1", "dispatched"), ("AMB-1", "acknowledged"), ("AMB-1", "en_route"),
+        ("AMB-1", "available")]
+    [noted] = [i for i in items if i["kind"] == "note"]
+    assert (noted["text"], noted["author"]) == ("Pelapor: korban\nsudah sadar",
+                                                "night-dispatcher")
+    assert items[-1]["text"] == "Dibawa ke RSUD" and items[-1]["status"] == "selesai"
+    assert [i["at"] for i in items] == sorted(i["at"] for i in items)
+
+
+async def test_bad_notes_are_refused_with_their_field(client: TestClient) -> None:
+    incident = await create_incident(client, WLINGI)
+    path = f"/api/v1/incidents/{incident['id']}/notes"
+    for body in ({"text": ""}, {"text": "   "}, {"text": "x" * 2001}, {"text": "a\x00b"},
+                 {"text": 5}, {}, {"text": "ok", "extra": 1}):
+        refused = await post_json(client, path, body, 422)
+        assert refused["error"]["code"] == "validation_failed", body
+    missing = await post_json(client, "/api/v1/incidents/999999/notes", {"text": "halo"}, 404)
+    assert missing["error"]["code"] == "not_found"
+    assert (await client.get("/api/v1/incidents/999999/timeline")).status == 404
