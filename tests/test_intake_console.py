@@ -238,3 +238,104 @@ async def test_bad_notes_are_refused_with_their_field(client: TestClient) -> Non
     missing = await post_json(client, "/api/v1/incidents/999999/notes", {"text": "halo"}, 404)
     assert missing["error"]["code"] == "not_found"
     assert (await client.get("/api/v1/incidents/999999/timeline")).status == 404
+
+
+# --- calls announced by the IP-PBX ---------------------------------------------------
+
+async def _pbx(client: TestClient, db: asyncpg.Connection, start_app: AppFactory
+               ) -> TestClient:
+    """A client acting as the IP-PBX with its own machine token (role telephony)."""
+    pbx = await start_app()
+    pbx._session.headers.update(await bearer(db, "telephony", "asterisk-1"))
+    return pbx
+
+
+def _event(event: str, at: datetime, **extra: Any) -> dict[str, Any]:
+    return {"event": event, "call_id": "1701234567.42", "caller": "0812 3450 0009",
+            "line": "SIP/trunk-telkom", "at": at.isoformat(), **extra}
+
+
+async def test_a_ringing_call_reaches_the_consoles_and_one_call_taker_takes_it(
+        client: TestClient, db: asyncpg.Connection, start_app: AppFactory) -> None:
+    pbx = await _pbx(client, db, start_app)
+    rang = datetime.now(UTC) - timedelta(seconds=20)
+    siti, budi = await start_app(), await start_app()
+    siti._session.headers.update(await bearer(db, "call_taker", "siti"))
+    budi._session.headers.update(await bearer(db, "call_taker", "budi"))
+    async with Console(client) as console:
+        first = await post_json(pbx, "/api/v1/telephony/events", _event("ringing", rang), 201)
+        [ringing] = await console.wait_for(is_kind("telephony.ringing"))
+        # The PBX retries when unsure: the same event again changes nothing.
+        again = await post_json(pbx, "/api/v1/telephony/events", _event("ringing", rang), 200)
+    assert first["recorded"] is True and again["recorded"] is False
+    assert ringing.data["data"]["call_id"] == "1701234567.42"
+    assert ringing.data["data"]["caller"] == "081234500009"
+    assert ringing.data["data"]["line"] == "SIP/trunk-telkom"
+    assert await db.fetchval("SELECT count(*) FROM events WHERE kind = 'telephony.ringing'") == 1
+    waiting = await get_json(siti, "/api/v1/telephony/calls")
+    assert [c["call_id"] for c in waiting["items"]] == ["1701234567.42"]
+    # Two free call-takers press "Terima panggilan" at once: one gets the call.
+    answers = await asyncio.gather(
+        siti.post("/api/v1/telephony/calls/1701234567.42/claim"),
+        budi.post("/api/v1/telephony/calls/1701234567.42/claim"))
+    statuses = sorted(r.status for r in answers)
+    assert statuses == [200, 409]
+    refused = await next(r for r in answers if r.status == 409).json()
+    assert refused["error"]["code"] == "already_claimed"
+    winner = next(r for r in answers if r.status == 200)
+    claimed = await winner.json()
+    assert claimed["caller"] == "081234500009" and claimed["rang_at"] is not None
+    taker = siti if claimed["claimed_by"] == "siti" else budi
+    assert (await taker.post("/api/v1/telephony/calls/1701234567.42/claim")).status == 200
+    # Answered on the PBX nine seconds after it rang; the call logged takes both times.
+    answered = rang + timedelta(seconds=9)
+    await post_json(pbx, "/api/v1/telephony/events",
+                    _event("answered", answered, agent=claimed["claimed_by"]), 201)
+    call = await post_json(taker, "/api/v1/calls", {
+        "caller_phone": "081234500009", "disposition": "information",
+        "telephony_call_id": "1701234567.42"}, 201)
+    assert call["answer_s"] == 9.0
+    assert datetime.fromisoformat(call["rang_at"]) == rang
+    twice = await post_json(taker, "/api/v1/calls", {
+        "caller_phone": "081234500009", "disposition": "information",
+        "telephony_call_id": "1701234567.42"}, 409)
+    assert twice["error"]["code"] == "telephony_call_logged"
+    await post_json(pbx, "/api/v1/telephony/events", _event("ended", answered), 201)
+    assert (await get_json(siti, "/api/v1/telephony/calls"))["items"] == []
+
+
+async def test_the_telephony_token_reports_calls_and_does_nothing_else(
+        client: TestClient, db: asyncpg.Connection, start_app: AppFactory) -> None:
+    pbx = await _pbx(client, db, start_app)
+    now = datetime.now(UTC)
+    assert (await pbx.get("/api/v1/incidents")).status == 403
+    assert (await pbx.get("/api/v1/events")).status == 403
+    assert (await pbx.post("/api/v1/calls", json={})).status == 403
+    # The call-takers' side refuses the machine token, and the PBX's side people.
+    assert (await client.post("/api/v1/telephony/events",
+                              json=_event("ringing", now))).status == 403
+    bad_inputs = [
+        (_event("ringing", now, call_id="id dengan spasi"), "call_id"),
+        (_event("ringing", now, call_id="x" * 65), "call_id"),
+        (_event("ringing", now, caller="bukan nomor"), "caller"),
+        (_event("ringing", now, line="L" * 33), "line"),
+        (_event("ringing", now + timedelta(hours=1)), "at"),
+        (dict(_event("ringing", now), at="kemarin"), "at"),
+        (_event("hung_up", now), "event"),
+        (_event("ringing", now, secret=True), "secret"),
+    ]
+    for body, field in bad_inputs:
+        refused = await post_json(pbx, "/api/v1/telephony/events", body, 422)
+        assert refused["error"]["fields"][0]["field"] == field, body
+    await post_json(pbx, "/api/v1/telephony/events", _event("ringing", now), 201)
+    early = await post_json(pbx, "/api/v1/telephony/events",
+                            _event("answered", now - timedelta(seconds=5)), 422)
+    assert early["error"]["code"] == "answered_before_ringing"
+    unknown = await client.post("/api/v1/telephony/calls/no-such-call/claim")
+    assert unknown.status == 404
+    assert (await unknown.json())["error"]["code"] == "unknown_telephony_call"
+    logged = await post_json(client, "/api/v1/calls", {
+        "caller_phone": "081234500009", "disposition": "test",
+        "telephony_call_id": "no-such-call"}, 422)
+    assert logged["error"]["code"] == "unknown_telephony_call"
+    assert await db.fetchval("SELECT count(*) FROM telephony_calls") == 1

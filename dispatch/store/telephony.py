@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 TELEPHONY_COLUMNS = """
-t.call_id, t.caller_phone, t.line, t.rang_at, t.answered_at, t.ended_at, t.agent,
+t.call_id, t.caller_phone AS caller, t.line, t.rang_at, t.answered_at, t.ended_at, t.agent,
 t.claimed_by, t.claimed_at, t.received_at,
 extract(epoch FROM t.answered_at - t.rang_at)::float8 AS answer_s,
 (SELECT c.id FROM calls c WHERE c.telephony_call_id = t.call_id) AS logged_call_id

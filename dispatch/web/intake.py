@@ -130,8 +130,8 @@ class TelephonyEventIn(Strict):
     caller: Text = Field(min_length=3, max_length=20, description="The caller's number")
     line: Line = Field(default="", max_length=32, description="Trunk or line it came on")
     at: EventTime
-    agent: Line | None = Field(default=None, min_length=1, max_length=64,
-                               description="answered: the call-taker's username or extension")
+    agent: Line | None = Field(default=None, max_length=64, description=(
+        "answered: the call-taker's username or extension (empty: not known)"))
 
     _number = field_validator("caller")(phone_number)
 
@@ -142,14 +142,14 @@ async def telephony_event(request: web.Request) -> web.Response:
     body = await parse_body(request, TelephonyEventIn)
     ev = actions.PbxEvent(event=body.event, call_id=body.call_id, caller_phone=body.caller,
                           phone_key=phone_key(body.caller), line=body.line, at=body.at,
-                          agent=body.agent)
+                          agent=body.agent or None)
     actor = actor_of(request)
 
     async def work(conn: asyncpg.Connection) -> tuple[dict[str, Any], bool]:
         return await actions.telephony_event(conn, ev, actor=actor)
 
     call, new = await transact(request, work)
-    log.info("telephony.event", event=body.event, call_id=body.call_id, new=new)
+    log.info("telephony.event", pbx_event=body.event, call_id=body.call_id, new=new)
     return json_response({"call": call, "recorded": new}, status=201 if new else 200)
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from dispatch import keys
 from dispatch.core.bounds import INT64_MAX
 from dispatch.core.runcards import RunCards
+from dispatch.web import idempotency
 from dispatch.web.audit_schemas import AuditQuery
 from dispatch.web.auth import PAGES, PUBLIC, TOKEN_BOUND, Route, allowed_roles
 from dispatch.web.auth_schemas import LoginBody
@@ -84,6 +85,9 @@ QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/landmarks"): ListQuery,
     ("GET", "/api/v1/audit"): AuditQuery,
 }
+# Intake that honours Idempotency-Key (web/idempotency.py).
+IDEMPOTENT: frozenset[Route] = frozenset({("POST", "/api/v1/incidents"),
+                                          ("POST", "/api/v1/calls")})
 # Successful answers that are not JSON.
 CONTENT: dict[Route, str] = {
     ("GET", "/api/v1/incidents/{id}/cap"): "application/xml",
@@ -171,6 +175,12 @@ def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     for name, schema in PATH_PARAMETERS.items():
         if "{" + name + "}" in route[1]:
             params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    if route in IDEMPOTENT:
+        params.append({"name": idempotency.HEADER, "in": "header", "required": False,
+                       "description": "The same key again gets the first answer; with "
+                                      "another body, 422 idempotency_key_reused",
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 200,
+                                  "pattern": "^[!-~]{1,200}$"}})
     if route in QUERIES:
         params += _query_parameters(QUERIES[route], components)
     if params:
