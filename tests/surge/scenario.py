@@ -293,7 +293,9 @@ class KeludNight:
         category = rng.choices(list(ERUPTION_MIX), weights=list(ERUPTION_MIX.values()))[0]
         k = rng.choice(KECAMATAN)
         lat, lon = scene(rng, k)
-        return dict(body, disposition="emergency", location={"lat": lat, "lon": lon},
+        # Each generated emergency is a new one, even when it lands near an open one.
+        return dict(body, disposition="emergency", confirm_new=True,
+                    location={"lat": lat, "lon": lon},
                     incident={"category": category, "priority": _priority(rng, category),
                               "address": f"Kec. {k.name}", "description": "Erupsi Kelud"})
 
