@@ -495,8 +495,14 @@ class CallReport:
     telephony_call_id: str | None = None   # the IP-PBX's call: its ring and answer times
 
 
+# Asked before an emergency opens its incident, with the incident's point and category
+# once known (the operator's, or the AML fix's); raises to refuse a likely duplicate.
+DuplicateCheck = Callable[[asyncpg.Connection, float, float, str], Awaitable[None]]
+
+
 async def log_call(conn: asyncpg.Connection, report: CallReport, *, actor: str, now: datetime,
-                   cfg: CallsSettings) -> dict[str, Any]:
+                   cfg: CallsSettings, check_duplicate: DuplicateCheck | None = None
+                   ) -> dict[str, Any]:
     """Log a contact; an emergency opens an incident, a duplicate joins one.
 
     The number's advisory lock (taken first, see the lock order above) serialises
@@ -513,7 +519,8 @@ async def log_call(conn: asyncpg.Connection, report: CallReport, *, actor: str, 
     fix = next((h for h in held if h["lat"] is not None), None)  # pm=N fixes locate nothing
     incident = None
     if report.incident is not None:
-        incident = await _open_incident(conn, report, report.incident, fix, actor)
+        incident = await _open_incident(conn, report, report.incident, fix, actor,
+                                        check_duplicate)
     elif report.incident_id is not None:
         incident = await _linked_incident(conn, report.incident_id)
     lat, lon, accuracy, source, where = _call_location(report, incident, fix)
@@ -575,13 +582,16 @@ async def repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
 
 
 async def _open_incident(conn: asyncpg.Connection, report: CallReport, new: NewIncident,
-                         fix: dict[str, Any] | None, actor: str) -> dict[str, Any]:
+                         fix: dict[str, Any] | None, actor: str,
+                         check_duplicate: DuplicateCheck | None) -> dict[str, Any]:
     lat, lon, source, radius = new.lat, new.lon, new.location_source, new.radius_m
     if lat is None and fix is not None:
         lat, lon, source, radius = fix["lat"], fix["lon"], "aml", fix["radius_m"]
     if lat is None and not new.address:
         raise Invalid("give incident.location or incident.address: no AML position arrived "
                       "for this number", field="incident.location")
+    if check_duplicate is not None and lat is not None and lon is not None:
+        await check_duplicate(conn, lat, lon, new.category)
     return await create_incident(
         conn, actor=actor, required_types=new.required_types, caller_phone=report.caller_phone,
         category=new.category, priority=new.priority, lat=lat, lon=lon, address=new.address,

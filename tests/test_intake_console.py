@@ -24,6 +24,7 @@ from tests.helpers import (
     is_kind,
     post_json,
 )
+from tests.test_aml import sms as aml_sms
 
 FIRE: dict[str, Any] = {
     "caller_phone": "081234500001", "disposition": "emergency",
@@ -118,6 +119,23 @@ async def test_a_second_report_of_the_same_fire_asks_before_opening_another(
     far = dict(second, incident={"category": "kebakaran", "priority": 1,
                                  "location": {"lat": WLINGI[0], "lon": WLINGI[1]}})
     assert (await _call(client, far))[0] == 201
+
+
+async def test_a_report_placed_by_its_aml_fix_is_asked_about_too(
+        client: TestClient, db: asyncpg.Connection) -> None:
+    status, first, _ = await _call(client, FIRE)
+    # The second caller's phone sends its AML SMS 15 m from the fire; nothing is typed.
+    await post_json(client, "/api/v1/aml", {"sender": "085712340000", "text": aml_sms(
+        "-8.134120", "+112.215030")}, 201)
+    second = {"caller_phone": "085712340000", "disposition": "emergency",
+              "incident": {"category": "kebakaran", "priority": 1}}
+    status, asked, _ = await _call(client, second)
+    assert (status, asked["error"]["code"]) == (409, "possible_duplicate")
+    assert [c["id"] for c in asked["error"]["candidates"]] == [first["incident"]["id"]]
+    # The fix is still held for the call, which is then logged as a new incident.
+    assert await db.fetchval("SELECT status FROM aml_messages") == "held"
+    status, new, _ = await _call(client, dict(second, confirm_new=True))
+    assert status == 201 and new["location_source"] == "aml"
 
 
 async def test_a_linked_caller_keeps_address_and_note_on_the_timeline(
@@ -262,11 +280,16 @@ async def test_a_ringing_call_reaches_the_consoles_and_one_call_taker_takes_it(
     siti, budi = await start_app(), await start_app()
     siti._session.headers.update(await bearer(db, "call_taker", "siti"))
     budi._session.headers.update(await bearer(db, "call_taker", "budi"))
-    async with Console(client) as console:
+    supervisor = await start_app()
+    supervisor._session.headers.update(await bearer(db, "supervisor", "sari"))
+    async with Console(client) as console, Console(supervisor) as board:
         first = await post_json(pbx, "/api/v1/telephony/events", _event("ringing", rang), 201)
         [ringing] = await console.wait_for(is_kind("telephony.ringing"))
         # The PBX retries when unsure: the same event again changes nothing.
         again = await post_json(pbx, "/api/v1/telephony/events", _event("ringing", rang), 200)
+        # A supervisor's stream shows the ringing call with the number masked.
+        [seen] = await board.wait_for(is_kind("telephony.ringing"))
+    assert seen.data["data"]["caller"] == "*********009"
     assert first["recorded"] is True and again["recorded"] is False
     assert ringing.data["data"]["call_id"] == "1701234567.42"
     assert ringing.data["data"]["caller"] == "081234500009"

@@ -117,19 +117,17 @@ class PossibleDuplicate(Conflict):
     code = "possible_duplicate"
 
 
-async def _refuse_duplicate(conn: asyncpg.Connection, settings: Settings,
-                            report: actions.CallReport) -> None:
-    """409 with the candidates when the new incident matches open ones (nothing written)."""
-    new = report.incident
-    if new is None or new.lat is None or new.lon is None:
-        return
-    found = await nearby(conn, settings, Point(new.lat, new.lon), new.category)
-    if found:
-        ids = ", ".join(f"#{c['id']}" for c in found)
-        raise PossibleDuplicate(
-            f"open incidents nearby match this report ({ids}): link the call to one, or "
-            "send confirm_new: true for a new incident", field="confirm_new",
-            candidates=found)
+def _refuse_duplicate(settings: Settings) -> actions.DuplicateCheck:
+    """409 with the candidates when a new incident matches open ones (nothing written)."""
+    async def check(conn: asyncpg.Connection, lat: float, lon: float, category: str) -> None:
+        found = await nearby(conn, settings, Point(lat, lon), category)
+        if found:
+            ids = ", ".join(f"#{c['id']}" for c in found)
+            raise PossibleDuplicate(
+                f"open incidents nearby match this report ({ids}): link the call to one, "
+                "or send confirm_new: true for a new incident", field="confirm_new",
+                candidates=found)
+    return check
 
 
 @routes.post("/api/v1/calls")
@@ -143,6 +141,7 @@ async def log_call(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     now = datetime.now(UTC)
     report, actor = _report(settings, body), actor_of(request)
+    check = None if body.confirm_new else _refuse_duplicate(settings)
 
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         chosen = report
@@ -151,9 +150,8 @@ async def log_call(request: web.Request) -> web.Response:
             lat, lon, source, radius = await resolve_location(conn, location)
             chosen = replace(report, incident=replace(
                 report.incident, lat=lat, lon=lon, location_source=source, radius_m=radius))
-        if not body.confirm_new:
-            await _refuse_duplicate(conn, settings, chosen)
-        return await actions.log_call(conn, chosen, actor=actor, now=now, cfg=settings.calls)
+        return await actions.log_call(conn, chosen, actor=actor, now=now, cfg=settings.calls,
+                                      check_duplicate=check)
 
     # A retry with the same Idempotency-Key gets the first answer, not a second call.
     done, replay_headers = await idempotency.transact_once(
