@@ -6,7 +6,9 @@ units, assignments, calls, AML messages or events.
 Lock order. Every transaction here takes its locks in this order, so no two can
 wait on each other in a cycle:
 
-1. a caller number's advisory lock (``calls.LOCK_PHONE_SQL``), then the call row;
+1. a caller number's advisory lock (``calls.LOCK_PHONE_SQL``), then the call row (or
+   the IP-PBX's call row); an emergency asked about duplicates then locks its area's
+   grid cells in sorted order (``calls.LOCK_AREA_SQL``);
 2. incidents, several in ascending id order;
 3. units, several in ascending id order;
 4. assignments (ended or stamped only once their incident and unit are held).
@@ -37,6 +39,7 @@ import structlog
 
 from dispatch.constants import EVENTS_CHANNEL
 from dispatch.core.aml import AmlError, AmlFix, phone_key
+from dispatch.core.duplicates import area_cells, search_box
 from dispatch.core.geo import Point, geodesic_m, travel_time_s
 from dispatch.core.jurisdiction import HANDOVER_PREFIX, Jurisdiction, Placement
 from dispatch.core.lifecycle import (
@@ -527,7 +530,7 @@ async def log_call(conn: asyncpg.Connection, report: CallReport, *, actor: str, 
     fix = next((h for h in held if h["lat"] is not None), None)  # pm=N fixes locate nothing
     incident = None
     if report.incident is not None:
-        incident = await _open_incident(conn, report, report.incident, fix, actor,
+        incident = await _open_incident(conn, report, report.incident, fix, actor, cfg,
                                         check_duplicate)
     elif report.incident_id is not None:
         incident = await _linked_incident(conn, report.incident_id)
@@ -590,7 +593,7 @@ async def repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
 
 
 async def _open_incident(conn: asyncpg.Connection, report: CallReport, new: NewIncident,
-                         fix: dict[str, Any] | None, actor: str,
+                         fix: dict[str, Any] | None, actor: str, cfg: CallsSettings,
                          check_duplicate: DuplicateCheck | None) -> dict[str, Any]:
     lat, lon, source, radius = new.lat, new.lon, new.location_source, new.radius_m
     if lat is None and fix is not None:
@@ -599,6 +602,9 @@ async def _open_incident(conn: asyncpg.Connection, report: CallReport, new: NewI
         raise Invalid("give incident.location or incident.address: no AML position arrived "
                       "for this number", field="incident.location")
     if check_duplicate is not None and lat is not None and lon is not None:
+        box = search_box(Point(lat, lon), cfg.duplicate_radius_m)
+        for cell in area_cells(box):  # sorted: two reports lock shared cells in one order
+            await conn.execute(call_sql.LOCK_AREA_SQL, cell)
         await check_duplicate(conn, lat, lon, new.category)
     return await create_incident(
         conn, actor=actor, required_types=new.required_types, caller_phone=report.caller_phone,

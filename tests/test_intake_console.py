@@ -12,6 +12,8 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from dispatch.core.duplicates import area_cells, search_box
+from dispatch.core.geo import Point
 from tests.conftest import AppFactory
 from tests.helpers import (
     KANIGORO,
@@ -119,6 +121,24 @@ async def test_a_second_report_of_the_same_fire_asks_before_opening_another(
     far = dict(second, incident={"category": "kebakaran", "priority": 1,
                                  "location": {"lat": WLINGI[0], "lon": WLINGI[1]}})
     assert (await _call(client, far))[0] == 201
+
+
+async def test_two_callers_of_one_fire_at_one_instant_open_one_incident(
+        client: TestClient, db: asyncpg.Connection) -> None:
+    reports = [dict(FIRE, caller_phone=f"08123450010{i}") for i in range(3)]
+    answers = await asyncio.gather(*(_call(client, r) for r in reports))
+    assert sorted(status for status, _, _ in answers) == [201, 409, 409]
+    assert await _count(db, "incidents") == 1
+    [opened] = [body["incident"]["id"] for status, body, _ in answers if status == 201]
+    assert all(body["error"]["candidates"][0]["id"] == opened
+               for status, body, _ in answers if status == 409)
+
+
+def test_reports_either_side_of_a_grid_line_lock_a_common_cell() -> None:
+    a, b = Point(-8.129995, 112.215), Point(-8.130005, 112.219999)   # ~500 m apart
+    cells_a, cells_b = (area_cells(search_box(p, 300.0)) for p in (a, b))
+    assert cells_a != cells_b and set(cells_a) & set(cells_b)
+    assert area_cells(search_box(a, 50_000.0)) == ["all"]   # a huge radius: one lock
 
 
 async def test_a_report_placed_by_its_aml_fix_is_asked_about_too(

@@ -43,6 +43,11 @@ LIMIT $5
 # call is being logged is attached by one side or the other, never by neither.
 LOCK_PHONE_SQL = "SELECT pg_advisory_xact_lock(112, hashtext($1))"
 
+# Serialises new emergencies in one grid cell (core/duplicates.area_cells) while the
+# duplicate question is asked, so two callers of one fire at one instant do not both
+# open an incident: the second waits, then sees the first's.
+LOCK_AREA_SQL = "SELECT pg_advisory_xact_lock(113, hashtext($1))"
+
 # Prank and silent calls a number made since $2 (when the phone rang, else when logged).
 PRANK_COUNT_SQL = """
 SELECT count(*) FROM calls
