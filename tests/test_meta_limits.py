@@ -13,6 +13,7 @@ async def test_meta_limits_are_the_ones_the_api_refuses_at(client: TestClient) -
     meta = await get_json(client, "/api/v1/meta")
     limits = meta["limits"]
     assert limits["description"] == 4000 and limits["address"] == 500
+    assert limits["incident_note"] == 2000 and limits["call_address"] == 500
     # Two places far apart: the second report is no possible duplicate of the first.
     for field, (lat, lon) in (("description", KANIGORO), ("address", WLINGI)):
         base = {"caller_phone": "081234567890", "disposition": "emergency",

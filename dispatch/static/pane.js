@@ -220,8 +220,6 @@ function limitCounter(input, limitKey) {
 function noteForm(inc) {
   const text = h("textarea", { id: "note-text", rows: 2, "aria-label": t("pane.note_add"),
     placeholder: t("pane.note_add") });
-  text.maxLength = pane.limits.incident_note || 2000;
-  pane.limits.incident_note ??= 2000;
   const counter = limitCounter(text, "incident_note");
   const form = h("form", {
     class: "note-form", id: "note-form",
@@ -232,7 +230,7 @@ function noteForm(inc) {
         await API.api(`/api/v1/incidents/${inc.id}/notes`, { method: "POST",
           body: { text: text.value } });
         text.value = "";
-        counter.textContent = t("chars", { n: 0, max: pane.limits.incident_note });
+        if (counter) counter.textContent = t("chars", { n: 0, max: pane.limits.incident_note });
         paneMsg("");
         toast(t("pane.note_saved"), "ok");
         loadTimeline(inc.id);
@@ -241,7 +239,7 @@ function noteForm(inc) {
       }
     },
     onkeydown: (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); e.stopPropagation(); form.requestSubmit(); } },
-  }, text, h("div", {}, counter, h("button", { type: "submit" }, t("pane.note_save"))));
+  }, text, h("div", {}, counter, h("button", { type: "submit", id: "note-save" }, t("pane.note_save"))));
   return form;
 }
 

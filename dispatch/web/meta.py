@@ -11,6 +11,7 @@ from dispatch.core.lifecycle import UnitStatus
 from dispatch.web.auth import ROUTE_ROLES
 from dispatch.web.calls_schemas import CallIn, Disposition, NewIncident
 from dispatch.web.common import json_response
+from dispatch.web.intake import NoteIn
 from dispatch.web.schemas import CloseIn
 
 routes = web.RouteTableDef()
@@ -80,6 +81,9 @@ LIMITS: dict[str, int] = {
     "address": max_length(NewIncident, "address"),
     "description": max_length(NewIncident, "description"),
     "close_note": max_length(CloseIn, "note"),
+    # A linked caller's own address (kept on the incident's timeline) and notes.
+    "call_address": max_length(CallIn, "address"),
+    "incident_note": max_length(NoteIn, "text"),
 }
 # Which roles may call what, so a page shows only the controls its user may use.
 ROUTE_ROLES_OUT: dict[str, list[str]] = {

@@ -30,14 +30,14 @@ CLOSE = "#close-form"
 NOTE = "#note-form"
 CALL_BACK = "#callback-list button[data-verb=take]"
 ROLES = {
-    "call_taker": ("call_taker", [INTAKE, CALL_BACK],
+    "call_taker": ("call_taker", [INTAKE, CALL_BACK, NOTE],
                    [SEND, CLOSE, "a[href='/supervisor']", "a[href='/responder']",
                     "a[href='/places']"]),
-    "dispatcher": ("dispatcher", [SEND, CLOSE, "#callback-list li"],
+    "dispatcher": ("dispatcher", [SEND, CLOSE, NOTE, "#callback-list li"],
                    [INTAKE, CALL_BACK, "a[href='/supervisor']", "a[href='/places']"]),
-    "supervisor": ("supervisor", ["#detail-candidates", "#callback-list li"],
+    "supervisor": ("supervisor", ["#detail-candidates", NOTE, "#callback-list li"],
                    [INTAKE, SEND, CLOSE, CALL_BACK]),
-    "admin": ("combined", [INTAKE, SEND, CLOSE, CALL_BACK], []),
+    "admin": ("combined", [INTAKE, SEND, CLOSE, CALL_BACK, NOTE], []),
 }
 COUNTED = (SEND, CLOSE, CALL_BACK)  # drawn or not at all
 
