@@ -7,14 +7,19 @@ from __future__ import annotations
 import re
 
 import asyncpg
+import pytest
 from playwright.async_api import BrowserContext, expect
 
+from dispatch.settings import Settings
 from tests.browser.conftest import log_in
 from tests.browser.test_pages_live import _open
 from tests.conftest import AppFactory
 from tests.helpers import KANIGORO, create_incident, create_unit, until_db
 
 expect.set_options(timeout=20_000)
+pytestmark = pytest.mark.skipif(not hasattr(Settings, "alerts") and
+                                "alerts" not in getattr(Settings, "__dataclass_fields__", {}),
+                                reason="this build has no alert timers ([alerts] settings)")
 
 
 async def test_unacknowledged_unit_flashes_the_row_beeps_and_is_acknowledged(
