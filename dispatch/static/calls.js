@@ -55,7 +55,7 @@ export function initCalls(given) {
 /** Draw the disposition radios (again, after a language change), keeping the choice. */
 export function renderDispositions(current = disposition()) {
   fill($("#f-dispositions"), ...DISPOSITIONS.map(([code, key]) => h("label",
-    { class: "cat-option" },
+    { class: "cat-option", title: t(`call.${code}`) },
     h("input", { type: "radio", name: "disposition", value: code, checked: code === "emergency" }),
     h("kbd", {}, key.toUpperCase()), " ", t(`call.${code}`))));
   // The attribute is the form's default (reset() returns to it); the choice is the property.

@@ -230,7 +230,7 @@ function renderCategories() {
   const box = $("#f-categories");
   const current = $("input[name=category]:checked")?.value;
   fill(box, ...Object.keys(state.meta.categories).map((code, i) => h("label",
-    { class: "cat-option" },
+    { class: "cat-option", title: categoryLabel(code) },
     h("input", { type: "radio", name: "category", value: code }),
     i < 9 ? h("kbd", {}, String(i + 1)) : h("span", { class: "kbd-none" }), " ",
     categoryLabel(code))));
@@ -434,6 +434,7 @@ function showDupChoice(body, candidates) {
         onclick: () => { hideDupChoice(); send({ ...body, confirm_new: true }); } },
       t("dup.new"))));
   box.querySelector("button")?.focus();
+  box.scrollIntoView({ block: "nearest" });
   toast(t("dup.title"), "err");
 }
 

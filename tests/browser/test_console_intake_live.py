@@ -11,6 +11,7 @@ import asyncpg
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import log_in
+from tests.browser.test_positions_live import DOCS_SHOTS, SCREEN
 from tests.browser.test_pages_live import _open
 from tests.conftest import AppFactory
 from tests.helpers import KANIGORO, bearer, create_unit, post_json, until_db
@@ -41,6 +42,7 @@ async def test_possible_duplicate_is_a_choice_link_or_new_incident(
     fire_id = first["incident"]["id"]
     errors: list[str] = []
     page = await _open(context, base, errors)
+    await page.set_viewport_size(SCREEN)
 
     # A second caller about the same fire: asked, not dispatched again.
     await _report_fire(page, "081234500002", "Gang Melati, belakang masjid")
@@ -49,6 +51,8 @@ async def test_possible_duplicate_is_a_choice_link_or_new_incident(
     await expect(choice.locator("button.dup-link")).to_have_text(f"Tautkan ke #{fire_id}")
     await expect(choice.locator("#dup-new")).to_have_text("Kejadian baru")
     assert await db.fetchval("SELECT count(*) FROM calls") == 1
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=DOCS_SHOTS / "console-duplicate-choice.png")
     await choice.locator("button.dup-link").click()
     await expect(page.locator("#intake-msg")).to_contain_text(f"ditautkan ke kejadian #{fire_id}")
     assert await db.fetchval("SELECT count(*) FROM incidents") == 1
@@ -78,6 +82,7 @@ async def test_caller_history_and_flag_show_while_the_number_is_typed(
                                                   "disposition": disposition}, 201)
     errors: list[str] = []
     page = await _open(context, base, errors)
+    await page.set_viewport_size(SCREEN)
     await page.locator("#f-phone").press_sequentially("0857 1234 0000")
     history = page.locator("#caller-history")
     await expect(history).to_be_visible()
@@ -86,6 +91,8 @@ async def test_caller_history_and_flag_show_while_the_number_is_typed(
     await expect(history.locator("li")).to_have_count(2)
     await expect(history.locator("li").first).to_contain_text("Panggilan diam")
     await expect(history.locator("li").first).to_contain_text("WIB")
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=DOCS_SHOTS / "console-caller-history.png")
     # Nothing was saved by looking, and a new number is a new caller.
     assert await db.fetchval("SELECT count(*) FROM calls") == 2
     await page.locator("#f-phone").fill("081298765432")
