@@ -145,6 +145,8 @@ async def test_screenshots_of_each_position_light_and_dark(
     await expect(row.locator(".assigned li[data-unit]")).to_have_count(2)
     await row.click()
     await expect(page.locator("#timeline li").first).to_be_visible()
+    if ROLES[role][0] != "call_taker":
+        await expect(page.locator("#detail-candidates h3")).to_be_visible()
     if ROLES[role][0] in ("combined", "call_taker"):
         await page.locator("#f-phone").fill("081398765432")
         await page.locator("#f-address").fill("Jl. Melati 3, Sawentar")
