@@ -8,8 +8,8 @@
 import * as API from "./api.js";
 import { $, fill, h } from "./dom.js";
 import {
-  applyI18n, bindToggle, categoryLabel, formatDuration, formatKm, onLangChange, roadText,
-  setMeta, statusLabel, t, unitTypeLabel,
+  applyI18n, bindToggle, categoryLabel, codeText, formatDuration, formatKm, formatTime,
+  onLangChange, roadText, setMeta, statusLabel, t, unitTypeLabel,
 } from "./i18n.js";
 import { bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
@@ -159,7 +159,7 @@ function render() {
       ? t("responder.done") : statusLabel(s)))),
     state.error ? h("p", { class: "err" }, state.error) : null,
     h("p", { class: "hint", id: "location-note" }, state.lastSent
-      ? t("responder.location_sent", { time: state.lastSent.at.toLocaleTimeString() })
+      ? t("responder.location_sent", { time: formatTime(state.lastSent.at) })
       : t("responder.location_off")));
 }
 
