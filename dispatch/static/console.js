@@ -631,6 +631,8 @@ async function main() {
     $("#position").textContent = t(`pos.${position()}`);
     if (pos === "combined" || pos === "call_taker") {
       Calls.renderDispositions();
+      Calls.refreshHistory();
+      Telephony.renderRinging();
       renderCategories();
       updateCounters();
       setSaving(state.saving);

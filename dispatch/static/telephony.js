@@ -65,6 +65,9 @@ async function claim(call) {
   }
 }
 
+/** Draw the ringing calls again (after a language change). */
+export function renderRinging() { render(); }
+
 function render() {
   const box = $("#ring-box");
   if (!box) return;
