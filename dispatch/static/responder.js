@@ -142,11 +142,12 @@ function assignmentView() {
 
 function render() {
   const u = state.unit;
+  // The unlock banner is outside the redrawn part, so it stays put under a finger.
+  const unlock = $("#sound-unlock");
+  if (unlock && state.audio && !unlock.hidden) unlock.hidden = true;
   if (!u) return;
   const next = ORDER.filter((s) => u.allowed_next.includes(s));
   fill($("#responder"),
-    state.audio ? null : h("button", { type: "button", class: "sound-unlock", id: "sound-unlock",
-      onclick: unlockAudio }, t("responder.tap_sound")),
     h("p", { class: "callsign" }, u.callsign),
     h("p", {}, unitTypeLabel(u.unit_type), ` · ${u.agency}`),
     h("p", { class: `status-now st-${u.status}`, id: "status-now" },
@@ -201,6 +202,7 @@ async function main() {
   state.unitId = Number(id);
   onLangChange(render);
   document.body.dataset.sound = "off";
+  $("#sound-unlock").hidden = false;
   for (const kind of ["pointerdown", "touchstart", "keydown"]) {
     window.addEventListener(kind, unlockAudio, { once: true, capture: true });
   }

@@ -8,6 +8,7 @@ from playwright.async_api import BrowserContext, expect
 
 from tests.browser.conftest import log_in
 from tests.browser.test_pages_live import _open
+from tests.browser.test_positions_live import DOCS_SHOTS
 from tests.conftest import AppFactory
 from tests.helpers import KANIGORO, create_incident, create_unit, post_json, set_status
 
@@ -49,6 +50,9 @@ async def test_first_tap_unlocks_sound_then_assignment_sounds_vibrates_and_keeps
     await expect(phone.locator("body")).to_have_attribute("data-beeps", "1")
     assert len(await phone.evaluate("window.__vibrations")) == 1
     await expect(phone.locator("body")).to_have_attribute("data-wake-lock", "on")
+    await phone.set_viewport_size({"width": 400, "height": 820})
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    await phone.screenshot(path=DOCS_SHOTS / "responder-new-assignment.png")
     # The crew's own button says what the last step means.
     await set_status(client, unit["id"], "acknowledged")
     await set_status(client, unit["id"], "en_route")
