@@ -13,6 +13,7 @@ import {
 } from "./i18n.js";
 import { bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
+import { bindTheme } from "./theme.js";
 
 const ORDER = ["acknowledged", "en_route", "on_scene", "transporting", "at_hospital",
   "available", "out_of_service"];
@@ -192,6 +193,7 @@ async function picker() {
 async function main() {
   bindToggle($("#lang"));
   showSession($("#session"));
+  bindTheme($("#theme"), (await API.whoami())?.name);
   setMeta(await API.getMeta());
   const id = new URLSearchParams(location.search).get("unit");
   if (!id || !/^\d+$/.test(id)) {
