@@ -11,8 +11,8 @@ import asyncpg
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import log_in
-from tests.browser.test_positions_live import DOCS_SHOTS, SCREEN
 from tests.browser.test_pages_live import _open
+from tests.browser.test_positions_live import DOCS_SHOTS, SCREEN
 from tests.conftest import AppFactory
 from tests.helpers import KANIGORO, bearer, create_unit, post_json, until_db
 
