@@ -130,6 +130,9 @@ ROUTE_ROLES: dict[Route, Roles] = {
     ("POST", "/api/v1/pranks/{id}/block"): OVERSIGHT,
     # The real numbers, for the IP-PBX or the operator: admin only.
     ("GET", "/api/v1/pranks/blocks"): frozenset({"admin"}),
+    # Timers that shout (web/alerts.py) and the supervisor's daily report (web/reports.py).
+    ("GET", "/api/v1/alerts"): DISPATCH | OVERSIGHT,
+    ("POST", "/api/v1/alerts/{id}/acknowledge"): DISPATCH | OVERSIGHT,
 }
 ADMIN_ONLY: Roles = frozenset({"admin"})
 # Rate-limited per token and per client address (web/ratelimit.py).

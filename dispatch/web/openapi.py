@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from dispatch import keys
 from dispatch.core.bounds import INT64_MAX
 from dispatch.core.runcards import RunCards
+from dispatch.web.alerts import AlertQuery
 from dispatch.web.audit_schemas import AuditQuery
 from dispatch.web.auth import PAGES, PUBLIC, TOKEN_BOUND, Route, allowed_roles
 from dispatch.web.auth_schemas import LoginBody
@@ -79,6 +80,7 @@ QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/places"): SearchQuery,
     ("GET", "/api/v1/landmarks"): ListQuery,
     ("GET", "/api/v1/audit"): AuditQuery,
+    ("GET", "/api/v1/alerts"): AlertQuery,
 }
 # Successful answers that are not JSON.
 CONTENT: dict[Route, str] = {
