@@ -47,3 +47,8 @@ CREATE TRIGGER incidents_simulated BEFORE INSERT ON incidents
     FOR EACH ROW EXECUTE FUNCTION siap112_mark_simulated();
 CREATE TRIGGER calls_simulated BEFORE INSERT ON calls
     FOR EACH ROW EXECUTE FUNCTION siap112_mark_simulated();
+
+-- The call statistics read a period by when the phone rang (or the call was logged
+-- without a ring time): this index keeps them to the period's calls (dispatch/store/
+-- callstats.py), instead of reading the whole call log.
+CREATE INDEX calls_period ON calls ((coalesce(rang_at, logged_at)));

@@ -34,6 +34,7 @@ from tests.helpers import (
     Console,
     create_incident,
     create_unit,
+    first_arrival_intervals,
     get_json,
     is_kind,
     percentile_linear,
@@ -182,7 +183,10 @@ async def _worked_calls(client: TestClient) -> None:
                 address="=HYPERLINK(\"http://x\")" if n == 0 else f"Jl. {n}")
             await console.wait_for(is_kind("incident.dispatched", incident_id=incident["id"]))
             detail = await get_json(client, f"/api/v1/incidents/{incident['id']}")
-            for a in detail["assignments"]:
+            # Walked one after the other, so the first walked is first on scene: the
+            # third crash the other way round, so each unit type arrives first somewhere.
+            walk = detail["assignments"][::-1] if n == 3 else detail["assignments"]
+            for a in walk:
                 for status in ("en_route", "on_scene", "available"):
                     await set_status(client, a["unit_id"], status)
         # Logged but never reached: counts for call processing only.
@@ -214,27 +218,16 @@ def _desa_of(inc: asyncpg.Record) -> str | None:
 
 
 async def _samples(db: asyncpg.Connection) -> list[dict[str, Any]]:
-    """Every interval sample from the stored timestamps, computed here in Python."""
+    """Every interval sample from the stored timestamps, computed here in Python: all
+    four on each incident's first unit on scene (tests/helpers.first_arrival_intervals)."""
     incidents = {r["id"]: r for r in await db.fetch("SELECT * FROM incidents")}
     assignments = await db.fetch("SELECT * FROM assignments")
     out: list[dict[str, Any]] = []
     for inc in incidents.values():
         mine = [a for a in assignments if a["incident_id"] == inc["id"]]
-        base = {"incident": inc, "unit_type": None}
-        if mine:
-            secs = (min(a["dispatched_at"] for a in mine) - inc["received_at"]).total_seconds()
-            out.append(dict(base, interval="call_processing", secs=secs))
-        scenes = [a["on_scene_at"] for a in mine if a["on_scene_at"]]
-        if scenes:
-            out.append(dict(base, interval="total",
-                            secs=(min(scenes) - inc["received_at"]).total_seconds()))
-        for a in mine:
-            if a["en_route_at"]:
-                out.append({"incident": inc, "unit_type": a["unit_type"], "interval": "turnout",
-                            "secs": (a["en_route_at"] - a["dispatched_at"]).total_seconds()})
-            if a["en_route_at"] and a["on_scene_at"]:
-                out.append({"incident": inc, "unit_type": a["unit_type"], "interval": "travel",
-                            "secs": (a["on_scene_at"] - a["en_route_at"]).total_seconds()})
+        unit_type, secs = first_arrival_intervals(inc["received_at"], mine)
+        out += [{"incident": inc, "unit_type": unit_type, "interval": i, "secs": v}
+                for i, v in secs.items()]
     return out
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from dispatch import keys
 from dispatch.errors import Invalid
-from dispatch.store.stats import response_times
+from dispatch.store.stats import DEFINITIONS, chain, response_times, simulated
 from dispatch.web.common import connection, json_response, parse_query
 from dispatch.web.schemas import StatsQuery
 
@@ -28,5 +28,8 @@ async def get_response_times(request: web.Request) -> web.Response:
     async with connection(request) as conn:
         intervals = await response_times(conn, since=since, until=until, category=q.category,
                                          targets=settings.targets)
+        chained = await chain(conn, since=since, until=until, category=q.category)
+        sim = await simulated(conn, since=since, until=until, category=q.category)
     return json_response({"from": since, "to": until, "category": q.category,
-                          "intervals": intervals})
+                          "intervals": intervals, "chain": chained,
+                          "definitions": DEFINITIONS, "simulated": sim})
