@@ -7,9 +7,12 @@ to known instants (as a night's log would hold them), so every figure is known.
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -109,6 +112,45 @@ async def test_intervals_add_up_for_the_first_unit_on_scene(
         assert got["definitions"][name]["id"] and got["definitions"][name]["en"]
     assert "pertama" in got["definitions"]["total"]["id"]
     assert got["simulated"] == {"incidents": 3, "simulated": 0, "flag": False}
+
+    # The CSV, as Excel with Indonesian settings opens it: `;`, decimal comma, UTF-8 BOM,
+    # labels, WIB wall-clock times; read here with Python's csv module.
+    resp = await client.get(f"/api/v1/reports/incidents.csv?from={since}&sep=;&tz=WIB")
+    assert resp.status == 200 and resp.charset == "utf-8"
+    raw = await resp.read()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    by_id = {int(r["No. kejadian"]): r for r in rows}
+    assert set(by_id) == set(expected)
+    wib = ZoneInfo("Asia/Jakarta")
+
+    def wall(secs: float) -> str:
+        return at(secs).astimezone(wib).strftime("%Y-%m-%d %H:%M:%S")
+
+    row = by_id[crash]
+    assert row["Panggilan masuk (WIB)"] == wall(0)
+    assert row["Panggilan diangkat (WIB)"] == wall(10)
+    assert row["Unit itu diberangkatkan (WIB)"] == wall(40)
+    assert row["Unit itu tiba (WIB)"] == wall(400)
+    assert (row["Kategori"], row["Unit pertama tiba"], row["Status"]) == (
+        "Kecelakaan lalu lintas", "Polisi", "Ditangani")
+    assert row["Jumlah unit"] == "2" and row["Data simulasi"] == "Tidak"
+    assert row["Lintang"] == "-8,079"  # a decimal comma, as Indonesian Excel reads numbers
+    assert by_id[plain["id"]]["Panggilan diangkat (WIB)"] == ""  # no answer time recorded
+    for incident_id, figures in expected.items():
+        r = by_id[incident_id]
+        got_figures = [float(r[c].replace(",", ".")) for c in (
+            "Proses panggilan (detik)", "Persiapan berangkat (detik)", "Perjalanan (detik)",
+            "Total (detik)")]
+        assert got_figures == list(figures)
+    # In English and UTC on request.
+    resp = await client.get(f"/api/v1/reports/incidents.csv?from={since}&lang=en&tz=UTC")
+    [header, *_] = list(csv.reader(io.StringIO((await resp.text()).removeprefix("\ufeff"))))
+    assert header[:3] == ["Incident no.", "Call received (UTC)", "Call answered (UTC)"]
+    for bad in ("sep=|", "tz=CET", "lang=fr"):
+        resp = await client.get(f"/api/v1/reports/incidents.csv?{bad}")
+        assert resp.status == 422, bad
+        assert (await resp.json())["error"]["code"] == "validation_failed", bad
 
     # The grouped report measures the same unit: by unit type, the crash is the police's.
     grouped = await get_json(client, f"/api/v1/reports/response-times?group=unit_type"

@@ -26,7 +26,12 @@ from dispatch.web.common import json_response
 from dispatch.web.locationlinks import TOKEN_MAX, FixIn, LinkIn
 from dispatch.web.partners import HandoverIn, NoteIn, UpdateIn
 from dispatch.web.places_schemas import ImportIn, ListQuery, PlaceIn, SearchQuery
-from dispatch.web.reports_schemas import CandidatesQuery, GroupedQuery, HistogramQuery
+from dispatch.web.reports_schemas import (
+    CandidatesQuery,
+    ExportQuery,
+    GroupedQuery,
+    HistogramQuery,
+)
 from dispatch.web.schemas import (
     AssignIn,
     CloseIn,
@@ -76,7 +81,7 @@ QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/incidents/{id}/candidates"): CandidatesQuery,
     ("GET", "/api/v1/reports/response-times"): GroupedQuery,
     ("GET", "/api/v1/reports/histogram"): HistogramQuery,
-    ("GET", "/api/v1/reports/incidents.csv"): StatsQuery,
+    ("GET", "/api/v1/reports/incidents.csv"): ExportQuery,
     ("GET", "/api/v1/places"): SearchQuery,
     ("GET", "/api/v1/landmarks"): ListQuery,
     ("GET", "/api/v1/audit"): AuditQuery,
