@@ -24,6 +24,7 @@ from dispatch.web import (
     calls,
     callstats,
     candidates,
+    daily,
     events,
     exchange,
     geo,
@@ -137,7 +138,7 @@ async def close_streams(app: web.Application) -> None:
 # Every module that has routes, each keeping its routes beside its views.
 VIEW_MODULES = (health, meta, geo, incidents, units, events, stats, candidates, reports, pages,
                 calls, callbacks, callstats, exchange, partners, auth, audit, openapi,
-                locationlinks, places, alerts)
+                locationlinks, places, alerts, daily)
 
 
 def create_app(settings: Settings) -> web.Application:

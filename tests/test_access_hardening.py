@@ -282,11 +282,14 @@ async def test_csv_export_runs_no_formula_with_either_separator(client: TestClie
 
 def test_line_breaks_and_tabs_in_a_cell_start_no_formula() -> None:
     """Split as a careless import does: at every separator and line break, quotes ignored."""
-    from dispatch.web.reports import _cell
+    from dispatch.settings import load_settings
+    from dispatch.web.reports import CsvStyle
 
+    style = CsvStyle("id", "WIB", ",", load_settings(env={}).runcards)
     out = io.StringIO()
     csv.writer(out, quoting=csv.QUOTE_NONNUMERIC).writerow(
-        [_cell(v) for v in ("a\n=1+1", "\t=1+1", "\r@x", "b\r\n  +1", "c;\t-1+1", -8.1)])
+        [style.cell("address", v) for v in ("a\n=1+1", "\t=1+1", "\r@x", "b\r\n  +1",
+                                             "c;\t-1+1")] + [style.cell("lat", -8.1)])
     for separator in (",", ";", "\t"):
         for line in re.split(r"\r\n|\r|\n", out.getvalue()):
             for cell in line.split(separator):

@@ -23,6 +23,7 @@ from tests.helpers import (
     SRENGAT,
     WLINGI,
     Console,
+    bearer,
     create_incident,
     create_unit,
     get_json,
@@ -173,3 +174,23 @@ async def test_simulated_traffic_is_flagged_in_the_figures(
     got = await get_json(client, "/api/v1/stats/response-times")
     assert got["simulated"] == {"incidents": 2, "simulated": 1, "flag": True}
     assert await db.fetchval("SELECT count(*) FROM incidents WHERE simulated") == 1
+
+
+async def test_the_daily_report_page_checks_its_query(
+        client: TestClient, db: asyncpg.Connection) -> None:
+    resp = await client.get("/reports/daily")  # today, WIB
+    assert resp.status == 200 and resp.content_type == "text/html"
+    page = await resp.text()
+    assert "Laporan harian Siap112" in page and 'data-figure="incidents-total">0<' in page
+    english = await (await client.get("/reports/daily?date=2026-01-05&lang=en")).text()
+    assert "Monday, 5 January 2026 (WIB)" in english
+    for query, field in (("date=2026-13-01", "date"), ("date=1999-12-31", "date"),
+                         ("date=yesterday", "date"), ("lang=fr", "lang"), ("x=1", "x")):
+        resp = await client.get(f"/reports/daily?{query}")
+        assert resp.status == 422, query
+        body = await resp.json()
+        fields = [f["field"] for f in body["error"].get("fields", [])] + [
+            body["error"].get("field")]
+        assert field in fields, (query, body)
+    call_taker = await bearer(db, role="call_taker", name="night-taker")
+    assert (await client.get("/reports/daily", headers=call_taker)).status == 403

@@ -69,3 +69,10 @@ WHERE ($1::boolean AND al.cleared_at IS NULL)
 ORDER BY CASE WHEN $1::boolean THEN al.id END, al.id DESC
 LIMIT $3
 """
+
+# The day's alerts by kind, for the daily report.
+BY_KIND_SQL = """
+SELECT kind, count(*) AS count, count(*) FILTER (WHERE acknowledged_at IS NOT NULL) AS acknowledged
+FROM alerts WHERE raised_at >= $1 AND raised_at < $2
+GROUP BY kind ORDER BY kind
+"""

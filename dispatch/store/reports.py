@@ -161,6 +161,30 @@ EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# The daily report (web/daily.py): the day's incidents by category, and by kecamatan
+# (Kota Blitar and each neighbour a group of its own). Read from the received_at index.
+DAILY_CATEGORIES_SQL = """
+SELECT i.category, count(*) AS count, count(*) FILTER (WHERE i.priority = 1) AS priority_1
+FROM incidents i WHERE i.received_at >= $1 AND i.received_at < $2
+GROUP BY i.category ORDER BY count(*) DESC, i.category
+"""
+DAILY_KECAMATAN_SQL = f"""
+WITH {_kecamatan_cte(3)}
+SELECT {INCIDENT_KECAMATAN} AS kecamatan, count(*) AS count
+FROM incidents i WHERE i.received_at >= $1 AND i.received_at < $2
+GROUP BY 1 ORDER BY count(*) DESC, 1 NULLS LAST
+"""
+
+
+async def daily_counts(conn: asyncpg.Connection, *, since: datetime, until: datetime
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(incidents by category, incidents by kecamatan) received in the period."""
+    categories = [dict(r) for r in await conn.fetch(DAILY_CATEGORIES_SQL, since, until)]
+    kecamatan = [dict(r) for r in await conn.fetch(DAILY_KECAMATAN_SQL, since, until,
+                                                   *_kecamatan_args())]
+    return categories, kecamatan
+
+
 def _kecamatan_args() -> tuple[list[str], list[float], list[float], list[str], list[str]]:
     areas = wilayah().areas.regions
     return ([k.name for k in KECAMATAN], [k.lat for k in KECAMATAN], [k.lon for k in KECAMATAN],

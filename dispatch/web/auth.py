@@ -133,6 +133,7 @@ ROUTE_ROLES: dict[Route, Roles] = {
     # Timers that shout (web/alerts.py) and the supervisor's daily report (web/reports.py).
     ("GET", "/api/v1/alerts"): DISPATCH | OVERSIGHT,
     ("POST", "/api/v1/alerts/{id}/acknowledge"): DISPATCH | OVERSIGHT,
+    ("GET", "/reports/daily"): OVERSIGHT,
 }
 ADMIN_ONLY: Roles = frozenset({"admin"})
 # Rate-limited per token and per client address (web/ratelimit.py).
@@ -140,7 +141,8 @@ INTAKE_ROUTES: frozenset[Route] = frozenset({
     ("POST", "/api/v1/incidents"), ("POST", "/api/v1/calls"), ("POST", "/api/v1/aml"),
 })
 # Pages answer a missing login with a redirect to the login page, not a JSON 401.
-PAGES: frozenset[str] = frozenset({"/", "/responder", "/supervisor", "/places"})
+PAGES: frozenset[str] = frozenset({"/", "/responder", "/supervisor", "/places",
+                                   "/reports/daily"})
 # A responder may act on these only for the unit its account is bound to.
 UNIT_SCOPED: frozenset[Route] = frozenset({
     ("PUT", "/api/v1/units/{id}/location"), ("POST", "/api/v1/units/{id}/status"),
