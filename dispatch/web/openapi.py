@@ -31,6 +31,7 @@ from dispatch.web.reports_schemas import (
     ExportQuery,
     GroupedQuery,
     HistogramQuery,
+    RouteQuery,
 )
 from dispatch.web.schemas import (
     AssignIn,
@@ -79,6 +80,7 @@ QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/aml"): AmlQuery,
     ("GET", "/api/v1/duplicates"): DuplicateQuery,
     ("GET", "/api/v1/incidents/{id}/candidates"): CandidatesQuery,
+    ("GET", "/api/v1/incidents/{id}/route"): RouteQuery,
     ("GET", "/api/v1/reports/response-times"): GroupedQuery,
     ("GET", "/api/v1/reports/histogram"): HistogramQuery,
     ("GET", "/api/v1/reports/incidents.csv"): ExportQuery,
