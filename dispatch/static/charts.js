@@ -54,7 +54,8 @@ export function barChart(svg, items, { target = null, noData = "—", fmt = (v) 
     if (it.part > 0) {   // a share of the bar (e.g. prank and silent calls), from the axis up
       const part = el("rect", {
         x: x + bw * 0.1, y: y(it.part), width: Math.max(1, bw * 0.8),
-        height: T + plotH - y(it.part), class: "bar prank", "data-part": it.part,
+        height: T + plotH - y(it.part), class: "bar prank", "data-label": it.label,
+        "data-part": it.part,
       }, svg);
       el("title", {}, part, it.title ?? `${it.label}: ${fmt(it.part)}`);
     }
