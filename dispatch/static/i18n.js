@@ -282,6 +282,10 @@ const STRINGS = {
     "sup.p50": "Median",
     "sup.p90": "p90",
     "sup.p95": "p95",
+    "alert.unit_unacknowledged": "Unit belum menerima tugas",
+    "alert.p1_no_en_route": "Prioritas 1 tanpa unit di jalan",
+    "alert.queued_too_long": "Terlalu lama antre",
+    "alert.on_scene_too_long": "Terlalu lama di lokasi",
   },
   en: {
     "app.title": "Siap112 — Operator Console",
@@ -563,6 +567,10 @@ const STRINGS = {
     "sup.p50": "Median",
     "sup.p90": "p90",
     "sup.p95": "p95",
+    "alert.unit_unacknowledged": "Unit has not acknowledged",
+    "alert.p1_no_en_route": "Priority 1 with no unit en route",
+    "alert.queued_too_long": "Queued too long",
+    "alert.on_scene_too_long": "On scene too long",
   },
 };
 
