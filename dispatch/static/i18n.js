@@ -286,6 +286,12 @@ const STRINGS = {
     "alert.p1_no_en_route": "Prioritas 1 tanpa unit di jalan",
     "alert.queued_too_long": "Terlalu lama antre",
     "alert.on_scene_too_long": "Terlalu lama di lokasi",
+    "sup.alerts": "Peringatan keterlambatan (terbuka)",
+    "sup.alerts_none": "Tidak ada peringatan terbuka",
+    "sup.alert_kind": "Peringatan",
+    "sup.alert_at": "Kejadian · unit",
+    "sup.alert_since": "Sejak",
+    "sup.alert_seen": "Ditanggapi oleh",
   },
   en: {
     "app.title": "Siap112 — Operator Console",
@@ -571,6 +577,12 @@ const STRINGS = {
     "alert.p1_no_en_route": "Priority 1 with no unit en route",
     "alert.queued_too_long": "Queued too long",
     "alert.on_scene_too_long": "On scene too long",
+    "sup.alerts": "Overdue alerts (open)",
+    "sup.alerts_none": "No open alert",
+    "sup.alert_kind": "Alert",
+    "sup.alert_at": "Incident · unit",
+    "sup.alert_since": "Since",
+    "sup.alert_seen": "Acknowledged by",
   },
 };
 

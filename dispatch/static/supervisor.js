@@ -193,7 +193,39 @@ function renderCalls() {
       `${r.prank_or_ghost}` })), { noData });
 }
 
+let alerts = [];
+
+const wibTime = (iso) => new Date(Date.parse(iso) + 7 * 3600000).toISOString().slice(11, 16);
+
+async function loadAlerts() {
+  try {
+    alerts = (await API.api("/api/v1/alerts")).alerts;
+  } catch (err) {
+    $("#filter-error").textContent = err.message || t("err.network");
+    return;
+  }
+  renderAlerts();
+}
+
+function renderAlerts() {
+  const table = $("#alerts");
+  if (!alerts.length) {
+    fill(table, h("tbody", {}, h("tr", {}, h("td", { class: "empty" }, t("sup.alerts_none")))));
+    return;
+  }
+  fill(table,
+    h("thead", {}, h("tr", {}, h("th", {}, t("sup.alert_kind")), h("th", {}, t("sup.alert_at")),
+      h("th", {}, t("sup.alert_since")), h("th", {}, t("sup.alert_seen")))),
+    h("tbody", {}, alerts.map((a) => h("tr", {
+      class: a.acknowledged_at ? "seen" : "unseen", dataset: { alert: a.id, kind: a.kind } },
+    h("td", {}, t(`alert.${a.kind}`)),
+    h("td", {}, `#${a.incident_id}${a.callsign ? ` · ${a.callsign}` : ""}`),
+    h("td", {}, `${wibTime(a.since)} WIB`),
+    h("td", {}, a.acknowledged_by ?? "—")))));
+}
+
 function render() {
+  renderAlerts();
   if (!last) return;
   renderTable();
   renderChain();
@@ -222,19 +254,21 @@ async function main() {
   $("#filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
   onLangChange(() => { fillCategories(); setLinks(query()); render(); });
   const reload = debounce(load, 500);
+  const reloadAlerts = debounce(loadAlerts, 300);
   const live = new LiveStream({
     onEvent: (kind) => {
       if (kind.startsWith("incident.") || kind === "call.logged" || kind === "unit.status") {
         reload();
       }
+      if (kind.startsWith("alert.")) reloadAlerts();
     },
     onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),
-    onReady: () => reload(),
-    onResync: () => reload(),
+    onReady: () => { reload(); reloadAlerts(); },
+    onResync: () => { reload(); reloadAlerts(); },
   });
   window.siap112 = { live, reload: load };
   live.connect();
-  await load();
+  await Promise.all([load(), loadAlerts()]);
   applyI18n();
 }
 

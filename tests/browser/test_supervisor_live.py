@@ -27,6 +27,7 @@ from tests.helpers import (
     SRENGAT,
     WLINGI,
     Console,
+    bearer,
     get_json,
     is_kind,
     post_json,
@@ -117,7 +118,8 @@ def shots() -> Path:
 
 async def test_the_supervisor_sees_the_call_side_and_intervals_that_add_up(
         start_app: AppFactory, browser: Browser, db: asyncpg.Connection, shots: Path) -> None:
-    client = await start_app()
+    # Alerts checked often, and an incident waiting 1 s for a unit is overdue.
+    client = await start_app(alerts={"check_s": 0.2, "queued_s": 1.0})
     base = str(client.make_url("/"))
     for callsign, unit_type, at in (("AMB-1", "ambulance", KANIGORO),
                                     ("POL-1", "police", SRENGAT)):
@@ -191,6 +193,24 @@ async def test_the_supervisor_sees_the_call_side_and_intervals_that_add_up(
         "Mean of 1 complete incidents: 0:30 + 0:30 + 5:30 = 6:30")
     await page.locator("#lang").click()
 
+    # An incident no unit can serve (no fire engine on duty) waits: the open alert shows
+    # by itself, and who acknowledged it once a dispatcher has.
+    await expect(page.locator("#alerts")).to_contain_text("Tidak ada peringatan terbuka")
+    fire = await post_json(client, "/api/v1/incidents", {
+        "caller_phone": "081234500300", "category": "kebakaran", "priority": 3,
+        "location": {"lat": WLINGI[0], "lon": WLINGI[1]}}, 201)
+    row = page.locator('#alerts tr[data-kind="queued_too_long"]')
+    await expect(row).to_contain_text("Terlalu lama antre")
+    await expect(row).to_contain_text(f"#{fire['id']}")
+    await expect(row).to_have_class("unseen")
+    [alert] = (await get_json(client, "/api/v1/alerts"))["alerts"]
+    dispatcher = await bearer(db, role="dispatcher", name="night-dispatcher")
+    resp = await client.post(f"/api/v1/alerts/{alert['id']}/acknowledge", headers=dispatcher)
+    assert resp.status == 200
+    await expect(row).to_contain_text("night-dispatcher")
+    await expect(row).to_have_class("seen")
+    await page.screenshot(path=str(shots / "supervisor-alert-1366x768.png"))
+
     # The daily report for the day of the calls: one printable A4 page.
     day = (t0 + timedelta(seconds=60)).astimezone(WIB).date()
     href = await page.locator("#daily").get_attribute("href")
@@ -199,7 +219,7 @@ async def test_the_supervisor_sees_the_call_side_and_intervals_that_add_up(
     report.on("pageerror", lambda exc: errors.append(str(exc)))
     await report.goto(f"{base}reports/daily?date={day.isoformat()}")
     await expect(report.locator('[data-figure="calls-total"]')).to_contain_text("5")
-    await expect(report.locator('[data-figure="incidents-total"]')).to_have_text("1")
+    await expect(report.locator('[data-figure="incidents-total"]')).to_have_text("2")
     await expect(report.locator("table.intervals tr", has_text="Total")).to_contain_text("6:30")
     await expect(report.locator('[data-figure="chain"]')).to_contain_text(
         "0:30 + 0:30 + 5:30 = 6:30")
@@ -207,6 +227,8 @@ async def test_the_supervisor_sees_the_call_side_and_intervals_that_add_up(
     await expect(report.locator("table.kecamatan")).to_contain_text("Wlingi")
     await expect(report.locator("table.dispositions")).to_contain_text("Panggilan diam")
     await expect(report.locator(".simulated")).to_contain_text("1 panggilan")
+    await expect(report.locator("table.alerts tr", has_text="Terlalu lama antre")
+                 ).to_contain_text("1")
     await _no_codes(report)
     await report.screenshot(path=str(shots / "daily-report-1366x768.png"), full_page=True)
     pdf = await report.pdf(format="A4", print_background=True)
