@@ -32,6 +32,7 @@ from dispatch.web import (
     hardening,
     health,
     incidents,
+    intake,
     locationlinks,
     meta,
     openapi,
@@ -149,7 +150,7 @@ async def close_streams(app: web.Application) -> None:
 # Every module that has routes, each keeping its routes beside its views.
 VIEW_MODULES = (health, meta, geo, incidents, units, events, stats, candidates, reports, pages,
                 calls, callbacks, callstats, exchange, partners, auth, audit, openapi,
-                locationlinks, places, alerts, daily)
+                locationlinks, places, intake, alerts, daily)
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -88,12 +88,15 @@ async def test_a_unit_left_unacknowledged_raises_an_alert_acknowledged_on_the_ti
     assert len([e for e in console.events if e.event == "alert.raised"]) == 1
 
     # On the incident's timeline: raised, acknowledged by whom, cleared; and audited.
+    timeline = (await get_json(client, f"/api/v1/incidents/{incident['id']}/timeline"))["items"]
+    alerts = [t for t in timeline if t["kind"].startswith("alert_")]
+    assert [t["kind"] for t in alerts] == ["alert_raised", "alert_acknowledged",
+                                           "alert_cleared"]
+    assert alerts[1]["author"] == "night-dispatcher"
+    assert all(t["alert_kind"] == "unit_unacknowledged" and t["callsign"] == "AMB-7"
+               for t in alerts)
     detail = await get_json(client, f"/api/v1/incidents/{incident['id']}")
-    kinds = [(t["kind"], t["actor"]) for t in detail["timeline"] if t["kind"].startswith("alert.")]
-    assert [k for k, _ in kinds] == ["alert.raised", "alert.acknowledged", "alert.cleared"]
-    assert kinds[1][1] == "night-dispatcher"
-    assert all(t["data"]["alert"]["callsign"] == "AMB-7" for t in detail["timeline"]
-               if t["kind"].startswith("alert."))
+    assert detail["timeline"] == timeline  # the incident's detail shows the same list
     audited = await db.fetch("SELECT actor, action FROM audit_log WHERE subject_type = 'alerts' "
                              "AND subject_id = $1 ORDER BY id", alert["id"])
     assert [(r["actor"], r["action"]) for r in audited][1] == ("night-dispatcher", "update")
