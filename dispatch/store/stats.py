@@ -98,22 +98,6 @@ samples AS (
     SELECT * FROM raw_samples WHERE secs >= 0 AND secs <= 7 * 86400
 )"""
 
-# The incidents with all four intervals, and the mean of each over them: these add up.
-CHAIN_SQL = f"""
-WITH {SAMPLES_CTE},
-per AS (
-    SELECT incident_id,
-           min(secs) FILTER (WHERE interval = 'call_processing') AS call_processing,
-           min(secs) FILTER (WHERE interval = 'turnout') AS turnout,
-           min(secs) FILTER (WHERE interval = 'travel') AS travel,
-           min(secs) FILTER (WHERE interval = 'total') AS total
-    FROM samples GROUP BY incident_id HAVING count(*) = 4
-)
-SELECT count(*) AS count, avg(call_processing) AS call_processing, avg(turnout) AS turnout,
-       avg(travel) AS travel, avg(total) AS total
-FROM per
-"""
-
 # How many of the period's incidents came from the simulator (sql/022).
 SIMULATED_SQL = """
 SELECT count(*) AS incidents, count(*) FILTER (WHERE simulated) AS simulated
@@ -127,30 +111,58 @@ targets AS (
     SELECT * FROM unnest($4::text[], $5::text[], $6::float8[]) AS t(category, interval, secs)
 )"""
 
+# Per interval: count, mean, percentiles, share within target; and, on every row, the
+# incidents with all four intervals and the mean of each over them (these add up). The
+# samples are computed once for both (a CTE read twice is materialised).
 RESPONSE_TIMES_SQL = f"""
-WITH {SAMPLES_CTE}, {TARGETS_CTE}
-SELECT s.interval,
-       count(*) AS count,
-       avg(s.secs) AS mean,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.secs) AS p50,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY s.secs) AS p90,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.secs) AS p95,
-       max(s.secs) AS max,
-       count(*) FILTER (WHERE s.secs <= t.secs)::float8 / count(*) AS within_target
-FROM samples s
-JOIN targets t ON t.category = s.category AND t.interval = s.interval
-GROUP BY s.interval
+WITH {SAMPLES_CTE}, {TARGETS_CTE},
+per AS (
+    SELECT incident_id,
+           min(secs) FILTER (WHERE interval = 'call_processing') AS call_processing,
+           min(secs) FILTER (WHERE interval = 'turnout') AS turnout,
+           min(secs) FILTER (WHERE interval = 'travel') AS travel,
+           min(secs) FILTER (WHERE interval = 'total') AS total
+    FROM samples GROUP BY incident_id HAVING count(*) = 4
+),
+chained AS (
+    SELECT count(*) AS chain_count, avg(call_processing) AS chain_call_processing,
+           avg(turnout) AS chain_turnout, avg(travel) AS chain_travel,
+           avg(total) AS chain_total
+    FROM per
+),
+grouped AS (
+    SELECT s.interval,
+           count(*) AS count,
+           avg(s.secs) AS mean,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY s.secs) AS p50,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY s.secs) AS p90,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY s.secs) AS p95,
+           max(s.secs) AS max,
+           count(*) FILTER (WHERE s.secs <= t.secs)::float8 / count(*) AS within_target
+    FROM samples s
+    JOIN targets t ON t.category = s.category AND t.interval = s.interval
+    GROUP BY s.interval
+)
+SELECT c.*, g.* FROM chained c LEFT JOIN grouped g ON true
 """
+CHAIN_PREFIX = "chain_"
 
 
 async def response_times(conn: asyncpg.Connection, *, since: datetime, until: datetime,
-                         category: str | None, targets: TargetTable) -> dict[str, Any]:
+                         category: str | None, targets: TargetTable
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(figures per interval, the chain: {"count", "mean": {interval: s}}) for the period."""
     rows = targets.rows()
     result = await conn.fetch(
         RESPONSE_TIMES_SQL, since, until, category,
         [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
     )
-    found = {r["interval"]: dict(r) for r in result}
+    first = dict(result[0])
+    chained = {k.removeprefix(CHAIN_PREFIX): v for k, v in first.items()
+               if k.startswith(CHAIN_PREFIX)}
+    found = {r["interval"]: {k: v for k, v in dict(r).items()
+                             if not k.startswith(CHAIN_PREFIX)}
+             for r in result if r["interval"] is not None}
     out: dict[str, Any] = {}
     for interval in INTERVALS:
         row = found.get(interval) or {"count": 0, "mean": None, "p50": None, "p90": None,
@@ -158,14 +170,7 @@ async def response_times(conn: asyncpg.Connection, *, since: datetime, until: da
         row.pop("interval", None)
         row["target_s"] = _target_label(targets, interval, category)
         out[interval] = row
-    return out
-
-
-async def chain(conn: asyncpg.Connection, *, since: datetime, until: datetime,
-                category: str | None) -> dict[str, Any]:
-    """The incidents with all four intervals and their means (which add up)."""
-    row = dict(await conn.fetchrow(CHAIN_SQL, since, until, category))
-    return {"count": row.pop("count"), "mean": row}
+    return out, {"count": chained.pop("count"), "mean": chained}
 
 
 async def simulated(conn: asyncpg.Connection, *, since: datetime, until: datetime,
