@@ -14,6 +14,8 @@ export const KINDS = [
   "incident.handover_required", "incident.taken_over", "call.logged", "caller.linked",
   "aml.received",
   "call.location_link", "call.location_fix", "incident.relocated",
+  "incident.note_added", "alert.raised", "alert.cleared", "alert.acknowledged",
+  "telephony.ringing", "telephony.answered", "telephony.ended", "telephony.claimed",
 ];
 
 export class LiveStream {
