@@ -13,6 +13,7 @@ from playwright.async_api import BrowserContext, expect
 from dispatch.settings import Settings
 from tests.browser.conftest import log_in
 from tests.browser.test_pages_live import _open
+from tests.browser.test_positions_live import DOCS_SHOTS, SCREEN
 from tests.conftest import AppFactory
 from tests.helpers import KANIGORO, create_incident, create_unit, until_db
 
@@ -30,6 +31,7 @@ async def test_unacknowledged_unit_flashes_the_row_beeps_and_is_acknowledged(
     await create_unit(client, "DMK-KNG-1", "fire", KANIGORO)
     errors: list[str] = []
     page = await _open(context, base, errors)
+    await page.set_viewport_size(SCREEN)
     await expect(page.locator("#alerts-strip")).to_be_hidden()
     await page.locator("#board").click()  # the first gesture: the page may now play sound
     await expect(page.locator("body")).to_have_attribute("data-sound", "on")
@@ -41,6 +43,8 @@ async def test_unacknowledged_unit_flashes_the_row_beeps_and_is_acknowledged(
     await expect(strip.locator("li.alert")).to_contain_text("DMK-KNG-1 belum menerima tugas")
     await expect(row).to_have_class(re.compile(r"\balerting\b"))
     await expect(page.locator("body")).to_have_attribute("data-beeps", "1")
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=DOCS_SHOTS / "console-alert.png")
 
     await strip.locator("button.ack").click()
     await expect(strip.locator("li.alert.acked")).to_have_count(1)
