@@ -39,7 +39,8 @@ export function renderPane(inc, { rebuild = false } = {}) {
   }
   box.hidden = false;
   document.body.dataset.pane = "open";
-  if (rebuild || box.dataset.for !== String(inc.id)) {
+  const built = rebuild || box.dataset.for !== String(inc.id);
+  if (built) {
     const fresh = box.dataset.for !== String(inc.id);
     box.dataset.for = String(inc.id);
     pane.incidentId = inc.id;
@@ -66,7 +67,11 @@ export function renderPane(inc, { rebuild = false } = {}) {
   }
   renderInfo(inc);
   renderTimeline();
-  if (canSeeCandidates()) loadCandidates(inc.id);
+  // Asked for on selection; live updates redraw the list held, with the units' newer
+  // statuses from the board (no request per event).
+  if (canSeeCandidates() && (built || pane.candidates?.incident_id !== inc.id)) {
+    loadCandidates(inc.id);
+  } else if (canSeeCandidates()) renderCandidates(inc);
 }
 
 function keysHint() {
@@ -275,6 +280,9 @@ const loadCandidates = debounce(async (id) => {
 export function setCurrent(inc) { pane.current = inc; }
 
 function candidateRow(c, inc) {
+  const now = pane.units().get(c.unit_id);   // the board's newer word on the unit, if any
+  if (now) c = { ...c, status: now.status, incident_id: now.incident_id ?? null,
+    available: now.status === "available" };
   const busy = !c.available;
   return h("li", { class: `cand${c.recommended ? " recommended" : ""}${busy ? " busy" : ""}`,
     dataset: { unit: c.unit_id } },
@@ -295,7 +303,8 @@ function renderCandidates(inc) {
   const types = wantedTypes(inc);
   const groups = types.map((type) => {
     // Units already on this incident are listed under Penugasan, not offered again.
-    const items = res.items.filter((c) => c.unit_type === type && c.incident_id !== inc.id);
+    const items = res.items.filter((c) => c.unit_type === type &&
+      (pane.units().get(c.unit_id)?.incident_id ?? c.incident_id) !== inc.id);
     return h("div", { class: "cand-group", dataset: { type } },
       h("h4", {}, unitTypeLabel(type), unmet.has(type) ? h("span", { class: "need" }, t("pane.needed")) : null),
       items.length ? h("ul", { class: "cands" }, items.slice(0, 6).map((c) => candidateRow(c, inc)))
@@ -338,7 +347,9 @@ async function sendUnit(incidentId, c) {
 /** Alt+K: send the first recommended unit of the open incident. */
 export function sendRecommended() {
   const inc = pane.current;
-  const c = pane.candidates?.items.find((x) => x.recommended && x.available && x.incident_id !== inc?.id);
+  const free = (x) => (pane.units().get(x.unit_id)?.status ?? (x.available ? "available" : "")) ===
+    "available";
+  const c = pane.candidates?.items.find((x) => x.recommended && free(x) && x.incident_id !== inc?.id);
   if (inc && c && canAssign()) sendUnit(inc.id, c);
 }
 
