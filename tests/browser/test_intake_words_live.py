@@ -28,6 +28,9 @@ async def test_double_ctrl_enter_makes_one_incident_and_answer_time_is_sent(
     await create_unit(client, "DMK-KNG-1", "fire", KANIGORO)
     errors: list[str] = []
     page = await _open(context, base, errors)
+    posts: list[dict[str, str]] = []
+    page.on("request", lambda r: posts.append(r.headers)
+            if r.method == "POST" and r.url.endswith("/api/v1/calls") else None)
     await page.locator("#f-phone").press_sequentially("081233344455")
     await expect(page.locator("#answered-at")).to_contain_text("WIB")
     await page.locator("#f-phone").press("Alt+2")
@@ -40,6 +43,8 @@ async def test_double_ctrl_enter_makes_one_incident_and_answer_time_is_sent(
     await until_db(db, "SELECT count(*) = 1 FROM assignments")
     assert await db.fetchval("SELECT count(*) FROM incidents") == 1
     assert await db.fetchval("SELECT count(*) FROM calls") == 1
+    # The second press found the button disabled; the one request carried its own key.
+    assert len(posts) == 1 and posts[0].get("idempotency-key")
     row = await db.fetchrow("SELECT lat, lon FROM incidents")
     assert (round(row["lat"], 4), round(row["lon"], 4)) == (-8.134, 112.215)
     # The answer time is the first keystroke, before the call was saved.
