@@ -5,7 +5,7 @@ worded in the user's language from the error itself (never the server's English 
 from __future__ import annotations
 
 import asyncpg
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Page, Route, expect
 
 from tests.browser.conftest import log_in
 from tests.browser.test_pages_live import _open
@@ -107,4 +107,36 @@ async def test_every_message_is_indonesian_and_english_when_toggled(
     await page.locator("#f-notes").fill("x" * (limit + 1000))
     assert len(await page.locator("#f-notes").input_value()) == limit
     await expect(page.locator('[data-count="f-notes"]')).to_have_text(f"{limit}/{limit}")
+    assert errors == []
+
+
+async def test_a_report_saved_but_unanswered_is_retried_with_its_key_and_not_doubled(
+        start_app: AppFactory, context: BrowserContext, db: asyncpg.Connection) -> None:
+    client = await start_app()
+    base = str(client.make_url("/"))
+    await log_in(context, base, db)
+    errors: list[str] = []
+    page = await _open(context, base, errors)
+    keys: list[str | None] = []
+
+    async def lose_first_answer(route: Route) -> None:
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            await route.fetch()  # the server saves it; the answer never reaches the console
+            await route.abort("timedout")
+        else:
+            await route.continue_()
+
+    await page.route("**/api/v1/calls", lose_first_answer)
+    await _emergency(page, "081233344455")
+    await page.locator("#f-address").fill("Jl. Raya Kanigoro 12")
+    await page.keyboard.press("Control+Enter")
+    await expect(page.locator("#intake-msg")).to_have_text(
+        "Server tidak terjangkau; coba lagi")
+    assert await db.fetchval("SELECT count(*) FROM incidents") == 1
+    await page.keyboard.press("Control+Enter")  # the call-taker tries again
+    await expect(page.locator("#intake-msg")).to_contain_text("tersimpan")
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    assert await db.fetchval("SELECT count(*) FROM incidents") == 1
+    assert await db.fetchval("SELECT count(*) FROM calls") == 1
     assert errors == []
