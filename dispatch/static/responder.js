@@ -25,7 +25,7 @@ const state = {
   fresh: false, device: null, lastSent: null, error: "", audio: null, wakeLock: null,
 };
 
-function unlockAudio() {
+function unlockAudio(e) {
   if (state.audio) return;
   try {
     state.audio = new AudioContext();
@@ -40,8 +40,10 @@ function unlockAudio() {
   } catch { state.audio = null; }
   document.body.dataset.sound = state.audio ? "on" : "off";
   // Not a redraw: the tap that unlocked the audio must still reach the button it was on.
-  // Nothing moves either (it stays, invisible, until the next redraw).
-  if (state.audio) $("#sound-unlock")?.classList.add("done");
+  // Nothing moves either (it stays, invisible, until the next redraw). A tap on the banner
+  // itself completes first: its own click then takes it away.
+  const banner = $("#sound-unlock");
+  if (state.audio && banner && e?.target !== banner) banner.classList.add("done");
 }
 
 async function keepAwake(assigned) {
@@ -205,6 +207,7 @@ async function main() {
   onLangChange(render);
   document.body.dataset.sound = "off";
   $("#sound-unlock").hidden = false;
+  $("#sound-unlock").addEventListener("click", (e) => { unlockAudio(e); e.currentTarget.hidden = true; });
   for (const kind of ["pointerdown", "touchstart", "keydown"]) {
     window.addEventListener(kind, unlockAudio, { once: true, capture: true });
   }
