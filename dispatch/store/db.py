@@ -128,11 +128,25 @@ async def in_transaction(
     timeout: float,
     attempts: int = 3,
 ) -> T:
-    """Run ``work`` in one transaction; rerun it on a deadlock or serialization failure."""
+    """Run ``work`` in one transaction; rerun it on a deadlock or serialization failure.
+
+    Before it commits, the incidents and units ``work`` wrote events about get their
+    board snapshots (dispatch/store/events.py).
+    """
+    from dispatch.store.events import forget_touched, write_snapshots
+
     for attempt in range(1, attempts + 1):
         try:
-            async with pool.acquire(timeout=timeout) as conn, conn.transaction():
-                return await work(conn)
+            async with pool.acquire(timeout=timeout) as conn:
+                forget_touched(conn)
+                try:
+                    async with conn.transaction():
+                        result = await work(conn)
+                        # The board snapshots of what changed, in the same transaction.
+                        await write_snapshots(conn)
+                        return result
+                finally:
+                    forget_touched(conn)
         except RETRYABLE_ERRORS as exc:
             if attempt == attempts:
                 raise

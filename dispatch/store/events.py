@@ -1,7 +1,14 @@
-"""The event log: timeline and outbox in one table."""
+"""The event log: timeline and outbox in one table.
+
+Each event an action writes about an incident or a unit also marks that record as
+changed by the transaction; :func:`write_snapshots` (called by
+:func:`dispatch.store.db.in_transaction` just before commit) adds the record's board
+snapshot and new revision to the last such event (dispatch/board.py).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -28,6 +35,43 @@ FROM unnest($1::bigint[], $2::text[]) AS p(id, stream_id)
 WHERE e.id = p.id
 """
 
+# Events that change nothing the board shows of their incident or unit, and are
+# written without that record's lock: they carry no snapshot.
+NO_SNAPSHOT_KINDS = frozenset({
+    "call.location_fix", "call.location_link", "handover.delivered",
+    "handover.delivery_failed",
+})
+
+
+@dataclass
+class Touched:
+    """The records one transaction wrote events about: id -> its last event's id."""
+
+    incidents: dict[int, int] = field(default_factory=dict)
+    units: dict[int, int] = field(default_factory=dict)
+
+
+# Per database session (server pid): a connection runs one transaction at a time.
+_TOUCHED: dict[int, Touched] = {}
+
+
+def _session(conn: asyncpg.Connection) -> int:
+    return int(conn.get_server_pid())
+
+
+def forget_touched(conn: asyncpg.Connection) -> None:
+    """Drop what a connection's previous (rolled back or foreign) transaction noted."""
+    _TOUCHED.pop(_session(conn), None)
+
+
+async def write_snapshots(conn: asyncpg.Connection) -> None:
+    """Snapshot every record this transaction wrote events about; call before commit."""
+    touched = _TOUCHED.pop(_session(conn), None)
+    if touched is not None and (touched.incidents or touched.units):
+        from dispatch.board import write_snapshots as write  # the board imports store modules
+
+        await write(conn, touched.incidents, touched.units)
+
 
 async def add_event(
     conn: asyncpg.Connection,
@@ -42,6 +86,12 @@ async def add_event(
     event_id: int = await conn.fetchval(
         INSERT_EVENT_SQL, kind, incident_id, unit_id, actor, data or {}
     )
+    if kind not in NO_SNAPSHOT_KINDS and (incident_id is not None or unit_id is not None):
+        touched = _TOUCHED.setdefault(_session(conn), Touched())
+        if incident_id is not None:
+            touched.incidents[incident_id] = event_id
+        if unit_id is not None:
+            touched.units[unit_id] = event_id
     return event_id
 
 

@@ -14,6 +14,12 @@ i.closed_at, i.disposition, i.closing_note, i.jurisdiction, i.kecamatan_code, i.
 i.desa_code, i.desa, i.handover_to, i.location_source, i.radius_m
 """
 
+# What the board shows of an incident besides its columns: its revision (sql/013) and
+# how many calls reported it (the first one and every duplicate).
+BOARD_INCIDENT_COLUMNS = f"""{INCIDENT_COLUMNS}, i.revision,
+(SELECT count(*) FROM calls c WHERE c.incident_id = i.id) AS caller_count
+"""
+
 INSERT_INCIDENT_SQL = f"""
 INSERT INTO incidents AS i (caller_phone, category, priority, lat, lon, address, description,
                        required_types, received_at, logged_by, location_source, radius_m)
@@ -31,7 +37,7 @@ FOR UPDATE SKIP LOCKED
 """
 
 LIST_INCIDENTS_SQL = f"""
-SELECT {INCIDENT_COLUMNS} FROM incidents i
+SELECT {BOARD_INCIDENT_COLUMNS} FROM incidents i
 WHERE ($1::text[] IS NULL OR i.status = ANY($1))
   AND ($2::timestamptz IS NULL OR i.received_at >= $2)
   AND ($3::timestamptz IS NULL OR i.received_at < $3)
