@@ -1,14 +1,15 @@
 // The supervisor dashboard: response-time percentiles per interval and the share
-// within target for a period and category, charts, and the CSV export. Figures
-// refresh by themselves when the live stream reports incidents or unit statuses.
+// within target for a period and category, charts, and the CSV export. The live
+// counts follow the stream's snapshots (sse.js BoardStore); the figures are read
+// again when the stream reports changes, at most every AGGREGATES_EVERY_MS.
 
 import * as API from "./api.js";
-import { $, debounce, fill, h } from "./dom.js";
+import { $, fill, h } from "./dom.js";
 import {
   applyI18n, bindToggle, categoryLabel, formatDuration, onLangChange, setMeta, t, unitTypeLabel,
 } from "./i18n.js";
 import { barChart, hbarChart } from "./charts.js";
-import { bindBanner, LiveStream } from "./sse.js";
+import { BoardStore, bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
 
 const INTERVALS = ["call_processing", "turnout", "travel", "total"];
@@ -19,6 +20,49 @@ const fmtMin = (v) => (v >= 10 ? v.toFixed(0) : v.toFixed(1));
 
 let meta = null;
 let last = null;
+const board = new BoardStore();
+const AGGREGATES_EVERY_MS = 30000;
+let loadedAt = 0;
+let reloadTimer = null;
+
+/** Read the figures again soon, but never sooner than AGGREGATES_EVERY_MS after the last. */
+function reloadSoon() {
+  if (reloadTimer !== null) return;
+  const wait = Math.max(0, loadedAt + AGGREGATES_EVERY_MS - Date.now());
+  reloadTimer = setTimeout(() => { reloadTimer = null; load(); }, wait);
+}
+
+async function loadBoard() {
+  board.beginLoad();
+  try {
+    const [inc, units] = await Promise.all([API.openIncidents(), API.units()]);
+    board.finishLoad(inc.items, units.items);
+  } catch {
+    board.during = null;
+  }
+  renderCounts();
+}
+
+function renderCounts() {
+  const incidents = [...board.incidents.values()];
+  const units = [...board.units.values()];
+  const box = $("#live-counts");
+  if (!box) return;
+  fill(box, t("sup.live_counts", {
+    open: incidents.length,
+    queued: incidents.filter((i) => i.status === "queued").length,
+    available: units.filter((u) => u.status === "available").length,
+    units: units.length,
+  }));
+  box.dataset.open = String(incidents.length);
+}
+
+function onEvent(kind, ev) {
+  const changed = board.apply(ev);
+  if (!changed.incident && !changed.unit) return;
+  renderCounts();
+  reloadSoon();
+}
 
 function isoDay(d) { return d.toISOString().slice(0, 10); }
 
@@ -31,6 +75,7 @@ function query() {
 }
 
 async function load() {
+  loadedAt = Date.now();
   const q = query();
   $("#csv").href = `/api/v1/reports/incidents.csv?${q}`;
   const get = (path, extra = {}) =>
@@ -134,13 +179,12 @@ async function main() {
   $("#to").value = isoDay(today);
   $("#from").value = isoDay(new Date(today - 29 * DAY_MS));
   $("#filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
-  onLangChange(() => { fillCategories(); render(); });
-  const reload = debounce(load, 500);
+  onLangChange(() => { fillCategories(); render(); renderCounts(); });
   const live = new LiveStream({
-    onEvent: (kind) => { if (kind.startsWith("incident.") || kind === "unit.status") reload(); },
+    onEvent,
     onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),
-    onReady: () => reload(),
-    onResync: () => reload(),
+    onReady: ({ resumed }) => { if (!resumed) loadBoard(); },
+    onResync: () => { loadBoard(); reloadSoon(); },
   });
   window.siap112 = { live, reload: load };
   live.connect();

@@ -27,6 +27,8 @@ BOARD_UNIT_COLUMNS = f"""{UNIT_COLUMNS}, u.revision,
     AS incident_id
 """
 
+GET_BOARD_UNIT_SQL = f"SELECT {BOARD_UNIT_COLUMNS} FROM units u WHERE u.id = $1"
+
 LIST_UNITS_SQL = f"""
 SELECT {BOARD_UNIT_COLUMNS}
 FROM units u

@@ -64,11 +64,11 @@ async def create_unit(request: web.Request) -> web.Response:
 async def get_unit(request: web.Request) -> web.Response:
     unit_id = path_id(request)
     async with connection(request) as conn:
-        unit = await unit_sql.get_unit(conn, unit_id)
-        if unit is None:
+        row = await conn.fetchrow(unit_sql.GET_BOARD_UNIT_SQL, unit_id)
+        if row is None:
             raise NotFound(f"unit {unit_id} not found")
         assignment = await inc_sql.open_assignment_for_unit(conn, unit_id)
-    return json_response(dict(_with_next(unit), assignment=assignment))
+    return json_response(dict(_with_next(dict(row)), assignment=assignment))
 
 
 @routes.put("/api/v1/units/{id}/location")
