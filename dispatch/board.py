@@ -4,16 +4,17 @@
 snapshots events carry (``data.snapshot.incident`` / ``data.snapshot.unit``) are
 built here, so a console applies a frame exactly as it would a fresh read.
 
-Snapshots: :func:`dispatch.store.events.add_event` notes which incidents and units
-a transaction wrote events about; before it commits, :func:`write_snapshots` bumps
-each one's ``revision`` (sql/013) once, reads it back in board shape, and adds it to
-the last event the transaction wrote about that record. Incidents are locked before
+Snapshots: :func:`dispatch.store.events.add_event` holds a transaction's events and
+notes which incidents and units they are about; before it commits, :func:`snapshots`
+bumps each one's ``revision`` (sql/013) once and reads it back in board shape, and
+the events are written with it on the last event about that record. Incidents are locked before
 units, each in ascending id order (the lock order of dispatch/actions.py); they are
 nearly always held already by the change itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import asyncpg
@@ -86,21 +87,34 @@ async def incident_items(conn: asyncpg.Connection, rows: list[Any]) -> list[dict
     return [dict(incident_out(dict(r)), assignments=by_incident[r["id"]]) for r in rows]
 
 
-async def write_snapshots(conn: asyncpg.Connection, incidents: dict[int, int],
-                          units: dict[int, int]) -> None:
+async def snapshots(conn: asyncpg.Connection, incidents: dict[int, int],
+                    units: dict[int, int], *, fresh: Collection[int] = ()
+                    ) -> dict[int, dict[str, Any]]:
     """Bump and snapshot the records a transaction wrote events about.
 
-    ``incidents`` and ``units`` map each record's id to the id of the last event the
-    transaction wrote about it; that event carries the snapshot.
+    ``incidents`` and ``units`` map each record's id to a key of the event that will
+    carry its snapshot; returns ``{key: {"incident": ..., "unit": ...}}``. ``fresh``:
+    incidents created by this transaction with no assignment yet (none to read).
     """
     per_event: dict[int, dict[str, Any]] = {}
     if incidents:
         rows = await conn.fetch(SNAPSHOT_INCIDENTS_SQL, sorted(incidents))
-        for item in await incident_items(conn, rows):
+        if all(r["id"] in fresh for r in rows):
+            items = [dict(incident_out(dict(r)), assignments=[]) for r in rows]
+        else:
+            items = await incident_items(conn, rows)
+        for item in items:
             per_event.setdefault(incidents[item["id"]], {})["incident"] = item
     if units:
         for row in await conn.fetch(SNAPSHOT_UNITS_SQL, sorted(units)):
             per_event.setdefault(units[row["id"]], {})["unit"] = unit_item(dict(row))
+    return per_event
+
+
+async def write_snapshots(conn: asyncpg.Connection, incidents: dict[int, int],
+                          units: dict[int, int]) -> None:
+    """Snapshot records into events already written (``{record id: event id}``)."""
+    per_event = await snapshots(conn, incidents, units)
     if per_event:
         ids = list(per_event)
         await conn.execute(ATTACH_SNAPSHOTS_SQL, ids, [per_event[i] for i in ids])

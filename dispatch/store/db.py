@@ -130,23 +130,23 @@ async def in_transaction(
 ) -> T:
     """Run ``work`` in one transaction; rerun it on a deadlock or serialization failure.
 
-    Before it commits, the incidents and units ``work`` wrote events about get their
-    board snapshots (dispatch/store/events.py).
+    Its events are written just before it commits, in one statement, with the board
+    snapshots of the incidents and units they are about (dispatch/store/events.py).
     """
-    from dispatch.store.events import forget_touched, write_snapshots
+    from dispatch.store.events import begin_events, forget_events, write_events
 
     for attempt in range(1, attempts + 1):
         try:
             async with pool.acquire(timeout=timeout) as conn:
-                forget_touched(conn)
+                begin_events(conn)
                 try:
                     async with conn.transaction():
                         result = await work(conn)
-                        # The board snapshots of what changed, in the same transaction.
-                        await write_snapshots(conn)
+                        # Its events, with the board snapshots of what changed.
+                        await write_events(conn)
                         return result
                 finally:
-                    forget_touched(conn)
+                    forget_events(conn)
         except RETRYABLE_ERRORS as exc:
             if attempt == attempts:
                 raise

@@ -1,9 +1,9 @@
 """The event log: timeline and outbox in one table.
 
-Each event an action writes about an incident or a unit also marks that record as
-changed by the transaction; :func:`write_snapshots` (called by
-:func:`dispatch.store.db.in_transaction` just before commit) adds the record's board
-snapshot and new revision to the last such event (dispatch/board.py).
+An action's events are held until just before its transaction commits
+(:func:`dispatch.store.db.in_transaction` calls :func:`write_events`), then written in
+one statement; the last event about each incident or unit carries that record's board
+snapshot and new revision (dispatch/board.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import asyncpg
 INSERT_EVENT_SQL = """
 INSERT INTO events (kind, incident_id, unit_id, actor, data)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING id
 """
 
 TIMELINE_SQL = """
@@ -41,17 +40,38 @@ NO_SNAPSHOT_KINDS = frozenset({
     "call.location_fix", "call.location_link", "handover.delivered",
     "handover.delivery_failed",
 })
+# Kinds after which an incident's assignments may differ from what it had before.
+ASSIGNMENT_KINDS = frozenset({"unit.assigned", "assignment.ended", "unit.status"})
+
+# A transaction's events, written in one statement just before it commits.
+INSERT_EVENTS_SQL = """
+INSERT INTO events (kind, incident_id, unit_id, actor, data)
+SELECT e.kind, e.incident_id, e.unit_id, e.actor, e.data
+FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::jsonb[])
+     WITH ORDINALITY AS e(kind, incident_id, unit_id, actor, data, n)
+ORDER BY e.n
+"""
 
 
 @dataclass
 class Touched:
-    """The records one transaction wrote events about: id -> its last event's id."""
+    """One transaction's events, and the records they are about.
 
+    ``incidents`` and ``units`` map a record's id to the index (in ``events``) of the
+    last event about it; ``created`` holds incidents made in this transaction, and
+    ``assignments`` the incidents whose assignments it may have changed.
+    """
+
+    events: list[tuple[str, int | None, int | None, str, dict[str, Any]]] = field(
+        default_factory=list)
     incidents: dict[int, int] = field(default_factory=dict)
     units: dict[int, int] = field(default_factory=dict)
+    created: set[int] = field(default_factory=set)
+    assignments: set[int] = field(default_factory=set)
 
 
 # Per database session (server pid): a connection runs one transaction at a time.
+# Only a transaction begun by dispatch.store.db.in_transaction is here.
 _TOUCHED: dict[int, Touched] = {}
 
 
@@ -59,18 +79,49 @@ def _session(conn: asyncpg.Connection) -> int:
     return int(conn.get_server_pid())
 
 
-def forget_touched(conn: asyncpg.Connection) -> None:
-    """Drop what a connection's previous (rolled back or foreign) transaction noted."""
+def begin_events(conn: asyncpg.Connection) -> None:
+    """Hold this connection's events until :func:`write_events` (before the commit)."""
+    _TOUCHED[_session(conn)] = Touched()
+
+
+def forget_events(conn: asyncpg.Connection) -> None:
+    """Drop what a rolled back transaction held."""
     _TOUCHED.pop(_session(conn), None)
 
 
-async def write_snapshots(conn: asyncpg.Connection) -> None:
-    """Snapshot every record this transaction wrote events about; call before commit."""
-    touched = _TOUCHED.pop(_session(conn), None)
-    if touched is not None and (touched.incidents or touched.units):
-        from dispatch.board import write_snapshots as write  # the board imports store modules
+def events_mark(conn: asyncpg.Connection) -> int:
+    """How many events are held now (for :func:`events_rollback` after a savepoint)."""
+    touched = _TOUCHED.get(_session(conn))
+    return len(touched.events) if touched is not None else 0
 
-        await write(conn, touched.incidents, touched.units)
+
+def events_rollback(conn: asyncpg.Connection, mark: int) -> None:
+    """Forget the events held since ``mark``: their savepoint was rolled back."""
+    touched = _TOUCHED.get(_session(conn))
+    if touched is not None:
+        kept = touched.events[:mark]
+        for held in (touched.events, touched.incidents, touched.units, touched.created,
+                     touched.assignments):
+            held.clear()
+        for event in kept:
+            _hold(touched, *event)
+
+
+async def write_events(conn: asyncpg.Connection) -> None:
+    """Write the transaction's events in one statement, each record's snapshot on the
+    last event about it (dispatch/board.py); call just before the commit."""
+    touched = _TOUCHED.pop(_session(conn), None)
+    if touched is None or not touched.events:
+        return
+    from dispatch.board import snapshots  # the board imports store modules
+
+    per_event = await snapshots(conn, touched.incidents, touched.units,
+                                fresh=touched.created - touched.assignments)
+    rows = touched.events
+    datas = [dict(data, snapshot=per_event[i]) if i in per_event else data
+             for i, (_, _, _, _, data) in enumerate(rows)]
+    await conn.execute(INSERT_EVENTS_SQL, [r[0] for r in rows], [r[1] for r in rows],
+                       [r[2] for r in rows], [r[3] for r in rows], datas)
 
 
 async def add_event(
@@ -81,18 +132,34 @@ async def add_event(
     incident_id: int | None = None,
     unit_id: int | None = None,
     data: dict[str, Any] | None = None,
-) -> int:
-    """Append one event; call inside the transaction that made the change."""
-    event_id: int = await conn.fetchval(
-        INSERT_EVENT_SQL, kind, incident_id, unit_id, actor, data or {}
-    )
-    if kind not in NO_SNAPSHOT_KINDS and (incident_id is not None or unit_id is not None):
-        touched = _TOUCHED.setdefault(_session(conn), Touched())
-        if incident_id is not None:
-            touched.incidents[incident_id] = event_id
-        if unit_id is not None:
-            touched.units[unit_id] = event_id
-    return event_id
+) -> None:
+    """Append one event; call inside the transaction that made the change.
+
+    In a transaction of :func:`dispatch.store.db.in_transaction` (every action's) the
+    event is held and written with the others just before the commit, with the board
+    snapshots; elsewhere it is written at once, without snapshots.
+    """
+    touched = _TOUCHED.get(_session(conn))
+    if touched is None:
+        await conn.execute(INSERT_EVENT_SQL, kind, incident_id, unit_id, actor, data or {})
+        return
+    _hold(touched, kind, incident_id, unit_id, actor, data or {})
+
+
+def _hold(touched: Touched, kind: str, incident_id: int | None, unit_id: int | None,
+          actor: str, data: dict[str, Any]) -> None:
+    index = len(touched.events)
+    touched.events.append((kind, incident_id, unit_id, actor, data))
+    if kind in NO_SNAPSHOT_KINDS:
+        return
+    if incident_id is not None:
+        touched.incidents[incident_id] = index
+        if kind == "incident.created":
+            touched.created.add(incident_id)
+        elif kind in ASSIGNMENT_KINDS:
+            touched.assignments.add(incident_id)
+    if unit_id is not None:
+        touched.units[unit_id] = index
 
 
 async def timeline(conn: asyncpg.Connection, incident_id: int) -> list[dict[str, Any]]:

@@ -101,8 +101,11 @@ class Relay:
         try:
             while True:
                 try:
-                    await self.flush_positions()
+                    # What is committed goes out first; the positions come due meanwhile
+                    # are turned into events after, and published on the next pass.
                     published = await self.publish_batch()
+                    if await self.flush_positions():
+                        published = self._settings.relay.batch  # go round again at once
                     delay = 0.2
                     beat()
                 except SERVICE_ERRORS as exc:
