@@ -7,8 +7,11 @@ COPY pyproject.toml README.md ./
 COPY dispatch ./dispatch
 COPY config ./config
 COPY sql ./sql
-# Editable install: config/ and sql/ are read from /app beside the package.
-RUN pip install --no-cache-dir -e . && useradd --system siap112
+# Editable install: config/ and sql/ are read from /app beside the package. The roads
+# extra is the offline routing engine; its data (`siap112 roads build`) goes in the
+# volume at /var/lib/siap112/roads, and without it dispatch ranks by straight line.
+RUN pip install --no-cache-dir -e '.[roads]' && useradd --system siap112 \
+    && mkdir -p /var/lib/siap112/roads && chown siap112 /var/lib/siap112/roads
 USER siap112
 EXPOSE 8112
 CMD ["siap112", "serve"]

@@ -79,6 +79,11 @@ class AssignmentPlan:
     distance_m: float | None
     eta_s: int | None
     stale_position: bool
+    # How the dispatcher ranked it ('road' or 'geodesic'; None when chosen by hand), and
+    # the road distance and time when by road (then eta_s is the road time too).
+    ranked_by: str | None = None
+    road_distance_m: float | None = None
+    road_eta_s: int | None = None
 
 
 def plan_for(incident: dict[str, Any], unit: dict[str, Any],
@@ -179,17 +184,20 @@ async def insert_assignment(conn: asyncpg.Connection, incident: dict[str, Any],
     """Record a claimed unit on an incident (the unit row is already 'dispatched')."""
     row = await conn.fetchrow(inc_sql.INSERT_ASSIGNMENT_SQL, incident["id"], unit["id"],
                               unit["unit_type"], method, actor, plan.distance_m, plan.eta_s,
-                              plan.stale_position)
+                              plan.stale_position, plan.ranked_by, plan.road_distance_m,
+                              plan.road_eta_s)
     data = {
         "assignment_id": row["id"], "callsign": unit["callsign"],
         "unit_type": unit["unit_type"], "method": method, "distance_m": plan.distance_m,
         "eta_s": plan.eta_s, "stale_position": plan.stale_position,
-        "status": UnitStatus.DISPATCHED.value,
+        "status": UnitStatus.DISPATCHED.value, "ranked_by": plan.ranked_by,
+        "road_distance_m": plan.road_distance_m, "road_eta_s": plan.road_eta_s,
     }
     await add_event(conn, "unit.assigned", actor=actor, incident_id=incident["id"],
                     unit_id=unit["id"], data=data)
     log.info("unit.assigned", incident_id=incident["id"], unit_id=unit["id"],
-             callsign=unit["callsign"], method=method, distance_m=plan.distance_m)
+             callsign=unit["callsign"], method=method, distance_m=plan.distance_m,
+             ranked_by=plan.ranked_by, road_eta_s=plan.road_eta_s)
     return int(row["id"])
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from dispatch import keys
+from dispatch.roads import RoadEngine
 from dispatch.settings import Settings
 from dispatch.store.db import create_pool
 from dispatch.store.migrate import MigrationFilesMissing, migrate
@@ -127,6 +128,16 @@ async def heartbeats_ctx(app: web.Application) -> AsyncIterator[None]:
     await supervisor.forget(app[keys.PG_POOL])
 
 
+async def roads_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The road engine of this process (the web views' and its dispatcher's), loaded in the
+    background so the service starts at once; its worker thread stopped on exit."""
+    engine = app[keys.ROADS]
+    warm = asyncio.create_task(engine.warm(), name="roads-warm")
+    yield
+    await _cancel(warm)
+    engine.close()
+
+
 async def close_streams(app: web.Application) -> None:
     """On shutdown, end SSE streams first: consoles reconnect to another instance at once."""
     app[keys.HUB].close_all()
@@ -155,6 +166,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(pg_pool_ctx)
     app.cleanup_ctx.append(redis_ctx)
     app[keys.LOOPS] = Supervisor(settings.supervise)
+    app[keys.ROADS] = RoadEngine(settings.roads)
+    app.cleanup_ctx.append(roads_ctx)
     app.cleanup_ctx.append(hub_ctx)
     if settings.relay.run_in_web:
         app.cleanup_ctx.append(supervised(
@@ -162,7 +175,8 @@ def create_app(settings: Settings) -> web.Application:
             settings.relay.poll_interval_s))
     if settings.dispatch.run_in_web:
         app.cleanup_ctx.append(supervised(
-            "dispatcher", lambda a: Dispatcher(a[keys.PG_POOL], settings).run_forever,
+            "dispatcher",
+            lambda a: Dispatcher(a[keys.PG_POOL], settings, roads=a[keys.ROADS]).run_forever,
             settings.dispatch.poll_interval_s))
     if settings.exchange.run_in_web and settings.exchange.partners:
         app.cleanup_ctx.append(supervised(

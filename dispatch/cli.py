@@ -1,5 +1,5 @@
 """The single entry point: ``siap112 serve|dispatcher|relay|exchange|check|migrate|seed|
-simulate|demo|bench`` and ``siap112 user|token`` (accounts)."""
+simulate|demo|bench|roads`` and ``siap112 user|token`` (accounts)."""
 
 from __future__ import annotations
 
@@ -282,6 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--url", default=None, help="base URL of a running service")
             sp.add_argument("--token", default=None,
                             help="API token (default: $SIAP112_TOKEN); see `siap112 token`")
+    roads = sub.add_parser("roads", help="routing data for travel time by road (offline)")
+    rc = roads.add_subparsers(dest="action", required=True)
+    rbuild = rc.add_parser("build", help="build routing data from an OpenStreetMap extract "
+                                         "(.osm.pbf or .osm), clipped to the regency")
+    rbuild.add_argument("file", type=Path, help="e.g. java-latest.osm.pbf (Geofabrik) or a "
+                        "BBBike extract of Blitar")
+    rbuild.add_argument("--data-dir", type=Path, default=None,
+                        help="default: roads.data_dir of the configuration")
+    rbuild.add_argument("--margin-km", type=float, default=None,
+                        help="default: roads.margin_km of the configuration")
     from dispatch.accounts_cli import add_parsers
 
     add_parsers(sub)
@@ -301,6 +311,21 @@ def _bench(settings: Settings, args: argparse.Namespace) -> None:
         sys.stdout.write(asyncio.run(bench_main(s.database_url, s.redis_url,
                                                 quick=args.quick, write=args.write)))
         sys.stdout.flush()
+
+
+def _roads_build(settings: Settings, args: argparse.Namespace) -> int:
+    """``siap112 roads build FILE``: what was built, on stdout for the operator."""
+    from dispatch.roads import RoadsError, build
+
+    data_dir = args.data_dir or Path(settings.roads.data_dir)
+    margin = settings.roads.margin_km if args.margin_km is None else args.margin_km
+    try:
+        report = build(args.file, data_dir, margin)
+    except RoadsError as exc:
+        sys.stderr.write(f"siap112 roads build: {exc}\n")
+        return 1
+    sys.stdout.write(f"{data_dir}: {report.summary()}\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,6 +366,8 @@ def _dispatch_command(args: argparse.Namespace, settings: Settings) -> int:
             sys.stderr.write(f"siap112 simulate: {exc}\n")
             return 1
         return 0
+    if command == "roads":
+        return _roads_build(settings, args)
     if command == "check":
         if not settings.database_url:
             raise SettingsError("SIAP112_DATABASE_URL not set")

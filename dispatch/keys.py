@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
+from dispatch.roads import RoadEngine
 from dispatch.settings import Settings
 from dispatch.store.accounts import Principal
 from dispatch.stream import StreamHub
@@ -16,4 +17,5 @@ PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", Redis)
 HUB = web.AppKey("stream_hub", StreamHub)
 LOOPS = web.AppKey("loops", Supervisor)  # the supervised background loops
+ROADS = web.AppKey("roads", RoadEngine)  # travel time by road (off without routing data)
 PRINCIPAL = web.RequestKey("principal", Principal)  # set by web/auth.authenticate

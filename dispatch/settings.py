@@ -290,6 +290,46 @@ def _sms_settings(raw: Mapping[str, Any]) -> SmsSettings:
     return sms
 
 
+@dataclass(frozen=True)
+class RoadsSettings:
+    """Travel time by road from an OpenStreetMap extract built with `siap112 roads build`
+    (dispatch/roads.py). No routing data in ``data_dir``: geodesic distance x road_factor."""
+
+    data_dir: str = "/var/lib/siap112/roads"
+    margin_km: float = 10.0          # the extract is clipped to the regency plus this
+    k: int = 8                       # the geodesically nearest candidates timed by road
+    max_radius_m: float = 60000.0    # candidates farther than this are not timed by road
+    budget_ms: float = 200.0         # one engine call longer than this: geodesic for the pass
+    # The engine's costing per unit type (auto, truck, motorcycle, motor_scooter, ...).
+    costing: Mapping[str, str] = field(default_factory=lambda: {
+        "ambulance": "auto", "fire": "truck", "police": "motorcycle", "default": "auto"})
+
+    def costing_for(self, unit_type: str) -> str:
+        return self.costing.get(unit_type, self.costing.get("default", "auto"))
+
+
+ROAD_COSTINGS = frozenset({"auto", "truck", "motorcycle", "motor_scooter", "bus", "taxi"})
+
+
+def _roads_settings(raw: Mapping[str, Any], unit_types: Any) -> RoadsSettings:
+    tree = dict(raw)
+    costing = {**RoadsSettings().costing, **{k: str(v) for k, v in
+                                              tree.pop("costing", {}).items()}}
+    roads = RoadsSettings(**tree, costing=costing)
+    if not 1 <= roads.k <= 50:
+        raise SettingsError("roads.k must be in [1, 50]")
+    if roads.budget_ms <= 0 or roads.max_radius_m <= 0 or roads.margin_km < 0:
+        raise SettingsError("roads.budget_ms and max_radius_m must be > 0, margin_km >= 0")
+    bad = {t: c for t, c in costing.items() if c not in ROAD_COSTINGS}
+    if bad:
+        raise SettingsError(f"roads.costing: unknown costing {bad}; "
+                            f"allowed {sorted(ROAD_COSTINGS)}")
+    unknown = set(costing) - set(unit_types) - {"default"}
+    if unknown:
+        raise SettingsError(f"roads.costing names unknown unit types: {sorted(unknown)}")
+    return roads
+
+
 def _units_settings(raw: Mapping[str, Any]) -> UnitsSettings:
     units = UnitsSettings(**raw)
     if units.position_event_s < 0:
@@ -353,6 +393,7 @@ class Settings:
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     pranks: PrankSettings = field(default_factory=PrankSettings)
+    roads: RoadsSettings = field(default_factory=RoadsSettings)
 
 
 def _coerce(value: str, like: Any, name: str) -> Any:
@@ -426,6 +467,7 @@ def load_settings(
         exchange=_exchange_settings(tree.get("exchange", {}), tree.get("partners", {})),
         sms=_sms_settings(tree.get("sms", {})),
         pranks=PrankSettings(**tree.get("pranks", {})),
+        roads=_roads_settings(tree.get("roads", {}), runcards.unit_types),
     )
     _validate(settings)
     return settings

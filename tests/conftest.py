@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
@@ -101,6 +102,10 @@ def make_settings(database_url: str, redis_url: str, stream_key: str
     # No base tiles from the internet: the map tests start their own tile server.
     base = load_settings(env={})
     base = replace(base, map=replace(base.map, tile_url=""))
+    # No road data unless a test builds its own: a deployment's folder on this machine
+    # must not turn every dispatch test into a road-ranked one.
+    base = replace(base, roads=replace(base.roads, data_dir=os.path.join(
+        tempfile.gettempdir(), f"siap112-no-roads-{uuid.uuid4().hex[:8]}")))
 
     def make(**sections: dict[str, Any] | str) -> Settings:
         s = replace(base, database_url=database_url, redis_url=redis_url,

@@ -19,7 +19,8 @@ ROWS = (
     "5. stats: one month", "6. memory per open SSE console", "6. server RSS at",
     "baseline: geopy geodesic", "1. intake with two web processes",
     "3. bytes to a console per status change", "3. web process CPU per event",
-    "7. board API", "7. console first render",
+    "8. board API", "8. console first render",
+    "7. road re-ranking, river", "7. road re-ranking, grid",
 )
 
 

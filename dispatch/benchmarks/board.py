@@ -100,18 +100,18 @@ async def measure(svc: service.Process, conn: asyncpg.Connection, count: int,
         api_s, api_bytes = await _api_times(svc, f"/api/v1/incidents?status=open&limit={count}",
                                             max(3, repeats))
         units_s, units_bytes = await _api_times(svc, "/api/v1/units", max(3, repeats))
-        rows = [Row(f"7. board API, {count:,} open incidents",
+        rows = [Row(f"8. board API, {count:,} open incidents",
                     f"GET /api/v1/incidents?status=open {api_s * 1e3:,.0f} ms "
                     f"({api_bytes / 1024:,.0f} KiB); GET /api/v1/units {units_s * 1e3:,.0f} ms "
                     f"({units_bytes / 1024:,.0f} KiB)", "—", "— (part of the first render)",
                     None)]
         if chromium() is None:
-            rows.append(Row(f"7. console first render, {count:,} open incidents",
+            rows.append(Row(f"8. console first render, {count:,} open incidents",
                             "not measured: no Chromium binary", "—", "< 1 s", None))
             return rows
         renders = await _first_render(svc, count, repeats)
         median = percentile(renders, 0.5)
-        rows.append(Row(f"7. console first render, {count:,} open incidents (Chromium)",
+        rows.append(Row(f"8. console first render, {count:,} open incidents (Chromium)",
                         f"{median * 1e3:,.0f} ms median of {len(renders)} (navigation start → "
                         "board drawn)", f"the two board API calls: {(api_s + units_s) * 1e3:,.0f}"
                         " ms", "< 1 s", median < 1.0))

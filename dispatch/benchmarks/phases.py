@@ -52,6 +52,8 @@ class Sizes:
     cpu_rate: float
     open_incidents: int  # on the board for the console's first load
     board_repeats: int
+    road_grid_km: float = 6000.0  # the synthetic regency-sized road grid (benchmarks/roads.py)
+    road_incidents: int = 200
 
 
 FULL = Sizes(concurrency=8, intake_requests=3000, half_load_s=5, raw_inserts=20000,
@@ -63,7 +65,8 @@ QUICK = Sizes(concurrency=8, intake_requests=80, half_load_s=0.5, raw_inserts=20
               dispatch_rate=100, dispatch_s=0.3, consoles=5, fanout_rate=100, fanout_s=0.3,
               memory_consoles=20, nearest_sizes=(100, 1000), nearest_queries=50,
               stats_incidents=3000, stats_repeats=2, samples=50, cpu_events=10, cpu_rate=50,
-              open_incidents=50, board_repeats=1)
+              open_incidents=50, board_repeats=1,
+              road_grid_km=500.0, road_incidents=20)
 
 
 def incident_body(i: int) -> dict[str, Any]:

@@ -58,7 +58,11 @@ and the trivial aiohttp baseline, so they are compared like for like.
    /api/v1/stats/response-times for one month, median of several calls. Baseline: a plain
    count and average over the same month's rows.
 6. Memory: VmRSS of the service process with no console, then with N consoles open.
-7. Board: open incidents (queued, needing a unit type the fleet lacks) inserted in SQL;
+7. Road re-ranking: `python -m dispatch.benchmarks.roads` in the same run. The river network
+   of tests/test_roads.py and a synthetic grid the size of the regency's roads, each built
+   with `siap112 roads build`'s code; per incident, the geodesic K nearest of 120 units
+   (baseline) and the same followed by the engine's matrix call for them (the figure).
+8. Board: open incidents (queued, needing a unit type the fleet lacks) inserted in SQL;
    GET /api/v1/incidents?status=open and GET /api/v1/units timed on the loopback (median);
    the console page in Chromium (Playwright, 1366x768, outside requests refused) from
    navigation start to every incident drawn on the board (median of several loads).
@@ -86,9 +90,32 @@ def _nearest_rows(sizes: Sizes) -> list[Row]:
     return rows
 
 
+async def _road_rows(sizes: Sizes) -> list[Row]:
+    """Road re-ranking (dispatch/benchmarks/roads.py), when the engine is installed."""
+    from dispatch.benchmarks import roads
+    from dispatch.roads import engine_version
+
+    if engine_version() is None:
+        return [Row("7. road re-ranking", "skipped: routing engine not installed "
+                    "(siap112[roads])", "—", "—", None)]
+    log.info("bench.phase", phase="roads", grid_km=sizes.road_grid_km)
+    rows = []
+    budget_ms = 200.0  # roads.budget_ms's default
+    for f in await roads.measure(sizes.road_incidents, grid_km=sizes.road_grid_km):
+        p99 = roads.pct(f.road_ms, 0.99)
+        rows.append(Row(
+            f"7. road re-ranking, {f.name} {f.report.km:,.0f} km, K={f.k}",
+            f"p50 {roads.pct(f.road_ms, 0.5):.2f} ms, p99 {p99:.2f} ms per incident; built "
+            f"in {f.report.seconds:.1f} s, {f.report.size_bytes / 1e6:.1f} MB",
+            f"geodesic only p50 {roads.pct(f.geo_ms, 0.5):.2f} ms, "
+            f"p99 {roads.pct(f.geo_ms, 0.99):.2f} ms",
+            f"p99 < {budget_ms:g} ms (budget)", p99 < budget_ms))
+    return rows
+
+
 async def run(admin_url: str, redis_url: str, sizes: Sizes) -> list[Row]:
     """Every phase against a database of the benchmark's own; returns the table rows."""
-    rows = _nearest_rows(sizes)
+    rows = _nearest_rows(sizes) + await _road_rows(sizes)
     stream_key = f"siap112:bench:{uuid.uuid4().hex[:10]}"
     async with service.bench_database(admin_url) as db_url:
         try:
@@ -98,7 +125,7 @@ async def run(admin_url: str, redis_url: str, sizes: Sizes) -> list[Row]:
             redis = Redis.from_url(redis_url)
             await redis.delete(stream_key)
             await redis.aclose()
-    order = {name: i for i, name in enumerate(["1", "2", "3", "4", "5", "6", "7", "b"])}
+    order = {name: i for i, name in enumerate(["1", "2", "3", "4", "5", "6", "7", "8", "b"])}
     return sorted(rows, key=lambda r: order.get(r.name[0], 9))
 
 

@@ -42,6 +42,9 @@ class Ranked:
     candidate: Candidate
     distance_m: float | None
     stale: bool
+    # Set when the candidate was timed by road (dispatch/roads.py); None: geodesic only.
+    road_distance_m: float | None = None
+    road_eta_s: int | None = None
 
 
 def geodesic_m(a: Point, b: Point) -> float:

@@ -11,7 +11,7 @@ whole queue, because a unit only ever serves a need of its own type.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,6 +109,34 @@ def plan_fleet(incidents: Iterable[WaitingIncident], fleet: FleetIndex, *, now: 
     fleet.age(now=now, stale_after_s=stale_after_s)
     return _plan(incidents, lambda origin, unit_type, reserved: fleet.rank(
         origin, unit_type, FALLBACKS, reserved))
+
+
+# Re-ranks one need's geodesic candidates (e.g. by road time): (origin, type, ranked).
+Rerank = Callable[[Point, str, list[Ranked]], Awaitable[list[Ranked]]]
+
+
+async def plan_fleet_reranked(incidents: Iterable[WaitingIncident], fleet: FleetIndex, *,
+                              now: datetime, stale_after_s: float, k: int, rerank: Rerank
+                              ) -> dict[int, list[list[Ranked]]]:
+    """``plan_fleet`` with the ``k`` geodesically nearest of each need re-ranked by
+    ``rerank`` before the first is reserved: the same queue order and reservations, only
+    the order within each need's candidates changes."""
+    fleet.age(now=now, stale_after_s=stale_after_s)
+    reserved: set[int] = set()
+    result: dict[int, list[list[Ranked]]] = {}
+    for incident in queue_order(incidents):
+        if incident.location is None:
+            continue
+        per_need = []
+        for unit_type in incident.unmet:
+            ranked = fleet.rank(incident.location, unit_type, max(k, FALLBACKS), reserved)
+            if ranked:  # even one candidate: its ETA is then by road
+                ranked = await rerank(incident.location, unit_type, ranked)
+            if ranked:
+                reserved.add(ranked[0].candidate.unit_id)
+            per_need.append(ranked)
+        result[incident.id] = per_need
+    return result
 
 
 def _plan(incidents: Iterable[WaitingIncident],

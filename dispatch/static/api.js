@@ -61,6 +61,7 @@ export function duplicates(lat, lon, category) {
   return api(`/api/v1/duplicates?${q}`);
 }
 export const candidates = (id) => api(`/api/v1/incidents/${id}/candidates`);
+export const route = (id, unitId) => api(`/api/v1/incidents/${id}/route?unit_id=${unitId}`);
 export const assign = (id, body) =>
   api(`/api/v1/incidents/${id}/assignments`, { method: "POST", body });
 export const closeIncident = (id, body) =>

@@ -10,12 +10,12 @@ import * as API from "./api.js";
 import { $, $$, debounce, fill, h } from "./dom.js";
 import {
   applyI18n, bindToggle, categoryLabel, dispositionLabel, errorText, formatDuration, formatKm,
-  onLangChange, setMeta, statusLabel, t, unitTypeLabel,
+  onLangChange, roadText, setMeta, statusLabel, t, unitTypeLabel,
 } from "./i18n.js";
 import * as Calls from "./calls.js";
 import * as CallLink from "./calllink.js";
 import * as Locate from "./locate.js";
-import { BlitarMap } from "./map.js";
+import { BlitarMap, showAssignedRoute } from "./map.js";
 import { BoardStore, bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
 
@@ -148,6 +148,8 @@ function renderMap() {
   state.map.setUnits([...state.units.values()]);
   state.map.setAccuracy(Calls.amlCircles(new Set(state.incidents.keys())));
   state.map.setCallerFixes(CallLink.fixCircles());
+  // The selected incident's unit's road route (none without routing data).
+  showAssignedRoute(state.map, state.incidents.get(state.selected), API.route);
 }
 
 function tickElapsed() {
@@ -208,7 +210,7 @@ function renderDetail({ rebuild = false } = {}) {
     h("h3", {}, t("detail.assignments")),
     h("ul", { class: "assignments" }, open.map((a) => h("li", {},
       h("b", {}, a.callsign), ` ${statusLabel(a.status)} · ${formatKm(a.distance_m)} · `,
-      `${t("unit.eta")} ${formatDuration(a.eta_s)} `,
+      `${t("unit.eta")} ${formatDuration(a.eta_s)}`, roadText(a), " ",
       h("button", {
         type: "button", class: state.replacing === a.id ? "active" : "",
         onclick: () => { state.replacing = state.replacing === a.id ? null : a.id; renderDetail(); },
@@ -226,7 +228,7 @@ function candidateRow(c, inc) {
   return h("li", { class: `cand${c.recommended ? " recommended" : ""}${busy ? " busy" : ""}`,
     dataset: { unit: c.unit_id } },
   h("b", {}, c.callsign), ` ${unitTypeLabel(c.unit_type)} · ${formatKm(c.distance_m)} · `,
-  `${t("unit.eta")} ${formatDuration(c.eta_s)}`,
+  `${t("unit.eta")} ${formatDuration(c.eta_s)}`, roadText(c),
   c.stale_position ? h("em", {}, ` (${t("detail.stale")})`) : null,
   busy ? h("em", {}, ` (${statusLabel(c.status)}${c.incident_id ? ` #${c.incident_id}` : ""})`)
     : null,
@@ -243,6 +245,8 @@ function renderCandidates(res) {
   const rec = res.items.filter((c) => c.recommended);
   const others = res.items.filter((c) => !c.recommended);
   fill(box,
+    h("p", { class: "ranking-note", dataset: { ranking: res.ranking, roads: res.roads } },
+      t(res.roads === "degraded" ? "road.degraded" : `road.ranking_${res.ranking}`)),
     res.radius_m != null ? h("p", { class: "radius-note" },
       t("detail.radius_note", { radius: Locate.radiusText(res.radius_m) })) : null,
     rec.length ? h("h3", {}, t("detail.recommended")) : null,

@@ -104,6 +104,11 @@ const STRINGS = {
     "detail.hide": "Sembunyikan",
     "unit.distance": "Jarak",
     "unit.eta": "Perkiraan tiba",
+    "road.by_road": "lewat jalan",
+    "road.straight": "perkiraan garis lurus",
+    "road.ranking_road": "Urutan menurut waktu tempuh lewat jalan",
+    "road.ranking_geodesic": "Urutan menurut jarak (perkiraan garis lurus)",
+    "road.degraded": "Mesin rute tidak menjawab: urutan menurut jarak (perkiraan garis lurus)",
     "responder.pick": "Pilih unit",
     "responder.no_assignment": "Tidak ada tugas. Siaga.",
     "responder.assignment": "Tugas saat ini",
@@ -356,6 +361,11 @@ const STRINGS = {
     "detail.hide": "Hide",
     "unit.distance": "Distance",
     "unit.eta": "Estimated arrival",
+    "road.by_road": "by road",
+    "road.straight": "straight-line estimate",
+    "road.ranking_road": "Ranked by travel time by road",
+    "road.ranking_geodesic": "Ranked by distance (straight-line estimate)",
+    "road.degraded": "Routing engine not answering: ranked by distance (straight-line estimate)",
     "responder.pick": "Choose a unit",
     "responder.no_assignment": "No assignment. Standing by.",
     "responder.assignment": "Current assignment",
@@ -580,6 +590,12 @@ export function formatDuration(seconds) {
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
   const mm = h ? String(m).padStart(2, "0") : String(m);
   return `${h ? h + ":" : ""}${mm}:${String(r).padStart(2, "0")}`;
+}
+
+/** How an ETA was reckoned: by road (with the road distance), else a straight line. */
+export function roadText(item) {
+  return item.road_eta_s != null ? ` · ${t("road.by_road")} ${formatKm(item.road_distance_m)}`
+    : ` · ${t("road.straight")}`;
 }
 
 export function formatKm(metres) {

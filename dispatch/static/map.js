@@ -242,6 +242,22 @@ export class BlitarMap {
     this.map.setView([lat, lon], Math.max(this.map.getZoom(), zoom));
   }
 
+  /** A unit's road route to an incident: the GeoJSON LineString Feature of
+   * GET /api/v1/incidents/{id}/route (properties incident_id, unit_id), or null. */
+  setRoute(feature) {
+    if (!this.routeLayer) this.routeLayer = L.layerGroup().addTo(this.map);
+    this.routeLayer.clearLayers();
+    if (!feature?.geometry) return;
+    const p = feature.properties || {};
+    const line = L.geoJSON(feature, { interactive: false,
+      style: { className: "map-route", color: "#1565c0", weight: 5, opacity: 0.8 } });
+    line.on("add", () => line.eachLayer((l) => {
+      const el = l.getElement();
+      if (el) Object.assign(el.dataset, { incident: String(p.incident_id), unit: String(p.unit_id) });
+    }));
+    line.addTo(this.routeLayer);
+  }
+
   /** The location being entered in the intake form, or null. */
   setPick(lat, lon) {
     this.pickLayer.clearLayers();
@@ -250,4 +266,20 @@ export class BlitarMap {
       icon: L.divIcon({ className: "map-pick", html: element("span", ""),
         iconSize: [40, 40] }) }).addTo(this.pickLayer);
   }
+}
+
+/**
+ * Draw on `bmap` the road route of the incident's first open assignment (fetched once
+ * per incident and unit by fetchRoute(incidentId, unitId)), or clear it when `inc` is
+ * null or has none. Without routing data the answer has no geometry: nothing is drawn.
+ */
+export async function showAssignedRoute(bmap, inc, fetchRoute) {
+  const a = (inc?.assignments || []).find((x) => !x.ended_at);
+  const key = inc && a ? `${inc.id}:${a.unit_id}` : "";
+  if (!bmap || key === bmap.routeKey) return;
+  bmap.routeKey = key;
+  if (!key) { bmap.setRoute(null); return; }
+  let feature = null;
+  try { feature = await fetchRoute(inc.id, a.unit_id); } catch { /* drawn next selection */ }
+  if (bmap.routeKey === key) bmap.setRoute(feature);
 }

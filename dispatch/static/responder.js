@@ -7,8 +7,8 @@
 import * as API from "./api.js";
 import { $, fill, h } from "./dom.js";
 import {
-  applyI18n, bindToggle, categoryLabel, formatDuration, formatKm, onLangChange, setMeta,
-  statusLabel, t, unitTypeLabel,
+  applyI18n, bindToggle, categoryLabel, formatDuration, formatKm, onLangChange, roadText,
+  setMeta, statusLabel, t, unitTypeLabel,
 } from "./i18n.js";
 import { BoardStore, bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
@@ -106,10 +106,11 @@ function assignmentView() {
     h("p", { class: "inc-cat" }, h("b", {}, categoryLabel(inc.category)), ` · P${inc.priority}`),
     h("p", {}, inc.address || ""), inc.description ? h("p", {}, inc.description) : null,
     h("p", {}, `${t("unit.distance")}: ${formatKm(dist)} · ${t("unit.eta")}: `,
-      formatDuration(a.eta_s)),
+      formatDuration(a.eta_s), roadText(a)),
     loc ? h("a", {
       class: "maplink", target: "_blank", rel: "noopener",
-      href: `https://www.google.com/maps/dir/?api=1&destination=${loc.lat},${loc.lon}`,
+      href: `https://www.google.com/maps/dir/?api=1&destination=${loc.lat},${loc.lon}` +
+        `&travelmode=driving${state.device ? `&origin=${state.device.lat},${state.device.lon}` : ""}`,
     }, t("responder.open_map")) : null,
     loc ? h("a", { class: "maplink geo", href: `geo:${loc.lat},${loc.lon}` },
       ` (geo:${loc.lat.toFixed(5)},${loc.lon.toFixed(5)})`) : null);

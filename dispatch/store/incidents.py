@@ -116,7 +116,8 @@ RETURNING {INCIDENT_COLUMNS}
 ASSIGNMENT_COLUMNS = """
 a.id, a.incident_id, a.unit_id, u.callsign, a.unit_type, a.method, a.assigned_by,
 a.distance_m, a.eta_s, a.stale_position, a.status, a.dispatched_at, a.acknowledged_at,
-a.en_route_at, a.on_scene_at, a.transporting_at, a.at_hospital_at, a.ended_at, a.end_reason
+a.en_route_at, a.on_scene_at, a.transporting_at, a.at_hospital_at, a.ended_at, a.end_reason,
+a.ranked_by, a.road_distance_m, a.road_eta_s
 """
 
 ASSIGNMENTS_FOR_INCIDENT_SQL = f"""
@@ -141,8 +142,8 @@ WHERE a.id = $1
 
 INSERT_ASSIGNMENT_SQL = """
 INSERT INTO assignments (incident_id, unit_id, unit_type, method, assigned_by, distance_m,
-                         eta_s, stale_position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                         eta_s, stale_position, ranked_by, road_distance_m, road_eta_s)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 RETURNING id, dispatched_at
 """
 

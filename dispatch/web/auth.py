@@ -94,6 +94,7 @@ ROUTE_ROLES: dict[Route, Roles] = {
     ("POST", "/api/v1/incidents/{id}/take-over"): INTAKE | DISPATCH,
     ("POST", "/api/v1/incidents/{id}/location"): INTAKE | DISPATCH,
     ("GET", "/api/v1/incidents/{id}/candidates"): DISPATCH | OVERSIGHT,
+    ("GET", "/api/v1/incidents/{id}/route"): DISPATCH | OVERSIGHT,
     ("POST", "/api/v1/incidents/{id}/assignments"): DISPATCH,
     ("POST", "/api/v1/incidents/{id}/close"): DISPATCH,
     ("GET", "/api/v1/incidents/{id}/cap"): STAFF,

@@ -3,7 +3,10 @@
 ``/readyz`` answers 503 when PostgreSQL or Redis does not answer, a migration is
 pending, or a background loop of this process (dispatcher, relay, stream hub) is
 dead or stalled: ``checks.loops`` names it, ``loops`` gives each loop's last
-beat, failures and restarts, ``streams`` the open console streams.
+beat, failures and restarts, ``streams`` the open console streams. ``roads`` is the
+road engine of this process (``off``: no routing data, ``ok``, or ``degraded``: it failed
+or was over budget, so ranking is geodesic): degraded never fails readiness, because
+dispatch goes on by geodesic distance.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ async def readyz(request: web.Request) -> web.Response:
     checks["loops"] = "ok" if not problems else "; ".join(problems)
     ready = all(v == "ok" for v in checks.values())
     return json_response({"status": "ready" if ready else "not_ready", "checks": checks,
-                          "loops": loops.report(),
+                          "loops": loops.report(), "roads": request.app[keys.ROADS].status(),
                           "streams": {"open": request.app[keys.HUB].subscriber_count,
                                       "overflows": request.app[keys.HUB].overflows}},
                          status=200 if ready else 503)

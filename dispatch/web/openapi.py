@@ -25,7 +25,12 @@ from dispatch.web.common import json_response
 from dispatch.web.locationlinks import TOKEN_MAX, FixIn, LinkIn
 from dispatch.web.partners import HandoverIn, NoteIn, UpdateIn
 from dispatch.web.places_schemas import ImportIn, ListQuery, PlaceIn, SearchQuery
-from dispatch.web.reports_schemas import CandidatesQuery, GroupedQuery, HistogramQuery
+from dispatch.web.reports_schemas import (
+    CandidatesQuery,
+    GroupedQuery,
+    HistogramQuery,
+    RouteQuery,
+)
 from dispatch.web.schemas import (
     AssignIn,
     CloseIn,
@@ -73,6 +78,7 @@ QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/aml"): AmlQuery,
     ("GET", "/api/v1/duplicates"): DuplicateQuery,
     ("GET", "/api/v1/incidents/{id}/candidates"): CandidatesQuery,
+    ("GET", "/api/v1/incidents/{id}/route"): RouteQuery,
     ("GET", "/api/v1/reports/response-times"): GroupedQuery,
     ("GET", "/api/v1/reports/histogram"): HistogramQuery,
     ("GET", "/api/v1/reports/incidents.csv"): StatsQuery,

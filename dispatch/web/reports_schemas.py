@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from dispatch.web.schemas import StatsQuery, Strict, split_commas
-from dispatch.web.types import Line, QueryInt
+from dispatch.web.types import Line, QueryId, QueryInt
 
 
 class GroupedQuery(StatsQuery):
@@ -26,3 +26,8 @@ class CandidatesQuery(Strict):
     limit: QueryInt = Field(default=20, ge=1, le=200)
 
     _list = field_validator("unit_types", mode="before")(split_commas)
+
+
+class RouteQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)
+    unit_id: QueryId = Field(description="The unit whose road route to the incident is drawn")

@@ -38,9 +38,12 @@ from dispatch.core.planner import (
     WaitingIncident,
     free_left,
     plan_fleet,
+    plan_fleet_reranked,
     queue_order,
     unmet_needs,
 )
+from dispatch.core.spatial import FleetIndex
+from dispatch.roads import RoadEngine, RoadPass
 from dispatch.settings import Settings
 from dispatch.store import incidents as inc_sql
 from dispatch.store import units as unit_sql
@@ -63,9 +66,12 @@ def _waiting(row: asyncpg.Record) -> WaitingIncident:
 class Dispatcher:
     """One dispatcher; any number may run against the same database."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings,
+                 roads: RoadEngine | None = None) -> None:
         self._pool = pool
         self._settings = settings
+        # Travel time by road when routing data was built; else geodesic x road_factor.
+        self.roads = roads if roads is not None else RoadEngine(settings.roads)
         self._timeout = settings.db.acquire_timeout_s
         # Which dispatcher process acted, for the timeline and for audits.
         self.actor = f"dispatcher:{socket.gethostname()}:{os.getpid()}"
@@ -79,7 +85,6 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """One pass over the queue; returns the number of units assigned."""
-        cfg = self._settings.dispatch
         async with self._pool.acquire(timeout=self._timeout) as conn:
             fleet = await self._fleet.refresh(conn)
             rows = await self._waiting_rows(conn, fleet.free_by_type())
@@ -88,8 +93,7 @@ class Dispatcher:
         read = {r["id"] for r in rows}
         self._failing = {i: f for i, f in self._failing.items() if i in read}
         due = [_waiting(r) for r in rows if not self._backing_off(r["id"], now)]
-        plans = plan_fleet(due, fleet, now=datetime.now(UTC),
-                           stale_after_s=cfg.stale_position_s) if due else {}
+        plans = await self._plan(due, fleet) if due else {}
         already_queued = {r["id"] for r in rows if r["status"] == "queued"}
         assigned = served = failed = 0
         for incident in queue_order(due):
@@ -115,6 +119,19 @@ class Dispatcher:
         log.debug("dispatcher.pass", considered=len(rows), served=served,
                   failing=len(self._failing), assigned=assigned)
         return assigned
+
+    async def _plan(self, due: list[WaitingIncident], fleet: FleetIndex
+                    ) -> dict[int, list[list[Ranked]]]:
+        """The geodesic plan; with routing data, each need's K nearest re-ranked by road
+        time first, before any transaction (no row is locked while the engine works)."""
+        cfg = self._settings.dispatch
+        road_pass = RoadPass(self.roads)
+        if road_pass.failed:  # no routing data: geodesic, as always
+            return plan_fleet(due, fleet, now=datetime.now(UTC),
+                              stale_after_s=cfg.stale_position_s)
+        return await plan_fleet_reranked(due, fleet, now=datetime.now(UTC),
+                                         stale_after_s=cfg.stale_position_s,
+                                         k=self._settings.roads.k, rerank=road_pass.rerank)
 
     def _backing_off(self, incident_id: int, now: float) -> bool:
         failing = self._failing.get(incident_id)
@@ -190,9 +207,15 @@ class Dispatcher:
                 continue  # taken meanwhile; try the next nearest
             await actions.unit_status_event(conn, dict(unit), incident_id=incident["id"],
                                             actor=self.actor, previous="available")
-            eta = travel_time_s(choice.distance_m, cfg.speed_for(unit["unit_type"]),
-                                        cfg.road_factor)
-            plan_ = actions.AssignmentPlan(choice.distance_m, eta, choice.stale)
+            if choice.road_eta_s is not None:
+                plan_ = actions.AssignmentPlan(
+                    choice.distance_m, choice.road_eta_s, choice.stale, ranked_by="road",
+                    road_distance_m=choice.road_distance_m, road_eta_s=choice.road_eta_s)
+            else:
+                eta = travel_time_s(choice.distance_m, cfg.speed_for(unit["unit_type"]),
+                                    cfg.road_factor)
+                plan_ = actions.AssignmentPlan(choice.distance_m, eta, choice.stale,
+                                               ranked_by="geodesic")
             await actions.insert_assignment(conn, incident, dict(unit), plan_, method="auto",
                                             actor=self.actor)
             return True
@@ -211,7 +234,8 @@ class Dispatcher:
         self._fleet = FleetCache()  # a restart after a failure reads the fleet whole
         waker = Waker(self._settings.database_url, DISPATCH_CHANNEL)
         delay = 0.5
-        log.info("dispatcher.started", actor=self.actor)
+        log.info("dispatcher.started", actor=self.actor, roads=self.roads.state)
+        await self.roads.warm()
         try:
             while True:
                 try:
