@@ -31,20 +31,27 @@ const state = {
 
 // ---------- loading and live updates ----------
 
+// Resolved once the page's own data (meta, geography, map) is there to draw with.
+let pageReady;
+const ready = new Promise((resolve) => { pageReady = resolve; });
+
 async function loadBoard() {
   board.beginLoad();
   const [inc, units] = await Promise.all([API.openIncidents(), API.units()]);
   board.finishLoad(inc.items, units.items);
+  await ready;
   state.loads += 1;
   document.body.dataset.boardLoads = String(state.loads);
   renderAll();
 }
 
 function onEvent(kind, ev) {
-  if (kind === "aml.received") Calls.onAmlEvent(ev);
-  if (kind.startsWith("call.location_")) CallLink.onLinkEvent(kind, ev);
   const changed = board.apply(ev);
-  if (changed.incident || changed.unit) renderSoon();
+  ready.then(() => {   // in order, once the page can draw
+    if (kind === "aml.received") Calls.onAmlEvent(ev);
+    if (kind.startsWith("call.location_")) CallLink.onLinkEvent(kind, ev);
+    if (changed.incident || changed.unit) renderSoon();
+  });
 }
 
 // A burst of frames draws the board once.
@@ -430,6 +437,18 @@ function bindIntake() {
 async function main() {
   bindToggle($("#lang"));
   showSession($("#session"));
+  // The stream first, so the board loads while the page's own data does.
+  const live = new LiveStream({
+    onEvent,
+    onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),
+    // Subscribe first, then load: nothing committed in between is lost.
+    onReady: ({ resumed }) => {
+      if (!resumed) loadBoard();   // a resumed stream sends what was missed, snapshots and all
+    },
+    onResync: () => loadBoard(),
+  });
+  window.siap112 = { live, state };
+  live.connect();
   [state.meta, state.geo] = await Promise.all([API.getMeta(), API.getGeo()]);
   setMeta(state.meta);
   renderCategories();
@@ -450,17 +469,7 @@ async function main() {
     renderAll();
     if (state.selected !== null) renderDetail({ rebuild: true });
   });
-  const live = new LiveStream({
-    onEvent,
-    onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),
-    // Subscribe first, then load: nothing committed in between is lost.
-    onReady: ({ resumed }) => {
-      if (!resumed) loadBoard();   // a resumed stream sends what was missed, snapshots and all
-    },
-    onResync: () => loadBoard(),
-  });
-  window.siap112 = { live, state };
-  live.connect();
+  pageReady();
   setInterval(tickElapsed, 1000);
   applyI18n();
 }

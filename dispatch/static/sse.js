@@ -80,6 +80,9 @@ export class BoardStore {
   }
 }
 
+// Dispatched on window for every event (and `resync`) the page's stream receives.
+export const STREAM_EVENT = "siap112:stream";
+
 export class LiveStream {
   /**
    * @param {object} handlers onEvent(kind, data), onReady({resumed}), onResync(),
@@ -110,7 +113,10 @@ export class LiveStream {
       this.setState("live");
       this.h.onReady?.({ resumed });
     });
-    es.addEventListener("resync", () => this.h.onResync?.());
+    es.addEventListener("resync", () => {
+      this.h.onResync?.();
+      window.dispatchEvent(new CustomEvent(STREAM_EVENT, { detail: { kind: "resync" } }));
+    });
     es.addEventListener("logout", () => {
       es.close();
       this.es = null;
@@ -124,6 +130,8 @@ export class LiveStream {
         const ev = JSON.parse(e.data);
         this.lastSeq = ev.seq ?? this.lastSeq;
         this.h.onEvent?.(kind, ev);
+        // Other panels of the page (exchange.js) follow the same stream.
+        window.dispatchEvent(new CustomEvent(STREAM_EVENT, { detail: { kind, ev } }));
       });
     }
     es.onerror = () => {
