@@ -60,7 +60,7 @@ def add_parsers(sub: Any) -> None:
     tc = token.add_subparsers(dest="action", required=True)
     tcreate = tc.add_parser("create", help="create a token; prints its secret once")
     tcreate.add_argument("name", help="who uses it; recorded as the actor of its changes")
-    tcreate.add_argument("--role", required=True, choices=accounts.ROLES)
+    tcreate.add_argument("--role", required=True, choices=accounts.TOKEN_ROLES)
     tcreate.add_argument("--unit", type=int, default=None, help="the responder's unit id")
     tcreate.add_argument("--days", type=day_count, default=None,
                          help=f"lifetime, 1-{MAX_DAYS} (default: auth.token_days)")

@@ -6,7 +6,9 @@ units, assignments, calls, AML messages or events.
 Lock order. Every transaction here takes its locks in this order, so no two can
 wait on each other in a cycle:
 
-1. a caller number's advisory lock (``calls.LOCK_PHONE_SQL``), then the call row;
+1. a caller number's advisory lock (``calls.LOCK_PHONE_SQL``), then the call row (or
+   the IP-PBX's call row); an emergency asked about duplicates then locks its area's
+   grid cells in sorted order (``calls.LOCK_AREA_SQL``);
 2. incidents, several in ascending id order;
 3. units, several in ascending id order;
 4. assignments (ended or stamped only once their incident and unit are held).
@@ -28,7 +30,7 @@ deadlock retry of :func:`dispatch.store.db.in_transaction`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -37,6 +39,7 @@ import structlog
 
 from dispatch.constants import EVENTS_CHANNEL
 from dispatch.core.aml import AmlError, AmlFix, phone_key
+from dispatch.core.duplicates import area_cells, search_box
 from dispatch.core.geo import Point, geodesic_m, travel_time_s
 from dispatch.core.jurisdiction import HANDOVER_PREFIX, Jurisdiction, Placement
 from dispatch.core.lifecycle import (
@@ -58,6 +61,7 @@ from dispatch.store import exchange as ex_sql
 from dispatch.store import incidents as inc_sql
 from dispatch.store import locationlinks as link_sql
 from dispatch.store import places as places_sql
+from dispatch.store import telephony as tel_sql
 from dispatch.store import units as unit_sql
 from dispatch.store.events import add_event, events_mark, events_rollback
 
@@ -154,7 +158,9 @@ async def refresh_incident_status(conn: asyncpg.Connection, incident: dict[str, 
 
 
 async def close_incident(conn: asyncpg.Connection, incident_id: int, *, disposition: str,
-                         note: str, actor: str) -> dict[str, Any]:
+                         note: str, actor: str, confirm: bool = True) -> dict[str, Any]:
+    """Close an incident, releasing its units. Without ``confirm``, units still on it
+    (assigned and not released) refuse the close with 409 ``units_active``."""
     incident = await inc_sql.get_incident(conn, incident_id, lock=True)
     if incident is None:
         raise NotFound(f"incident {incident_id} not found")
@@ -162,6 +168,11 @@ async def close_incident(conn: asyncpg.Connection, incident_id: int, *, disposit
         raise Conflict(f"incident {incident_id} is already closed", code="incident_closed")
     assignments = await conn.fetch(inc_sql.ASSIGNMENTS_FOR_INCIDENT_SQL, incident_id)
     open_ = sorted((a for a in assignments if a["ended_at"] is None), key=lambda a: a["unit_id"])
+    if open_ and not confirm:
+        units = [a["callsign"] for a in open_]
+        raise Conflict(f"units are still on incident {incident_id} ({', '.join(units)}): "
+                       "send confirm: true to close it and release them",
+                       code="units_active", field="confirm", units=units)
     # Units only join or leave this incident under its lock, which is held: this is all.
     await _lock_units(conn, [a["unit_id"] for a in open_])
     for asg in open_:
@@ -475,24 +486,36 @@ class CallReport:
     incident: NewIncident | None = None    # an emergency
     incident_id: int | None = None         # a duplicate of this open incident
     handover_to: str | None = None
+    address: str = ""                      # where the caller says it is, as typed
+    telephony_call_id: str | None = None   # the IP-PBX's call: its ring and answer times
+
+
+# Asked before an emergency opens its incident, with the incident's point and category
+# once known (the operator's, or the AML fix's); raises to refuse a likely duplicate.
+DuplicateCheck = Callable[[asyncpg.Connection, float, float, str], Awaitable[None]]
 
 
 async def log_call(conn: asyncpg.Connection, report: CallReport, *, actor: str, now: datetime,
-                   cfg: CallsSettings) -> dict[str, Any]:
+                   cfg: CallsSettings, check_duplicate: DuplicateCheck | None = None
+                   ) -> dict[str, Any]:
     """Log a contact; an emergency opens an incident, a duplicate joins one.
 
     The number's advisory lock (taken first, see the lock order above) serialises
     this with AML reception, so a fix arriving meanwhile is attached exactly once.
-    Returns {call, incident, repeat_caller, aml}.
+    A call the IP-PBX announced (``telephony_call_id``) takes its ring and answer times
+    from there, and is logged once. Returns {call, incident, repeat_caller, aml}.
     """
     await conn.execute(call_sql.LOCK_PHONE_SQL, report.phone_key)
-    repeat = await _repeat_caller(conn, report.phone_key, now, cfg)
+    if report.telephony_call_id is not None:
+        report = await _with_pbx_times(conn, report)
+    repeat = await repeat_caller(conn, report.phone_key, now, cfg)
     held = [dict(r) for r in await conn.fetch(
         call_sql.HELD_AML_SQL, report.phone_key, now - timedelta(seconds=cfg.aml_match_window_s))]
     fix = next((h for h in held if h["lat"] is not None), None)  # pm=N fixes locate nothing
     incident = None
     if report.incident is not None:
-        incident = await _open_incident(conn, report, report.incident, fix, actor)
+        incident = await _open_incident(conn, report, report.incident, fix, actor, cfg,
+                                        check_duplicate)
     elif report.incident_id is not None:
         incident = await _linked_incident(conn, report.incident_id)
     lat, lon, accuracy, source, where = _call_location(report, incident, fix)
@@ -503,7 +526,8 @@ async def log_call(conn: asyncpg.Connection, report: CallReport, *, actor: str, 
         logged_by=actor, note=report.note, lat=lat, lon=lon, accuracy_m=accuracy,
         location_source=source, kecamatan_code=where.kecamatan_code,
         repeat_caller=repeat["flagged"], jurisdiction=where.jurisdiction,
-        kecamatan=where.kecamatan, desa_code=where.desa_code, desa=where.desa)
+        kecamatan=where.kecamatan, desa_code=where.desa_code, desa=where.desa,
+        address=report.address, telephony_call_id=report.telephony_call_id)
     if held:
         await conn.execute(call_sql.ATTACH_AML_SQL, [h["id"] for h in held], call["id"])
         for h in held:
@@ -517,9 +541,32 @@ async def log_call(conn: asyncpg.Connection, report: CallReport, *, actor: str, 
             "callback": callback}
 
 
-async def _repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
-                         cfg: CallsSettings) -> dict[str, Any]:
-    """The number's prank and silent calls before this one; flagged, never blocked."""
+async def _with_pbx_times(conn: asyncpg.Connection, report: CallReport) -> CallReport:
+    """The report with the ring and answer times the IP-PBX gave for its call (locked
+    after the caller number, as a call row is); 409 if that call is logged already."""
+    pbx = await conn.fetchrow(tel_sql.LOCK_CALL_SQL, report.telephony_call_id)
+    if pbx is None:
+        raise Invalid(f"no telephony call {report.telephony_call_id!r}",
+                      code="unknown_telephony_call", field="telephony_call_id")
+    logged = await conn.fetchval(tel_sql.LOGGED_CALL_SQL, report.telephony_call_id)
+    if logged is not None:
+        raise Conflict(f"telephony call {report.telephony_call_id!r} is logged already "
+                       f"(call {logged})", code="telephony_call_logged",
+                       field="telephony_call_id", call_id=logged)
+    rang = pbx["rang_at"] or report.rang_at
+    answered = pbx["answered_at"] or report.answered_at
+    if rang is not None and answered is not None and answered < rang:
+        answered = rang  # the console's own answer time before the PBX's ring: clocks
+    return replace(report, rang_at=rang, answered_at=answered)
+
+
+async def repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
+                        cfg: CallsSettings) -> dict[str, Any]:
+    """The number's prank and silent calls saved before ``now``; flagged, never blocked.
+
+    The one repeat-caller rule: the call being logged (not saved yet) is not counted,
+    so GET /api/v1/callers/{phone} shows while the number is typed what logging the
+    call will record."""
     since = now - timedelta(days=cfg.repeat_caller_days)
     count = int(await conn.fetchval(call_sql.PRANK_COUNT_SQL, key, since))
     # A block request recorded by a supervisor is only a flag here: the call is answered.
@@ -530,13 +577,19 @@ async def _repeat_caller(conn: asyncpg.Connection, key: str, now: datetime,
 
 
 async def _open_incident(conn: asyncpg.Connection, report: CallReport, new: NewIncident,
-                         fix: dict[str, Any] | None, actor: str) -> dict[str, Any]:
+                         fix: dict[str, Any] | None, actor: str, cfg: CallsSettings,
+                         check_duplicate: DuplicateCheck | None) -> dict[str, Any]:
     lat, lon, source, radius = new.lat, new.lon, new.location_source, new.radius_m
     if lat is None and fix is not None:
         lat, lon, source, radius = fix["lat"], fix["lon"], "aml", fix["radius_m"]
     if lat is None and not new.address:
         raise Invalid("give incident.location or incident.address: no AML position arrived "
                       "for this number", field="incident.location")
+    if check_duplicate is not None and lat is not None and lon is not None:
+        box = search_box(Point(lat, lon), cfg.duplicate_radius_m)
+        for cell in area_cells(box):  # sorted: two reports lock shared cells in one order
+            await conn.execute(call_sql.LOCK_AREA_SQL, cell)
+        await check_duplicate(conn, lat, lon, new.category)
     return await create_incident(
         conn, actor=actor, required_types=new.required_types, caller_phone=report.caller_phone,
         category=new.category, priority=new.priority, lat=lat, lon=lon, address=new.address,
@@ -603,12 +656,14 @@ async def _call_events(conn: asyncpg.Connection, report: CallReport, call: dict[
                     data={"call_id": call["id"], "disposition": call["disposition"],
                           "repeat_caller": repeat["flagged"], "location": _location(call),
                           "accuracy_m": call["accuracy_m"], "kecamatan_code":
-                          call["kecamatan_code"], "handover_to": call["handover_to"]})
+                          call["kecamatan_code"], "handover_to": call["handover_to"],
+                          "address": call["address"], "note": call["note"]})
     if report.incident_id is not None:
         # The caller joins the existing incident's timeline; nothing is dispatched again.
         await add_event(conn, "caller.linked", actor=actor, incident_id=incident_id,
                         data={"call_id": call["id"], "caller_phone": call["caller_phone"],
-                              "note": call["note"], "location": _location(call)})
+                              "note": call["note"], "address": call["address"],
+                              "location": _location(call)})
 
 
 async def receive_aml(conn: asyncpg.Connection, fix: AmlFix, *, raw: str, phone: str,
@@ -1241,3 +1296,76 @@ async def import_places(conn: asyncpg.Connection, items: list[PlaceData], *,
                         actor: str) -> list[dict[str, Any]]:
     """Create every place of an import, or none (one transaction, the caller's)."""
     return [await create_place(conn, item, actor=actor) for item in items]
+
+
+# --- incident notes (sql/021) -------------------------------------------------
+
+async def add_note(conn: asyncpg.Connection, incident_id: int, *, text: str,
+                   actor: str) -> dict[str, Any]:
+    """A note on an incident while it is worked: audited (trigger) and on its timeline."""
+    incident = await inc_sql.get_incident(conn, incident_id, lock=True)
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found")
+    note = dict(await conn.fetchrow(inc_sql.INSERT_NOTE_SQL, incident_id, text, actor))
+    await add_event(conn, "incident.note_added", actor=actor, incident_id=incident_id,
+                    data={"note_id": note["id"], "text": text, "author": actor})
+    return note
+
+
+# --- calls announced by the IP-PBX (sql/021) ----------------------------------------
+
+@dataclass(frozen=True)
+class PbxEvent:
+    """One webhook of the IP-PBX (validated by the view)."""
+
+    event: str            # ringing | answered | ended
+    call_id: str
+    caller_phone: str
+    phone_key: str
+    line: str
+    at: datetime
+    agent: str | None
+
+
+async def telephony_event(conn: asyncpg.Connection, ev: PbxEvent, *,
+                          actor: str) -> tuple[dict[str, Any], bool]:
+    """Record a ring, answer or hang-up once per call; (the call, whether it was new).
+
+    The row is locked alone (no incident or unit is touched). A repeated webhook
+    (the PBX retries when unsure) changes nothing and emits nothing."""
+    await conn.execute(tel_sql.ENSURE_CALL_SQL, ev.call_id, ev.caller_phone, ev.phone_key,
+                       ev.line)
+    row = dict(await conn.fetchrow(tel_sql.LOCK_CALL_SQL, ev.call_id))
+    if row[tel_sql.STAMP_COLUMN[ev.event]] is not None:
+        return dict(await conn.fetchrow(tel_sql.GET_CALL_SQL, ev.call_id)), False
+    if ev.event == "answered" and row["rang_at"] is not None and ev.at < row["rang_at"]:
+        raise Invalid(f"call {ev.call_id!r} rang at {row['rang_at'].isoformat()}: it cannot "
+                      "be answered before", code="answered_before_ringing", field="at")
+    if ev.event == "answered":
+        await conn.execute(tel_sql.STAMP_SQL["answered"], ev.call_id, ev.at, ev.agent)
+    else:
+        await conn.execute(tel_sql.STAMP_SQL[ev.event], ev.call_id, ev.at)
+    data: dict[str, Any] = {"call_id": ev.call_id, "at": ev.at}
+    if ev.event == "ringing":
+        data.update(caller=row["caller_phone"], line=row["line"])
+    elif ev.event == "answered":
+        data.update(agent=ev.agent)
+    await add_event(conn, f"telephony.{ev.event}", actor=actor, data=data)
+    return dict(await conn.fetchrow(tel_sql.GET_CALL_SQL, ev.call_id)), True
+
+
+async def claim_telephony_call(conn: asyncpg.Connection, call_id: str, *,
+                               actor: str) -> dict[str, Any]:
+    """A call-taker takes a ringing call on the console: one call-taker only (409 after)."""
+    row = await conn.fetchrow(tel_sql.LOCK_CALL_SQL, call_id)
+    if row is None:
+        raise NotFound(f"no telephony call {call_id!r}", code="unknown_telephony_call",
+                       field="call_id")
+    if row["claimed_by"] is not None and row["claimed_by"] != actor:
+        raise Conflict(f"call {call_id!r} is taken by {row['claimed_by']}",
+                       code="already_claimed", claimed_by=row["claimed_by"])
+    if row["claimed_by"] is None:
+        await conn.execute(tel_sql.CLAIM_SQL, call_id, actor)
+        await add_event(conn, "telephony.claimed", actor=actor,
+                        data={"call_id": call_id, "claimed_by": actor})
+    return dict(await conn.fetchrow(tel_sql.GET_CALL_SQL, call_id))

@@ -30,6 +30,7 @@ from dispatch.web import (
     hardening,
     health,
     incidents,
+    intake,
     locationlinks,
     meta,
     openapi,
@@ -146,7 +147,7 @@ async def close_streams(app: web.Application) -> None:
 # Every module that has routes, each keeping its routes beside its views.
 VIEW_MODULES = (health, meta, geo, incidents, units, events, stats, candidates, reports, pages,
                 calls, callbacks, callstats, exchange, partners, auth, audit, openapi,
-                locationlinks, places)
+                locationlinks, places, intake)
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -11,11 +11,12 @@ import asyncpg
 import orjson
 
 from dispatch.store import locationlinks as link_sql
+from dispatch.store import telephony as tel_sql
 from dispatch.store import units as unit_sql
 
 # Roles whose work needs the caller's number: calling back, matching AML fixes.
 PERSONAL_DATA_ROLES = frozenset({"call_taker", "dispatcher", "admin"})
-PERSONAL_KEYS = frozenset({"caller_phone", "callbackNumber", "phone", "sender",
+PERSONAL_KEYS = frozenset({"caller_phone", "caller", "callbackNumber", "phone", "sender",
                            "device_number", "imsi", "imei", "raw", "callBackInformationUri"})
 ANONYMOUS_PHONE = "000"  # satisfies the phone CHECKs; matches no real number
 
@@ -83,6 +84,8 @@ PURGE_SQL: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
     ("location_fixes", link_sql.PURGE_FIXES_SQL, ()),
     ("location_links", link_sql.PURGE_LINK_PHONES_SQL, ()),
     ("location_fix_events", link_sql.PURGE_FIX_EVENTS_SQL, ()),
+    # Calls the IP-PBX announced (sql/021) keep the caller's number.
+    ("telephony_calls", tel_sql.PURGE_PHONES_SQL, (ANONYMOUS_PHONE,)),
 )
 
 # The purge itself is audited: when, and how much, never the values it removed.

@@ -135,6 +135,8 @@ class CallsSettings:
     # A silent or dropped ('ghost') call opens a callback task due this soon.
     callback_enabled: bool = True
     callback_within_s: float = 120.0
+    # GET /api/v1/callers/{phone}: the number's calls this many days back.
+    history_days: int = 30
 
 
 # --- centre-to-centre exchange, SMS gateway, prank handling ----------------
@@ -349,6 +351,8 @@ def _calls_settings(raw: Mapping[str, Any]) -> CallsSettings:
         raise SettingsError("calls.answer_targets_s and answer_target_shares differ in length")
     if not 60 <= calls.location_link_ttl_s <= 86400:
         raise SettingsError("calls.location_link_ttl_s must be 60…86400")
+    if not 1 <= calls.history_days <= 366:
+        raise SettingsError("calls.history_days must be 1…366")
     if calls.repeat_caller_calls < 1 or calls.repeat_caller_days < 1:
         raise SettingsError("calls.repeat_caller_calls and repeat_caller_days must be >= 1")
     return calls

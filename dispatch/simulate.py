@@ -748,7 +748,7 @@ class Simulation:
     async def _close(self, incident_id: int, disposition: str) -> None:
         try:
             await self._api.post(f"/api/v1/incidents/{incident_id}/close",
-                                 {"disposition": disposition})
+                                 {"disposition": disposition, "confirm": True})
         except ApiError as exc:
             if exc.status != 409:
                 raise

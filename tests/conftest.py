@@ -32,7 +32,7 @@ from tests.helpers import bearer
 configure_logging(__import__("os").environ.get("SIAP112_TEST_LOG", "warning"), "console")
 
 TABLES = ("events, assignments, incidents, units, sessions, users, api_tokens, login_throttle, "
-          "places")
+          "places, telephony_calls")
 
 
 def _with_database(url: str, name: str) -> str:

@@ -19,7 +19,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from dispatch.store import accounts
-from dispatch.web.auth import ALL, PAGES, PUBLIC, ROUTE_ROLES, TOKEN_BOUND
+from dispatch.web.auth import ALL, PAGES, PUBLIC, ROUTE_ROLES, TELEPHONY, TOKEN_BOUND
 from dispatch.web.pages import STATIC_DIR
 from dispatch.web.ratelimit import Limiter
 from tests.conftest import AppFactory
@@ -35,6 +35,7 @@ async def _status(client: TestClient, method: str, path: str, headers: dict[str,
 
 
 def _concrete(path: str, ids: dict[str, int]) -> str:
+    path = path.replace("{phone}", "081234567890").replace("{call}", "1701234567.42")
     return path.replace("{id}", str(ids["unit"] if "/units/" in path else ids["incident"]))
 
 
@@ -58,13 +59,15 @@ def test_every_route_is_in_the_role_table(client: TestClient) -> None:
 async def test_role_endpoint_matrix(client: TestClient, db: asyncpg.Connection) -> None:
     """Every (route, role) cell: allowed roles get past the check, the others get 403."""
     ids = await _fixtures(client)
+    # Every role a person holds, and the IP-PBX's machine role.
+    roles = sorted(ALL | TELEPHONY)
     tokens = {role: await bearer(db, role, name=f"matrix-{role}",
                                  unit_id=ids["unit"] if role == "responder" else None)
-              for role in sorted(ALL)}
+              for role in roles}
     for (method, template), allowed in sorted(ROUTE_ROLES.items()):
         path = _concrete(template, ids)
         body = {"json": {}} if method in {"POST", "PUT"} and template != "/api/v1/logout" else {}
-        for role in sorted(ALL):
+        for role in roles:
             status = await _status(client, method, path, tokens[role], **body)
             if role in allowed:
                 assert status not in {401, 403}, (method, template, role, status)

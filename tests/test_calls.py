@@ -190,16 +190,22 @@ async def test_second_caller_is_offered_the_incident_and_linked_without_dispatch
     assert call["incident_id"] == crash["id"]
     assert linked[0].data["data"]["call_id"] == call["id"]
     detail = await get_json(client, f"/api/v1/incidents/{crash['id']}")
-    assert [e["kind"] for e in detail["timeline"]].count("caller.linked") == 1
+    assert [e.get("event") for e in detail["timeline"]].count("caller.linked") == 1
     assert len(detail["assignments"]) == 2  # nothing dispatched again
     assert await db.fetchval("SELECT count(*) FROM incidents") == 1
 
 
-async def test_emergency_call_lists_duplicate_candidates(client: TestClient) -> None:
+async def test_emergency_call_lists_duplicate_candidates(client: TestClient,
+                                                         db: asyncpg.Connection) -> None:
     first = await create_incident(client, KANIGORO, category="kebakaran")
     near = offset(KANIGORO, 60)
-    call = await log_call(client, "emergency", incident={
-        "category": "medis", "priority": 2, "location": {"lat": near[0], "lon": near[1]}})
+    report = {"category": "medis", "priority": 2,
+              "location": {"lat": near[0], "lon": near[1]}}
+    asked = await log_call(client, "emergency", expect=409, incident=report)
+    assert asked["error"]["code"] == "possible_duplicate"
+    assert [c["id"] for c in asked["error"]["candidates"]] == [first["id"]]
+    assert await db.fetchval("SELECT count(*) FROM calls") == 0  # nothing written
+    call = await log_call(client, "emergency", incident=report, confirm_new=True)
     assert [c["id"] for c in call["duplicate_candidates"]] == [first["id"]]
 
 

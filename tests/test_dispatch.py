@@ -132,7 +132,7 @@ async def test_operator_reassigns_a_busy_unit_and_the_old_incident_requeues(
     assert theft_now["assignments"][0]["end_reason"] == "reassigned"
     riot_now = await get_json(client, f"/api/v1/incidents/{riot['id']}")
     assert riot_now["status"] == "dispatched"
-    kinds = [e["kind"] for e in theft_now["timeline"]]
+    kinds = [e.get("event") for e in theft_now["timeline"]]
     assert kinds[-2:] == ["assignment.ended", "incident.queued"]
 
 
@@ -179,8 +179,16 @@ async def test_closing_frees_units_and_records_the_disposition(
     bad = await post_json(client, f"/api/v1/incidents/{incident['id']}/close",
                           {"disposition": "vanished"}, 422)
     assert "selesai" in bad["error"]["allowed"]
+    # A unit still on its way: the close asks first, naming it, and changes nothing.
+    asked = await post_json(client, f"/api/v1/incidents/{incident['id']}/close",
+                            {"disposition": "dibatalkan"}, 409)
+    assert (asked["error"]["code"], asked["error"]["units"]) == ("units_active", ["AMB-1"])
+    assert (await get_json(client, f"/api/v1/units/{unit['id']}"))["status"] == "en_route"
+    assert (await get_json(client, f"/api/v1/incidents/{incident['id']}"))["status"] == \
+        "dispatched"
     closed = await post_json(client, f"/api/v1/incidents/{incident['id']}/close",
-                             {"disposition": "dibatalkan", "note": "Pelapor membatalkan"}, 200)
+                             {"disposition": "dibatalkan", "note": "Pelapor membatalkan",
+                              "confirm": True}, 200)
     assert closed["status"] == "closed" and closed["disposition"] == "dibatalkan"
     again = await post_json(client, f"/api/v1/incidents/{incident['id']}/close",
                             {"disposition": "selesai"}, 409)

@@ -122,7 +122,7 @@ async def test_a_unit_en_route_is_never_swapped_and_a_closed_incident_stays_put(
                            "AND ended_at IS NULL", inc["id"])
     assert [r["unit_id"] for r in units] == [far["id"]]
     await post_json(client, f"/api/v1/incidents/{inc['id']}/close",
-                    {"disposition": "selesai"}, 200)
+                    {"disposition": "selesai", "confirm": True}, 200)
     resp = await client.post(f"/api/v1/incidents/{inc['id']}/location", json=fix)
     assert resp.status == 409
     missing = await client.post("/api/v1/incidents/999999/location", json=fix)

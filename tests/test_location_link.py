@@ -64,7 +64,7 @@ def closed_port() -> int:
 async def emergency_call(client: TestClient, at: tuple[float, float] = WLINGI
                          ) -> dict[str, Any]:
     return await post_json(client, "/api/v1/calls", {
-        "caller_phone": CALLER, "disposition": "emergency",
+        "caller_phone": CALLER, "disposition": "emergency", "confirm_new": True,  # each a case
         "incident": {"category": "medis", "priority": 1, "address": "Dekat pasar",
                      "location": {"lat": at[0], "lon": at[1]}}}, 201)
 

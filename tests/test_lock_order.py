@@ -54,7 +54,7 @@ async def _all_at_once(client: TestClient, x: int, y: int, a: int, b: int) -> li
         send(f"/api/v1/incidents/{x}/assignments", {"unit_id": b, "take_from_other": True}),
         send(f"/api/v1/units/{a}/status", {"status": "acknowledged"}),
         send(f"/api/v1/units/{b}/status", {"status": "acknowledged"}),
-        send(f"/api/v1/incidents/{x}/close", {"disposition": "selesai"}),
+        send(f"/api/v1/incidents/{x}/close", {"disposition": "selesai", "confirm": True}),
     ))
 
 
@@ -97,7 +97,7 @@ async def test_reassignments_status_changes_and_closing_at_once_never_deadlock(
             answers += await _all_at_once(client, x, y, a, b)
             await _check_invariants(db)
             await post_json(client, f"/api/v1/incidents/{y}/close",
-                            {"disposition": "selesai"}, 200)
+                            {"disposition": "selesai", "confirm": True}, 200)
     assert set(answers) <= {200, 201, 409}, answers
     assert answers.count(201) >= ROUNDS  # the reassignments did happen, not only refusals
     retries = [e for e in logs if e["event"] == "tx.retry"]

@@ -196,7 +196,7 @@ async def test_handover_sent_accepted_dispatched_closed(centres: tuple[Centre, C
     assert ours["queue_reason"] == "handover_accepted" and ours["status"] == "queued"
 
     await city.call("POST", f"/api/v1/incidents/{remote_id}/close", 200,
-                    {"disposition": "selesai", "note": "Pasien stabil"})
+                    {"disposition": "selesai", "note": "Pasien stabil", "confirm": True})
     await until_db(regency.db, "SELECT 1 FROM incidents WHERE id = $1 AND status = 'closed'",
                    incident["id"])
     closed = await regency.call("GET", f"/api/v1/incidents/{incident['id']}", 200)

@@ -147,7 +147,7 @@ async def _log_personal_data(client: TestClient, phone: str, imsi: str, imei: st
     assert resp.status == 201, await resp.text()
     for closing in (incident_id, (await resp.json())["id"]):
         await post_json(client, f"/api/v1/incidents/{closing}/close",
-                        {"disposition": "selesai"}, 200)
+                        {"disposition": "selesai", "confirm": True}, 200)
     return incident_id
 
 

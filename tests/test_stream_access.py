@@ -158,7 +158,7 @@ async def test_a_responder_receives_only_its_units_work(start_app: AppFactory,
                 await set_status(client, mine["id"], status)
             # Our unit is off the incident now: what follows there is not ours.
             await post_json(client, f"/api/v1/incidents/{ours['id']}/close",
-                            {"disposition": "selesai"}, 200)
+                            {"disposition": "selesai", "confirm": True}, 200)
             await set_status(client, mine["id"], "out_of_service")
             def last(e: SseEvent) -> bool:
                 return (e.event == "unit.status" and e.data["unit_id"] == mine["id"]
@@ -201,7 +201,7 @@ async def test_a_responder_resuming_gets_its_incidents_news_up_to_its_units_rele
             await set_status(client, mine["id"], status)
         released = await board.wait_for(kind("assignment.ended", unit_id=mine["id"]))
         await post_json(client, f"/api/v1/incidents/{ours['id']}/close",
-                        {"disposition": "selesai"}, 200)
+                        {"disposition": "selesai", "confirm": True}, 200)
         closed = await board.wait_for(kind("incident.closed", incident_id=ours["id"]))
         async with feed(client, f"/api/v1/events?last_event_id={assigned.id}",
                         responder) as phone:

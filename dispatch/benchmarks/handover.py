@@ -83,6 +83,7 @@ async def main(admin_url: str, redis_url: str, n: int) -> str:
             for i in range(n):
                 async with http.post("/api/v1/calls", json={
                         "caller_phone": f"0812{i:08d}", "disposition": "emergency",
+                        "confirm_new": True,  # n incidents at one spot, on purpose
                         "incident": {"category": "medis", "priority": 1,
                                      "location": {"lat": KOTA[0], "lon": KOTA[1]}}}) as r:
                     incident_id = (await r.json())["incident"]["id"]

@@ -54,6 +54,22 @@ def search_box(origin: Point, radius_m: float) -> tuple[float, float, float, flo
     return origin.lat - dlat, origin.lat + dlat, origin.lon - dlon, origin.lon + dlon
 
 
+AREA_CELL_DEG = 0.01   # about 1.1 km: the grid whose cells serialise new reports
+AREA_CELLS_MAX = 64    # a box wider than this many cells locks the whole area instead
+
+
+def area_cells(box: tuple[float, float, float, float]) -> list[str]:
+    """The grid cells a search box touches, sorted (the order they are locked in).
+
+    Two reports within the duplicate radius of each other share at least one cell
+    (each box holds the other's point, whose cell both touch), so locking them
+    serialises exactly the reports that could duplicate each other."""
+    lat0, lat1, lon0, lon1 = (math.floor(v / AREA_CELL_DEG) for v in box)
+    if (lat1 - lat0 + 1) * (lon1 - lon0 + 1) > AREA_CELLS_MAX:
+        return ["all"]
+    return sorted(f"{a}:{o}" for a in range(lat0, lat1 + 1) for o in range(lon0, lon1 + 1))
+
+
 def candidates(origin: Point, category: str | None, incidents: Iterable[OpenIncident], *,
                now: datetime, radius_m: float, window: timedelta,
                table: Mapping[str, frozenset[str]]) -> list[Candidate]:

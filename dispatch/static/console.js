@@ -286,9 +286,20 @@ function closeForm(inc) {
     class: "close-form",
     onsubmit: async (e) => {
       e.preventDefault();
+      const body = { disposition: select.value, note: note.value };
       try {
-        await API.closeIncident(inc.id, { disposition: select.value, note: note.value });
+        await API.closeIncident(inc.id, body);
       } catch (err) {
+        // Units still on it: the server asks first; the answer names them.
+        if (err.error?.code === "units_active"
+            && window.confirm(`${t("detail.close")}: ${(err.error.units || []).join(", ")}?`)) {
+          try {
+            await API.closeIncident(inc.id, { ...body, confirm: true });
+            return;
+          } catch (again) {
+            err = again;
+          }
+        }
         $("#detail-error").textContent = err.message || t("err.network");
       }
     },

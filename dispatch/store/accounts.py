@@ -12,6 +12,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 ROLES = ("call_taker", "dispatcher", "supervisor", "responder", "admin")
+# Machine-only roles an API token may hold, never a person (sql/021): the IP-PBX.
+TOKEN_ROLES = (*ROLES, "telephony")
 TOKEN_PREFIX = "s112_"
 # Actors of the system itself: audit triggers ('system'), `siap112 purge`, requests
 # without a principal, and the workers ('dispatcher:<host>:<pid>', relay).

@@ -13,15 +13,17 @@ CALL_COLUMNS = """
 c.id, c.caller_phone, c.disposition, c.incident_id, c.handover_to, c.rang_at, c.answered_at,
 extract(epoch FROM c.answered_at - c.rang_at)::float8 AS answer_s,
 c.logged_at, c.logged_by, c.note, c.lat, c.lon, c.accuracy_m, c.location_source,
-c.kecamatan_code, c.repeat_caller, c.jurisdiction, c.kecamatan, c.desa_code, c.desa, c.radius_m
+c.kecamatan_code, c.repeat_caller, c.jurisdiction, c.kecamatan, c.desa_code, c.desa, c.radius_m,
+c.address, c.telephony_call_id
 """
 
 INSERT_CALL_SQL = f"""
 INSERT INTO calls AS c (caller_phone, phone_key, disposition, incident_id, handover_to,
                         rang_at, answered_at, logged_by, note, lat, lon, accuracy_m,
                         location_source, kecamatan_code, repeat_caller, jurisdiction,
-                        kecamatan, desa_code, desa)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                        kecamatan, desa_code, desa, address, telephony_call_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20, $21)
 RETURNING {CALL_COLUMNS}
 """
 
@@ -40,6 +42,11 @@ LIMIT $5
 # Serialises the call log and AML reception per number, so a fix arriving while its
 # call is being logged is attached by one side or the other, never by neither.
 LOCK_PHONE_SQL = "SELECT pg_advisory_xact_lock(112, hashtext($1))"
+
+# Serialises new emergencies in one grid cell (core/duplicates.area_cells) while the
+# duplicate question is asked, so two callers of one fire at one instant do not both
+# open an incident: the second waits, then sees the first's.
+LOCK_AREA_SQL = "SELECT pg_advisory_xact_lock(113, hashtext($1))"
 
 # Prank and silent calls a number made since $2 (when the phone rang, else when logged).
 PRANK_COUNT_SQL = """
@@ -108,11 +115,12 @@ LIMIT $3
 
 # Open incidents with a position inside a lat/lon box, first called in since $5.
 NEARBY_OPEN_SQL = """
-SELECT id, category, lat, lon, received_at, status, priority, address, queue_reason,
-       radius_m, location_source, desa, kecamatan
-FROM incidents
-WHERE status <> 'closed' AND lat BETWEEN $1 AND $2 AND lon BETWEEN $3 AND $4
-  AND received_at >= $5
+SELECT i.id, i.category, i.lat, i.lon, i.received_at, i.status, i.priority, i.address,
+       i.queue_reason, i.radius_m, i.location_source, i.desa, i.kecamatan,
+       (SELECT count(*) FROM calls c WHERE c.incident_id = i.id)::int AS callers
+FROM incidents i
+WHERE i.status <> 'closed' AND i.lat BETWEEN $1 AND $2 AND i.lon BETWEEN $3 AND $4
+  AND i.received_at >= $5
 """
 
 CALLERS_FOR_INCIDENT_SQL = f"""
@@ -127,11 +135,14 @@ async def insert_call(conn: asyncpg.Connection, *, caller_phone: str, phone_key:
                       accuracy_m: float | None, location_source: str | None,
                       kecamatan_code: str | None, repeat_caller: bool,
                       jurisdiction: str | None = None, kecamatan: str | None = None,
-                      desa_code: str | None = None, desa: str | None = None) -> dict[str, Any]:
+                      desa_code: str | None = None, desa: str | None = None,
+                      address: str = "", telephony_call_id: str | None = None
+                      ) -> dict[str, Any]:
     row = await conn.fetchrow(INSERT_CALL_SQL, caller_phone, phone_key, disposition,
                               incident_id, handover_to, rang_at, answered_at, logged_by, note,
                               lat, lon, accuracy_m, location_source, kecamatan_code,
-                              repeat_caller, jurisdiction, kecamatan, desa_code, desa)
+                              repeat_caller, jurisdiction, kecamatan, desa_code, desa,
+                              address, telephony_call_id)
     return dict(row)
 
 
@@ -150,3 +161,34 @@ async def aml_for_calls(conn: asyncpg.Connection, call_ids: list[int]
     for r in await conn.fetch(AML_FOR_CALLS_SQL, call_ids):
         out[r["call_id"]].append(dict(r))
     return out
+
+
+# --- a caller's history (GET /api/v1/callers/{phone}) ------------------------------
+
+CALLER_HISTORY_SQL = """
+SELECT c.id, coalesce(c.rang_at, c.logged_at) AS received_at, c.disposition, i.category,
+       c.incident_id, coalesce(nullif(c.address, ''), i.address, '') AS address
+FROM calls c LEFT JOIN incidents i ON i.id = c.incident_id
+WHERE c.phone_key = $1 AND c.logged_at >= $2
+ORDER BY c.logged_at DESC, c.id DESC
+LIMIT $3
+"""
+
+# Open incidents of this number: those its calls opened or joined, and those logged
+# with it directly (POST /api/v1/incidents), the number compared as phone_key does.
+CALLER_OPEN_INCIDENTS_SQL = """
+SELECT i.id, i.category, i.priority, i.status, i.address, i.received_at
+FROM incidents i
+WHERE i.status <> 'closed'
+  AND (EXISTS (SELECT 1 FROM calls c WHERE c.incident_id = i.id AND c.phone_key = $1)
+       OR (SELECT CASE WHEN d LIKE '62%' THEN '0' || substr(d, 3) ELSE d END
+           FROM regexp_replace(i.caller_phone, '[^0-9]', '', 'g') AS d) = $1)
+ORDER BY i.received_at DESC, i.id DESC
+LIMIT 20
+"""
+
+# A warning SMS sent (or given to copy) to this number since $2 (sql/019).
+WARNED_SQL = """
+SELECT EXISTS (SELECT 1 FROM prank_actions
+               WHERE phone_key = $1 AND kind = 'warning_sms' AND at >= $2)
+"""

@@ -37,6 +37,11 @@ RETURNING {INCIDENT_COLUMNS}
 
 GET_INCIDENT_SQL = f"SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.id = $1"
 LOCK_INCIDENT_SQL = f"SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.id = $1 FOR UPDATE"
+
+INSERT_NOTE_SQL = """
+INSERT INTO incident_notes (incident_id, text, author) VALUES ($1, $2, $3)
+RETURNING id, incident_id, text, author, created_at
+"""
 LOCK_WAITING_INCIDENT_SQL = f"""
 SELECT {INCIDENT_COLUMNS} FROM incidents i
 WHERE i.id = $1 AND i.status IN ('pending', 'queued')

@@ -48,6 +48,8 @@ FIELD: Roles = frozenset({"dispatcher", "responder", "admin"})
 OVERSIGHT: Roles = frozenset({"supervisor", "admin"})
 # A partner centre's token ([partners.<name>].token_in): the exchange service only.
 PARTNER: Roles = frozenset({"partner"})
+# The IP-PBX's machine token (`siap112 token create --role telephony`): calls only.
+TELEPHONY: Roles = frozenset({"telephony"})
 
 # No login needed: probes, the login page and its scripts and styles.
 PUBLIC: frozenset[Route] = frozenset({
@@ -129,6 +131,14 @@ ROUTE_ROLES: dict[Route, Roles] = {
     ("GET", "/api/v1/pranks"): OVERSIGHT,
     ("POST", "/api/v1/pranks/{id}/warning"): OVERSIGHT,
     ("POST", "/api/v1/pranks/{id}/block"): OVERSIGHT,
+    # The call-taker's console (web/intake.py): caller history by number (the roles that
+    # see numbers, as GET /api/v1/calls?phone=), notes and the timeline, telephony.
+    ("GET", "/api/v1/callers/{phone}"): INTAKE | DISPATCH,
+    ("POST", "/api/v1/incidents/{id}/notes"): STAFF,
+    ("GET", "/api/v1/incidents/{id}/timeline"): ALL,
+    ("POST", "/api/v1/telephony/events"): TELEPHONY,
+    ("GET", "/api/v1/telephony/calls"): INTAKE,
+    ("POST", "/api/v1/telephony/calls/{call}/claim"): INTAKE,
     # The real numbers, for the IP-PBX or the operator: admin only.
     ("GET", "/api/v1/pranks/blocks"): frozenset({"admin"}),
 }
@@ -136,6 +146,7 @@ ADMIN_ONLY: Roles = frozenset({"admin"})
 # Rate-limited per token and per client address (web/ratelimit.py).
 INTAKE_ROUTES: frozenset[Route] = frozenset({
     ("POST", "/api/v1/incidents"), ("POST", "/api/v1/calls"), ("POST", "/api/v1/aml"),
+    ("POST", "/api/v1/telephony/events"),
 })
 # Pages answer a missing login with a redirect to the login page, not a JSON 401.
 PAGES: frozenset[str] = frozenset({"/", "/responder", "/supervisor", "/places"})

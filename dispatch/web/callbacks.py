@@ -29,6 +29,7 @@ from dispatch.errors import Conflict, Invalid, NotFound
 from dispatch.settings import Settings
 from dispatch.sms import SmsError, SmsGateway
 from dispatch.store import callbacks as cb_sql
+from dispatch.store import calls as call_sql
 from dispatch.web.common import actor_of, connection, json_response, parse_body, path_id, transact
 from dispatch.web.schemas import Strict
 from dispatch.web.types import FreeText, Id
@@ -131,9 +132,9 @@ async def _listed_number(request: web.Request) -> tuple[int, str, str, int]:
                                    call_id)
         if call is None:
             raise NotFound(f"call {call_id} not found", field="id")
+        # The repeat-caller rule's own count (dispatch/actions.py repeat_caller).
         count = int(await conn.fetchval(
-            "SELECT count(*) FROM calls WHERE phone_key = $1 AND disposition IN "
-            "('prank', 'ghost') AND coalesce(rang_at, logged_at) >= $2", call["phone_key"],
+            call_sql.PRANK_COUNT_SQL, call["phone_key"],
             datetime.now(UTC) - timedelta(days=cfg.calls.repeat_caller_days)))
     if count < cfg.calls.repeat_caller_calls:
         raise Conflict(f"the number of call {call_id} is not on the prank list "

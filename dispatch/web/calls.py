@@ -22,10 +22,11 @@ from dispatch.core.aml import AmlError, AmlFix, parse_https, parse_sms, phone_ke
 from dispatch.core.bounds import printable
 from dispatch.core.duplicates import OpenIncident, candidates, compatibility, search_box
 from dispatch.core.geo import Point
-from dispatch.errors import DomainError, Forbidden, Invalid, NotFound
+from dispatch.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from dispatch.privacy import PERSONAL_DATA_ROLES
 from dispatch.settings import Settings
 from dispatch.store import calls as call_sql
+from dispatch.web import idempotency
 from dispatch.web.calls_schemas import (
     AmlQuery,
     CallIn,
@@ -93,7 +94,8 @@ def _report(settings: Settings, body: CallIn) -> actions.CallReport:
     return actions.CallReport(
         caller_phone=body.caller_phone, phone_key=phone_key(body.caller_phone),
         disposition=body.disposition.value, rang_at=body.rang_at, answered_at=body.answered_at,
-        note=body.note, lat=body.location.lat if body.location else None,
+        note=body.note, address=body.address or (body.incident.address if body.incident else ""),
+        telephony_call_id=body.telephony_call_id, lat=body.location.lat if body.location else None,
         lon=body.location.lon if body.location else None, incident=new,
         incident_id=body.incident_id, handover_to=body.handover_to)
 
@@ -103,18 +105,43 @@ async def _duplicate_offers(request: web.Request, incident: dict[str, Any] | Non
     """Other open incidents near a new one: the call-taker may still link them."""
     if incident is None or incident["lat"] is None:
         return []
-    offers = await nearby(request, Point(incident["lat"], incident["lon"]),
-                          incident["category"], None, None)
+    async with connection(request) as conn:
+        offers = await nearby(conn, request.app[keys.SETTINGS],
+                              Point(incident["lat"], incident["lon"]), incident["category"])
     return [o for o in offers if o["id"] != incident["id"]]
+
+
+class PossibleDuplicate(Conflict):
+    """An emergency matching an open incident by the duplicate rule, not yet confirmed new."""
+
+    code = "possible_duplicate"
+
+
+def _refuse_duplicate(settings: Settings) -> actions.DuplicateCheck:
+    """409 with the candidates when a new incident matches open ones (nothing written)."""
+    async def check(conn: asyncpg.Connection, lat: float, lon: float, category: str) -> None:
+        found = await nearby(conn, settings, Point(lat, lon), category)
+        if found:
+            ids = ", ".join(f"#{c['id']}" for c in found)
+            raise PossibleDuplicate(
+                f"open incidents nearby match this report ({ids}): link the call to one, "
+                "or send confirm_new: true for a new incident", field="confirm_new",
+                candidates=found)
+    return check
 
 
 @routes.post("/api/v1/calls")
 async def log_call(request: web.Request) -> web.Response:
-    """Log one contact with its disposition; an emergency opens an incident."""
+    """Log one contact with its disposition; an emergency opens an incident.
+
+    Honours ``Idempotency-Key`` like POST /api/v1/incidents. An emergency matching an
+    open incident (the rule of GET /api/v1/duplicates) is refused with 409
+    ``possible_duplicate`` and the candidates unless ``confirm_new`` is true."""
     body = await parse_body(request, CallIn)
     settings = request.app[keys.SETTINGS]
     now = datetime.now(UTC)
     report, actor = _report(settings, body), actor_of(request)
+    check = None if body.confirm_new else _refuse_duplicate(settings)
 
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         chosen = report
@@ -123,9 +150,12 @@ async def log_call(request: web.Request) -> web.Response:
             lat, lon, source, radius = await resolve_location(conn, location)
             chosen = replace(report, incident=replace(
                 report.incident, lat=lat, lon=lon, location_source=source, radius_m=radius))
-        return await actions.log_call(conn, chosen, actor=actor, now=now, cfg=settings.calls)
+        return await actions.log_call(conn, chosen, actor=actor, now=now, cfg=settings.calls,
+                                      check_duplicate=check)
 
-    done = await transact(request, work)
+    # A retry with the same Idempotency-Key gets the first answer, not a second call.
+    done, replay_headers = await idempotency.transact_once(
+        request, body, work, incident_id=lambda d: d["call"]["incident_id"])
     call, incident = done["call"], done["incident"]
     log.info("call.logged", call_id=call["id"], disposition=call["disposition"],
              incident_id=call["incident_id"], repeat_caller=call["repeat_caller"])
@@ -134,7 +164,8 @@ async def log_call(request: web.Request) -> web.Response:
                callback_id=done["callback"]["id"] if done.get("callback") else None)
     if body.disposition is Disposition.EMERGENCY:
         out["duplicate_candidates"] = await _duplicate_offers(request, incident)
-    return json_response(out, status=201, headers={"Location": f"/api/v1/calls/{call['id']}"})
+    return json_response(out, status=201, headers={"Location": f"/api/v1/calls/{call['id']}",
+                                                    **replay_headers})
 
 
 def _may_search_by_phone(request: web.Request, phone: str | None) -> None:
@@ -242,16 +273,16 @@ async def list_aml(request: web.Request) -> web.Response:
 
 # --- duplicates -------------------------------------------------------------
 
-async def nearby(request: web.Request, origin: Point, category: str | None,
-                 radius_m: float | None, window_min: float | None) -> list[dict[str, Any]]:
-    """Open incidents a new report at ``origin`` may duplicate, nearest first."""
-    settings = request.app[keys.SETTINGS]
+async def nearby(conn: asyncpg.Connection, settings: Settings, origin: Point,
+                 category: str | None, radius_m: float | None = None,
+                 window_min: float | None = None) -> list[dict[str, Any]]:
+    """Open incidents a new report at ``origin`` may duplicate, nearest first: the one
+    duplicate rule, for GET /api/v1/duplicates and for POST /api/v1/calls' 409 alike."""
     cfg, now = settings.calls, datetime.now(UTC)
     radius = radius_m or cfg.duplicate_radius_m
     window = timedelta(minutes=window_min or cfg.duplicate_window_min)
     box = search_box(origin, radius)
-    async with connection(request) as conn:
-        rows = [dict(r) for r in await conn.fetch(call_sql.NEARBY_OPEN_SQL, *box, now - window)]
+    rows = [dict(r) for r in await conn.fetch(call_sql.NEARBY_OPEN_SQL, *box, now - window)]
     by_id = {r["id"]: r for r in rows}
     found = candidates(
         origin, category,
@@ -271,7 +302,9 @@ async def duplicates(request: web.Request) -> web.Response:
     if q.category is not None and q.category not in runcards.categories:
         raise Invalid(f"unknown category {q.category!r}", field="category",
                       allowed=sorted(runcards.categories))
-    items = await nearby(request, Point(q.lat, q.lon), q.category, q.radius_m, q.window_min)
+    async with connection(request) as conn:
+        items = await nearby(conn, request.app[keys.SETTINGS], Point(q.lat, q.lon),
+                             q.category, q.radius_m, q.window_min)
     return json_response({"items": items, "count": len(items)})
 
 

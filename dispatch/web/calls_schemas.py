@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -41,17 +41,31 @@ class NewIncident(Strict):
     description: FreeText = Field(default="", max_length=4000)
 
 
+# The IP-PBX's id of a call (Asterisk's ${UNIQUEID}, FreeSWITCH's uuid): visible ASCII.
+PBX_CALL_ID_PATTERN = r"^[\x21-\x7e]{1,64}$"
+PbxCallId = Annotated[str, Field(min_length=1, max_length=64, pattern=PBX_CALL_ID_PATTERN)]
+
+
 class CallIn(Strict):
     caller_phone: Text = Field(min_length=3, max_length=20)
     disposition: Disposition
     rang_at: EventTime | None = Field(default=None, description="Phone rang (telephony)")
     answered_at: EventTime | None = Field(default=None, description="Call answered")
     note: FreeText = Field(default="", max_length=2000)
+    address: Line = Field(default="", max_length=500,
+                          description="Where the caller says it is, as typed; kept on the "
+                                      "incident's timeline when the call is linked")
     location: Location | None = Field(default=None, description="Where the caller says")
     incident: NewIncident | None = Field(default=None, description="emergency only")
     incident_id: Id | None = Field(default=None, description="duplicate only")
     handover_to: Text | None = Field(default=None, min_length=1, max_length=120,
                                      description="handover only: the centre or agency")
+    confirm_new: bool = Field(default=False, description=(
+        "emergency only: open a new incident even though open incidents nearby match "
+        "(otherwise 409 possible_duplicate with the candidates)"))
+    telephony_call_id: PbxCallId | None = Field(default=None, description=(
+        "The IP-PBX call this is (POST /api/v1/telephony/events): its ring and answer "
+        "times are used"))
 
     _number = field_validator("caller_phone")(phone_number)
 
@@ -67,6 +81,8 @@ class CallIn(Strict):
             raise ValueError("'incident_id' is required for a duplicate call and only for one")
         if (d is Disposition.HANDOVER) != (self.handover_to is not None):
             raise ValueError("'handover_to' is required for a handover and only for one")
+        if self.confirm_new and d is not Disposition.EMERGENCY:
+            raise ValueError("'confirm_new' is for an emergency call only")
         if self.rang_at and self.answered_at and self.answered_at < self.rang_at:
             raise ValueError("answered_at is before rang_at")
         return self

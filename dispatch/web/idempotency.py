@@ -1,5 +1,7 @@
 """Idempotency-Key support for intake: a retried POST never creates a second incident.
 
+Used by POST /api/v1/incidents and POST /api/v1/calls alike.
+
 A console that timed out does not know whether its report was saved. It sends
 the same ``Idempotency-Key`` again; the first answer is stored in PostgreSQL in
 the same transaction as the incident, so the retry gets that answer back (with
@@ -103,11 +105,12 @@ async def _earlier(conn: asyncpg.Connection, key: IdempotencyKey) -> Any | None:
 
 async def transact_once(request: web.Request, body: BaseModel,
                         work: Callable[[asyncpg.Connection], Awaitable[T]],
-                        incident_id: Callable[[T], int]) -> tuple[T, dict[str, str]]:
+                        incident_id: Callable[[T], int | None]) -> tuple[T, dict[str, str]]:
     """Run ``work`` in one transaction unless this request's key already has an answer.
 
     Returns the answer (the first one, on a retry) and headers to add to the
-    response. Without an Idempotency-Key this is just :func:`transact`.
+    response. Without an Idempotency-Key this is just :func:`transact`. ``incident_id``
+    names the incident the answer created, if any (a prank call's log creates none).
     """
     key = key_of(request, body)
     if key is None:

@@ -10,7 +10,7 @@ from aiohttp import web
 from dispatch import actions, board, gazetteer, keys
 from dispatch.errors import Invalid, NotFound
 from dispatch.store import incidents as inc_sql
-from dispatch.store.events import timeline
+from dispatch.store.timeline import build as timeline
 from dispatch.web import idempotency
 from dispatch.web.common import (
     actor_of,
@@ -144,7 +144,8 @@ async def close(request: web.Request) -> web.Response:
 
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         return await actions.close_incident(conn, incident_id, disposition=body.disposition,
-                                            note=body.note, actor=actor)
+                                            note=body.note, actor=actor,
+                                            confirm=body.confirm)
 
     closed = await transact(request, work)
     return json_response(incident_out(closed))

@@ -16,12 +16,15 @@ from pydantic import BaseModel
 from dispatch import keys
 from dispatch.core.bounds import INT64_MAX
 from dispatch.core.runcards import RunCards
+from dispatch.web import idempotency
 from dispatch.web.audit_schemas import AuditQuery
 from dispatch.web.auth import PAGES, PUBLIC, TOKEN_BOUND, Route, allowed_roles
 from dispatch.web.auth_schemas import LoginBody
 from dispatch.web.callbacks import BlockIn, OutcomeIn
 from dispatch.web.calls_schemas import AmlQuery, CallIn, CallQuery, DuplicateQuery, SmsAmlIn
 from dispatch.web.common import json_response
+from dispatch.web.intake import PATH_PARAMETERS, TelephonyEventIn
+from dispatch.web.intake import NoteIn as IntakeNoteIn
 from dispatch.web.locationlinks import TOKEN_MAX, FixIn, LinkIn
 from dispatch.web.partners import HandoverIn, NoteIn, UpdateIn
 from dispatch.web.places_schemas import ImportIn, ListQuery, PlaceIn, SearchQuery
@@ -68,6 +71,8 @@ BODIES: dict[Route, type[BaseModel]] = {
     ("POST", "/api/v1/landmarks"): PlaceIn,
     ("PUT", "/api/v1/landmarks/{id}"): PlaceIn,
     ("POST", "/api/v1/landmark-imports"): ImportIn,
+    ("POST", "/api/v1/incidents/{id}/notes"): IntakeNoteIn,
+    ("POST", "/api/v1/telephony/events"): TelephonyEventIn,
 }
 QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/incidents"): IncidentQuery,
@@ -86,6 +91,9 @@ QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/landmarks"): ListQuery,
     ("GET", "/api/v1/audit"): AuditQuery,
 }
+# Intake that honours Idempotency-Key (web/idempotency.py).
+IDEMPOTENT: frozenset[Route] = frozenset({("POST", "/api/v1/incidents"),
+                                          ("POST", "/api/v1/calls")})
 # Successful answers that are not JSON.
 CONTENT: dict[Route, str] = {
     ("GET", "/api/v1/incidents/{id}/cap"): "application/xml",
@@ -170,6 +178,15 @@ def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         params.append({"name": "token", "in": "path", "required": True, "schema": {
             "type": "string", "minLength": 20, "maxLength": TOKEN_MAX,
             "pattern": "^[A-Za-z0-9_-]+$"}})
+    for name, schema in PATH_PARAMETERS.items():
+        if "{" + name + "}" in route[1]:
+            params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    if route in IDEMPOTENT:
+        params.append({"name": idempotency.HEADER, "in": "header", "required": False,
+                       "description": "The same key again gets the first answer; with "
+                                      "another body, 422 idempotency_key_reused",
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 200,
+                                  "pattern": "^[!-~]{1,200}$"}})
     if route in QUERIES:
         params += _query_parameters(QUERIES[route], components)
     if params:

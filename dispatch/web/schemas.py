@@ -154,6 +154,9 @@ class IncidentQuery(Strict):
 class CloseIn(Strict):
     disposition: Text = Field(min_length=1, max_length=48)
     note: FreeText = Field(default="", max_length=2000)
+    confirm: bool = Field(default=False, description=(
+        "Close even though units are still on the incident (they are released); without "
+        "it such a close is refused with 409 units_active naming them"))
 
 
 class AssignIn(Strict):

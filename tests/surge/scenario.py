@@ -293,7 +293,9 @@ class KeludNight:
         category = rng.choices(list(ERUPTION_MIX), weights=list(ERUPTION_MIX.values()))[0]
         k = rng.choice(KECAMATAN)
         lat, lon = scene(rng, k)
-        return dict(body, disposition="emergency", location={"lat": lat, "lon": lon},
+        # Each generated emergency is a new one, even when it lands near an open one.
+        return dict(body, disposition="emergency", confirm_new=True,
+                    location={"lat": lat, "lon": lon},
                     incident={"category": category, "priority": _priority(rng, category),
                               "address": f"Kec. {k.name}", "description": "Erupsi Kelud"})
 
@@ -371,7 +373,8 @@ class KeludNight:
             async with self._quiet:
                 await self._quiet.wait_for(lambda: self.linking[incident_id] == 0)
             async with self.dp.post(f"/api/v1/incidents/{incident_id}/close",
-                                    json={"disposition": disposition}) as resp:
+                                    json={"disposition": disposition,
+                                          "confirm": True}) as resp:
                 assert resp.status == 200, (incident_id, resp.status, await resp.text())
             del self.open[incident_id]
             self.tally.closed += 1
