@@ -39,7 +39,7 @@ async def test_frames_carry_what_the_board_would_read(client: TestClient) -> Non
         board_incidents = await get_json(client, "/api/v1/incidents?status=open")
         board_units = await get_json(client, "/api/v1/units")
         await post_json(client, f"/api/v1/incidents/{incident['id']}/close",
-                        {"disposition": "selesai"}, 200)
+                        {"disposition": "selesai", "confirm": True}, 200)
         await console.wait_for(is_kind("incident.closed", incident_id=incident["id"]))
         closed_unit = await get_json(client, "/api/v1/units")
 
