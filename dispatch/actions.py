@@ -20,7 +20,8 @@ unit's assignment moved meanwhile, the attempt is rolled back to its savepoint
 (releasing its locks) and started over (:func:`_attempts`). A position fix
 locks its unit alone; the relay's position step never waits (``SKIP LOCKED``).
 A caller's position by location link locks that link's row alone, and using it
-locks the incident alone.
+locks the incident alone. An alert (sql/022) is raised, cleared or acknowledged
+holding its own row alone.
 The dispatcher locks its incident, then claims free units one per need in the
 order it ranked them: two dispatchers serving two multi-unit incidents at the
 same instant could claim two units in opposite orders, the one case left to the
@@ -55,6 +56,7 @@ from dispatch.errors import Conflict, DomainError, Invalid, NotFound
 from dispatch.gazetteer import fold
 from dispatch.geodata import centre_name, locate
 from dispatch.settings import CallsSettings, DispatchSettings
+from dispatch.store import alerts as alert_sql
 from dispatch.store import callbacks as cb_sql
 from dispatch.store import calls as call_sql
 from dispatch.store import exchange as ex_sql
@@ -1369,3 +1371,60 @@ async def claim_telephony_call(conn: asyncpg.Connection, call_id: str, *,
         await add_event(conn, "telephony.claimed", actor=actor,
                         data={"call_id": call_id, "claimed_by": actor})
     return dict(await conn.fetchrow(tel_sql.GET_CALL_SQL, call_id))
+
+
+# --- timers that shout: alerts (sql/022) -------------------------------------
+
+def alert_out(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    """An alert as the API and its events show it."""
+    return dict(row)
+
+
+async def _alert_event(conn: asyncpg.Connection, kind: str, alert: dict[str, Any], *,
+                       actor: str) -> None:
+    await add_event(conn, kind, actor=actor, incident_id=alert["incident_id"],
+                    unit_id=alert["unit_id"], data={"alert": alert})
+
+
+async def raise_alert(conn: asyncpg.Connection, *, kind: str, incident_id: int,
+                      unit_id: int | None, callsign: str | None, since: datetime,
+                      threshold_s: float, actor: str) -> dict[str, Any] | None:
+    """Open an alert, announced on the incident's timeline; None if it is open already."""
+    row = await conn.fetchrow(alert_sql.RAISE_SQL, kind, incident_id, unit_id, callsign,
+                              since, threshold_s)
+    if row is None:
+        return None
+    alert = alert_out(row)
+    await _alert_event(conn, "alert.raised", alert, actor=actor)
+    log.info("alert.raised", alert_id=alert["id"], kind=kind, incident_id=incident_id,
+             unit_id=unit_id, threshold_s=threshold_s)
+    return alert
+
+
+async def clear_alert(conn: asyncpg.Connection, alert_id: int, *,
+                      actor: str) -> dict[str, Any] | None:
+    """Close an alert whose condition ended; None if it was cleared already."""
+    row = await conn.fetchrow(alert_sql.CLEAR_SQL, alert_id)
+    if row is None:
+        return None
+    alert = alert_out(row)
+    await _alert_event(conn, "alert.cleared", alert, actor=actor)
+    log.info("alert.cleared", alert_id=alert_id, kind=alert["kind"],
+             incident_id=alert["incident_id"])
+    return alert
+
+
+async def acknowledge_alert(conn: asyncpg.Connection, alert_id: int, *,
+                            actor: str) -> dict[str, Any]:
+    """A dispatcher has seen the alert: who and when, on the incident's timeline.
+
+    Acknowledging again answers the first acknowledgement unchanged; an alert that
+    cleared meanwhile may still be acknowledged (someone saw it)."""
+    row = await conn.fetchrow(alert_sql.LOCK_ALERT_SQL, alert_id)
+    if row is None:
+        raise NotFound(f"alert {alert_id} not found", code="alert_not_found", field="id")
+    if row["acknowledged_at"] is not None:
+        return alert_out(row)
+    alert = alert_out(await conn.fetchrow(alert_sql.ACKNOWLEDGE_SQL, alert_id, actor))
+    await _alert_event(conn, "alert.acknowledged", alert, actor=actor)
+    return alert

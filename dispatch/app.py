@@ -18,12 +18,14 @@ from dispatch.store.migrate import MigrationFilesMissing, migrate
 from dispatch.stream import READ_BLOCK_MS, StreamHub
 from dispatch.supervise import LoopBody, Supervisor
 from dispatch.web import (
+    alerts,
     audit,
     auth,
     callbacks,
     calls,
     callstats,
     candidates,
+    daily,
     events,
     exchange,
     geo,
@@ -44,6 +46,7 @@ from dispatch.web import (
 )
 from dispatch.web.auth import authenticate
 from dispatch.web.middleware import errors_as_json, request_context, strict_path_ids
+from dispatch.workers.alerts import AlertChecker
 from dispatch.workers.dispatcher import Dispatcher
 from dispatch.workers.exchange import ExchangeSender
 from dispatch.workers.relay import Relay
@@ -147,7 +150,7 @@ async def close_streams(app: web.Application) -> None:
 # Every module that has routes, each keeping its routes beside its views.
 VIEW_MODULES = (health, meta, geo, incidents, units, events, stats, candidates, reports, pages,
                 calls, callbacks, callstats, exchange, partners, auth, audit, openapi,
-                locationlinks, places, intake)
+                locationlinks, places, intake, alerts, daily)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -183,6 +186,10 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(supervised(
             "exchange", lambda a: ExchangeSender(a[keys.PG_POOL], settings).supervised,
             settings.exchange.poll_interval_s))
+    if settings.alerts.run_in_web:
+        app.cleanup_ctx.append(supervised(
+            "alerts", lambda a: AlertChecker(a[keys.PG_POOL], settings).run_forever,
+            settings.alerts.check_s))
     app.cleanup_ctx.append(heartbeats_ctx)
     app.on_shutdown.append(close_streams)
     for module in VIEW_MODULES:

@@ -113,6 +113,49 @@ class SuperviseSettings:
 
 
 @dataclass(frozen=True)
+class AlertsSettings:
+    """Timers that shout (dispatch/workers/alerts.py): thresholds in seconds.
+
+    ``unacknowledged_s`` and ``on_scene_min`` are tables: the most specific key wins,
+    ``<unit_type>.p<priority>`` then ``<unit_type>`` then ``p<priority>`` then
+    ``default`` (``on_scene_min`` by unit type only, in minutes)."""
+
+    run_in_web: bool = True           # each web process checks (raising is idempotent)
+    check_s: float = 5.0              # how often the conditions are checked
+    unacknowledged_s: Mapping[str, float] = field(default_factory=lambda: {"default": 90.0})
+    p1_no_en_route_s: float = 120.0   # a priority-1 incident with no unit en route
+    queued_s: float = 120.0           # an incident waiting for a unit
+    on_scene_min: Mapping[str, float] = field(default_factory=lambda: {"default": 60.0})
+
+    def unacknowledged_for(self, unit_type: str, priority: int) -> float:
+        table = self.unacknowledged_s
+        for key in (f"{unit_type}.p{priority}", unit_type, f"p{priority}"):
+            if key in table:
+                return float(table[key])
+        return float(table.get("default", 90.0))
+
+    def on_scene_for(self, unit_type: str) -> float:
+        """Seconds a unit of ``unit_type`` may stay on scene before it is flagged."""
+        table = self.on_scene_min
+        return float(table.get(unit_type, table.get("default", 60.0))) * 60
+
+
+def _alerts_settings(raw: Mapping[str, Any]) -> AlertsSettings:
+    tree = dict(raw)
+    for key in ("unacknowledged_s", "on_scene_min"):
+        if key in tree:
+            value = tree[key]
+            tree[key] = ({k: float(v) for k, v in value.items()} if isinstance(value, dict)
+                         else {"default": float(value)})
+    alerts = AlertsSettings(**tree)
+    numbers = [alerts.check_s, alerts.p1_no_en_route_s, alerts.queued_s,
+               *alerts.unacknowledged_s.values(), *alerts.on_scene_min.values()]
+    if min(numbers) <= 0:
+        raise SettingsError("alerts: check_s and every threshold must be > 0")
+    return alerts
+
+
+@dataclass(frozen=True)
 class CallsSettings:
     """The call log, AML matching, duplicate offers and exchange formats (issue 3)."""
 
@@ -397,6 +440,7 @@ class Settings:
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     pranks: PrankSettings = field(default_factory=PrankSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
     roads: RoadsSettings = field(default_factory=RoadsSettings)
 
 
@@ -471,6 +515,7 @@ def load_settings(
         exchange=_exchange_settings(tree.get("exchange", {}), tree.get("partners", {})),
         sms=_sms_settings(tree.get("sms", {})),
         pranks=PrankSettings(**tree.get("pranks", {})),
+        alerts=_alerts_settings(tree.get("alerts", {})),
         roads=_roads_settings(tree.get("roads", {}), runcards.unit_types),
     )
     _validate(settings)
@@ -493,6 +538,17 @@ def _validate(s: Settings) -> None:
            s.supervise.heartbeat_write_s) <= 0:
         raise SettingsError("supervise.stall_after_s, restart_delay_s and heartbeat_write_s "
                             "must be > 0")
+    _validate_alert_keys(s)
     unknown = set(s.dispatch.speed_kmh) - set(s.runcards.unit_types) - {"default"}
     if unknown:
         raise SettingsError(f"dispatch.speed_kmh names unknown unit types: {sorted(unknown)}")
+
+
+def _validate_alert_keys(s: Settings) -> None:
+    types = set(s.runcards.unit_types)
+    priorities = {"p1", "p2", "p3"}
+    allowed = {"default"} | types | priorities | {f"{t}.{p}" for t in types for p in priorities}
+    bad = sorted(set(s.alerts.unacknowledged_s) - allowed)
+    bad += sorted(set(s.alerts.on_scene_min) - types - {"default"})
+    if bad:
+        raise SettingsError(f"alerts: unknown unit types or priorities in the tables: {bad}")

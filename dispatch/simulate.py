@@ -793,7 +793,10 @@ async def run_simulation(base_url: str, *, calls: int, rate: float, time_scale: 
     is an API token (`siap112 token create`); its name is the actor on the timeline.
     """
     _check_arguments(calls, rate, time_scale)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # Everything it logs is flagged as simulated (sql/022), so the dashboard says so.
+    headers = {"X-Siap112-Simulated": "1"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     async with aiohttp.ClientSession(headers=headers, timeout=REQUEST_TIMEOUT) as session:
         api = Api(session, base_url)
         if wait_ready:

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,26 @@ from dispatch.store import accounts
 KANIGORO = (-8.1340, 112.2150)
 WLINGI = (-8.0790, 112.3250)
 SRENGAT = (-8.0740, 112.0680)
+
+
+def first_arrival_intervals(started_at: Any, assignments: list[Any]
+                            ) -> tuple[str | None, dict[str, float]]:
+    """(unit type, interval seconds) of an incident as the supervisor's figures define
+    them, computed here independently: all four on the first unit on scene (or the
+    first dispatched, while none arrived), from ``started_at`` (the answer time)."""
+    if not assignments:
+        return None, {}
+    far = datetime.max.replace(tzinfo=UTC)
+    ref = min(assignments, key=lambda a: (a["on_scene_at"] is None, a["on_scene_at"] or far,
+                                          a["dispatched_at"], a["id"]))
+    out = {"call_processing": (ref["dispatched_at"] - started_at).total_seconds()}
+    if ref["en_route_at"]:
+        out["turnout"] = (ref["en_route_at"] - ref["dispatched_at"]).total_seconds()
+        if ref["on_scene_at"]:
+            out["travel"] = (ref["on_scene_at"] - ref["en_route_at"]).total_seconds()
+    if ref["on_scene_at"]:
+        out["total"] = (ref["on_scene_at"] - started_at).total_seconds()
+    return ref["unit_type"], {k: v for k, v in out.items() if 0 <= v <= 7 * 86400}
 
 
 @dataclass

@@ -258,32 +258,38 @@ NASTY = ["Jl. Mawar;=1+1;", "=HYPERLINK(\"http://evil.example\")", "@SUM(A1)", "
 async def test_csv_export_runs_no_formula_with_either_separator(client: TestClient) -> None:
     for address in NASTY:
         await create_incident(client, KANIGORO, address=address)
-    resp = await client.get("/api/v1/reports/incidents.csv?from=2000-01-01T00:00:00Z")
-    assert resp.status == 200
-    assert resp.headers["Cache-Control"] == "no-store"
-    text = await resp.text()
-    rows = list(csv.reader(io.StringIO(text)))
-    header, data = rows[0], rows[1:]
-    addresses = {r[header.index("address")] for r in data}
-    assert len(data) == len(NASTY) and all(len(r) == len(header) for r in data)
-    assert addresses == {"Jl. Mawar;'=1+1;", "'=HYPERLINK(\"http://evil.example\")",
-                         "'@SUM(A1)", "'+62 812", "'-2+3", "Gang 3, '=cmd|' /C calc'!A0",
-                         "Jl. \"Kutip\" 7"}
-    for delimiter in (",", ";"):
-        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
-            for cell in row:
-                assert not cell.startswith(("=", "+", "@", "\t", "\r")), (delimiter, cell)
-                if cell.startswith("-"):
-                    float(cell)  # only a negative number (a latitude) may start with -
+    for sep in (",", ";"):  # the default, and the one for Excel with Indonesian settings
+        resp = await client.get(f"/api/v1/reports/incidents.csv?from=2000-01-01T00:00:00Z"
+                                f"&sep={sep}")
+        assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "no-store"
+        text = (await resp.text()).removeprefix("\ufeff")
+        rows = list(csv.reader(io.StringIO(text), delimiter=sep))
+        header, data = rows[0], rows[1:]
+        addresses = {r[header.index("Alamat")] for r in data}
+        assert len(data) == len(NASTY) and all(len(r) == len(header) for r in data)
+        assert addresses == {"Jl. Mawar;'=1+1;", "'=HYPERLINK(\"http://evil.example\")",
+                             "'@SUM(A1)", "'+62 812", "'-2+3", "Gang 3, '=cmd|' /C calc'!A0",
+                             "Jl. \"Kutip\" 7"}
+        for delimiter in (",", ";"):
+            for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+                for cell in row:
+                    assert not cell.startswith(("=", "+", "@", "\t", "\r")), (delimiter, cell)
+                    if cell.startswith("-"):
+                        # only a negative number (a latitude) may start with -
+                        float(cell.replace(",", ".") if sep == ";" else cell)
 
 
 def test_line_breaks_and_tabs_in_a_cell_start_no_formula() -> None:
     """Split as a careless import does: at every separator and line break, quotes ignored."""
-    from dispatch.web.reports import _cell
+    from dispatch.settings import load_settings
+    from dispatch.web.reports import CsvStyle
 
+    style = CsvStyle("id", "WIB", ",", load_settings(env={}).runcards)
     out = io.StringIO()
     csv.writer(out, quoting=csv.QUOTE_NONNUMERIC).writerow(
-        [_cell(v) for v in ("a\n=1+1", "\t=1+1", "\r@x", "b\r\n  +1", "c;\t-1+1", -8.1)])
+        [style.cell("address", v) for v in ("a\n=1+1", "\t=1+1", "\r@x", "b\r\n  +1",
+                                             "c;\t-1+1")] + [style.cell("lat", -8.1)])
     for separator in (",", ";", "\t"):
         for line in re.split(r"\r\n|\r|\n", out.getvalue()):
             for cell in line.split(separator):

@@ -40,8 +40,13 @@ async def test_call_stats_match_the_logged_calls(client: TestClient) -> None:
     assert stats["ghost_share"] == pytest.approx(4 / 11)
     by_kec = {r["kecamatan"]: r["count"] for r in stats["by_kecamatan"]}
     assert by_kec == {"Kanigoro": 1, "Wlingi": 1, None: 9}
-    hours = {r["hour"]: r["count"] for r in stats["by_hour"]}
-    assert hours[2] == 10  # 19:xx UTC is 02:xx WIB
+    assert stats["prank_or_ghost_share"] == pytest.approx(6 / 11)
+    hours = {r["hour"]: r for r in stats["by_hour"]}
+    assert hours[2]["count"] == 10  # 19:xx UTC is 02:xx WIB
+    assert hours[2]["prank_or_ghost"] == 6
+    # Of the hour's 10 answered calls, 6 within the first target (15 s).
+    assert (hours[2]["answered"], hours[2]["within_target"]) == (10, 6)
+    assert stats["simulated"] == {"calls": 11, "simulated": 0, "flag": False}
 
     answer = stats["answer_time"]
     assert answer["count"] == 10

@@ -34,6 +34,7 @@ from tests.helpers import (
     Console,
     create_incident,
     create_unit,
+    first_arrival_intervals,
     get_json,
     is_kind,
     percentile_linear,
@@ -182,7 +183,10 @@ async def _worked_calls(client: TestClient) -> None:
                 address="=HYPERLINK(\"http://x\")" if n == 0 else f"Jl. {n}")
             await console.wait_for(is_kind("incident.dispatched", incident_id=incident["id"]))
             detail = await get_json(client, f"/api/v1/incidents/{incident['id']}")
-            for a in detail["assignments"]:
+            # Walked one after the other, so the first walked is first on scene: the
+            # third crash the other way round, so each unit type arrives first somewhere.
+            walk = detail["assignments"][::-1] if n == 3 else detail["assignments"]
+            for a in walk:
                 for status in ("en_route", "on_scene", "available"):
                     await set_status(client, a["unit_id"], status)
         # Logged but never reached: counts for call processing only.
@@ -214,27 +218,16 @@ def _desa_of(inc: asyncpg.Record) -> str | None:
 
 
 async def _samples(db: asyncpg.Connection) -> list[dict[str, Any]]:
-    """Every interval sample from the stored timestamps, computed here in Python."""
+    """Every interval sample from the stored timestamps, computed here in Python: all
+    four on each incident's first unit on scene (tests/helpers.first_arrival_intervals)."""
     incidents = {r["id"]: r for r in await db.fetch("SELECT * FROM incidents")}
     assignments = await db.fetch("SELECT * FROM assignments")
     out: list[dict[str, Any]] = []
     for inc in incidents.values():
         mine = [a for a in assignments if a["incident_id"] == inc["id"]]
-        base = {"incident": inc, "unit_type": None}
-        if mine:
-            secs = (min(a["dispatched_at"] for a in mine) - inc["received_at"]).total_seconds()
-            out.append(dict(base, interval="call_processing", secs=secs))
-        scenes = [a["on_scene_at"] for a in mine if a["on_scene_at"]]
-        if scenes:
-            out.append(dict(base, interval="total",
-                            secs=(min(scenes) - inc["received_at"]).total_seconds()))
-        for a in mine:
-            if a["en_route_at"]:
-                out.append({"incident": inc, "unit_type": a["unit_type"], "interval": "turnout",
-                            "secs": (a["en_route_at"] - a["dispatched_at"]).total_seconds()})
-            if a["en_route_at"] and a["on_scene_at"]:
-                out.append({"incident": inc, "unit_type": a["unit_type"], "interval": "travel",
-                            "secs": (a["on_scene_at"] - a["en_route_at"]).total_seconds()})
+        unit_type, secs = first_arrival_intervals(inc["received_at"], mine)
+        out += [{"incident": inc, "unit_type": unit_type, "interval": i, "secs": v}
+                for i, v in secs.items()]
     return out
 
 
@@ -286,6 +279,11 @@ async def test_histogram_of_total_response_time(client: TestClient,
     assert sum(expected) == len(CALLS)
 
 
+def _csv(text: str) -> list[dict[str, str]]:
+    assert text.startswith("\ufeff")  # UTF-8 with a BOM, so Excel reads it as UTF-8
+    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+
+
 async def test_csv_export_lists_incidents_with_interval_times(client: TestClient,
                                                               db: asyncpg.Connection) -> None:
     await _worked_calls(client)
@@ -294,33 +292,32 @@ async def test_csv_export_lists_incidents_with_interval_times(client: TestClient
     assert resp.status == 200
     assert resp.content_type == "text/csv"
     assert resp.headers["Content-Disposition"].startswith("attachment; filename=")
-    rows = list(csv.DictReader(io.StringIO(await resp.text())))
+    rows = _csv(await resp.text())
     assert list(rows[0]) == [
-        "id", "received_at", "category", "priority", "status", "disposition", "kecamatan",
-        "desa", "jurisdiction", "handover_to", "location_source", "radius_m",
-        "lat", "lon", "address", "first_dispatched_at", "first_on_scene_at", "closed_at",
-        "units", "call_processing_s", "turnout_s", "travel_s", "total_s"]
+        "No. kejadian", "Panggilan masuk (WIB)", "Panggilan diangkat (WIB)", "Kategori",
+        "Prioritas", "Status", "Hasil penanganan", "Kecamatan", "Desa", "Wilayah",
+        "Diserahkan ke", "Sumber lokasi", "Radius lokasi (m)", "Lintang", "Bujur", "Alamat",
+        "Unit pertama tiba", "Unit itu diberangkatkan (WIB)", "Unit itu tiba (WIB)",
+        "Ditutup (WIB)", "Jumlah unit", "Proses panggilan (detik)",
+        "Persiapan berangkat (detik)", "Perjalanan (detik)", "Total (detik)", "Data simulasi"]
     assert len(rows) == len(CALLS) + 1
-    by_id = {int(r["id"]): r for r in rows}
-    samples = await _samples(db)
-    for s in samples:
+    by_id = {int(r["No. kejadian"]): r for r in rows}
+    names = {"call_processing": "Proses panggilan (detik)", "turnout":
+             "Persiapan berangkat (detik)", "travel": "Perjalanan (detik)",
+             "total": "Total (detik)"}
+    for s in await _samples(db):
         row = by_id[s["incident"]["id"]]
-        if s["interval"] in ("call_processing", "total"):
-            assert float(row[f"{s['interval']}_s"]) == pytest.approx(s["secs"], abs=1e-3)
-        assert row["kecamatan"] == _kecamatan_of(s["incident"])
-    fastest_travel: dict[int, float] = {}
-    for s in samples:
-        if s["interval"] == "travel":
-            i = s["incident"]["id"]
-            fastest_travel[i] = min(s["secs"], fastest_travel.get(i, math.inf))
-    for i, secs in fastest_travel.items():
-        assert float(by_id[i]["travel_s"]) == pytest.approx(secs, abs=1e-3)
-    never = [r for r in rows if r["first_on_scene_at"] == ""]
-    assert len(never) == 1 and never[0]["total_s"] == "" and never[0]["call_processing_s"]
+        assert float(row[names[s["interval"]]]) == pytest.approx(s["secs"], abs=0.051)
+        assert row["Kecamatan"] == _kecamatan_of(s["incident"])
+        assert row["Kategori"] in {"Kegawatdaruratan medis", "Kecelakaan lalu lintas"}
+    never = [r for r in rows if r["Unit itu tiba (WIB)"] == ""]
+    assert len(never) == 1 and never[0]["Total (detik)"] == ""
+    assert never[0]["Proses panggilan (detik)"]
     # A caller-supplied address is not run as a spreadsheet formula.
-    assert any(r["address"] == "'=HYPERLINK(\"http://x\")" for r in rows)
-    received = [datetime.fromisoformat(r["received_at"]) for r in rows]
+    assert any(r["Alamat"] == "'=HYPERLINK(\"http://x\")" for r in rows)
+    received = [datetime.fromisoformat(r["Panggilan masuk (WIB)"]) for r in rows]
     assert received == sorted(received)
+    assert {r["Data simulasi"] for r in rows} == {"Tidak"}
 
 
 async def test_reports_refuse_bad_queries(client: TestClient) -> None:
@@ -350,9 +347,10 @@ async def test_reports_use_the_kecamatan_stored_with_the_incident(
     await db.execute("UPDATE incidents SET kecamatan = NULL, kecamatan_code = NULL, "
                      "desa = NULL, desa_code = NULL, jurisdiction = NULL WHERE id = $1", second)
     since = quote((datetime.now(UTC) - timedelta(days=5)).isoformat())
-    resp = await client.get(f"/api/v1/reports/incidents.csv?from={since}")
-    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(await resp.text()))}
-    assert (rows[first]["kecamatan"], rows[second]["kecamatan"]) == ("Bakung", "Kanigoro")
+    resp = await client.get(f"/api/v1/reports/incidents.csv?from={since}&lang=en")
+    rows = {int(r["Incident no."]): r for r in _csv(await resp.text())}
+    assert (rows[first]["District (kecamatan)"], rows[second]["District (kecamatan)"]) == (
+        "Bakung", "Kanigoro")
 
 
 async def test_reports_group_kota_blitar_and_neighbours_on_their_own(
@@ -366,10 +364,11 @@ async def test_reports_group_kota_blitar_and_neighbours_on_their_own(
         await console.wait_for(is_kind("unit.assigned", incident_id=city["id"]))
     since = quote((datetime.now(UTC) - timedelta(days=1)).isoformat())
     resp = await client.get(f"/api/v1/reports/incidents.csv?from={since}")
-    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(await resp.text()))}
-    assert rows[city["id"]]["kecamatan"] == "Kota Blitar"
-    assert rows[west["id"]]["kecamatan"] == "Kabupaten Tulungagung"
-    assert rows[west["id"]]["handover_to"] == "35.04"
+    rows = {int(r["No. kejadian"]): r for r in _csv(await resp.text())}
+    assert rows[city["id"]]["Kecamatan"] == "Kota Blitar"
+    assert rows[west["id"]]["Kecamatan"] == "Kabupaten Tulungagung"
+    assert rows[west["id"]]["Diserahkan ke"] == "Kabupaten Tulungagung"
+    assert rows[west["id"]]["Wilayah"] == "Luar kabupaten"
     for group in ("kecamatan", "desa"):
         got = await get_json(client, f"/api/v1/reports/response-times?group={group}"
                                      f"&from={since}")

@@ -4,6 +4,8 @@ in the transaction that completes them, so statistics need not join assignments.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 from aiohttp.test_utils import TestClient
 
@@ -72,3 +74,16 @@ async def test_the_answer_time_is_the_first_emergency_calls(client: TestClient,
                      "answered_at": "2026-03-01T08:01:30+07:00"}, 201)
     answered = await db.fetchval("SELECT answered_at FROM incidents WHERE id = $1", incident_id)
     assert answered.isoformat() == "2026-03-01T01:00:09+00:00"
+
+
+async def test_a_months_statistics_read_the_incidents_alone(db: asyncpg.Connection) -> None:
+    """The plan, not a timing: neither assignments nor calls are read for a month."""
+    from dispatch.store.stats import RESPONSE_TIMES_SQL
+
+    await db.execute("SET enable_seqscan = off")  # a small table: ask for the index plan
+    plan = "\n".join(r[0] for r in await db.fetch(
+        "EXPLAIN " + RESPONSE_TIMES_SQL, datetime(2026, 3, 1, tzinfo=UTC),
+        datetime(2026, 4, 1, tzinfo=UTC), None, ["medis"], ["total"], [600.0]))
+    await db.execute("RESET enable_seqscan")
+    assert "assignments" not in plan and "calls" not in plan, plan
+    assert "incidents_response" in plan, plan

@@ -181,4 +181,8 @@ async def test_simulation_closes_every_incident(pool: asyncpg.Pool, db: asyncpg.
     assert moved >= 4  # units reported positions on the way
     stats = await (await client.get("/api/v1/stats/response-times")).json()
     assert stats["intervals"]["total"]["count"] == 4
-    assert stats["intervals"]["travel"]["count"] == report.units_dispatched
+    # All four intervals are of each incident's first unit on scene: one per incident.
+    assert stats["intervals"]["travel"]["count"] == 4
+    assert stats["chain"]["count"] == 4
+    # Everything the simulator logged is flagged as simulated, so the dashboard says so.
+    assert stats["simulated"] == {"incidents": 4, "simulated": 4, "flag": True}

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from dispatch.core.runcards import INTERVALS
 from tests.helpers import (
     KANIGORO,
     SRENGAT,
@@ -16,6 +17,7 @@ from tests.helpers import (
     Console,
     create_incident,
     create_unit,
+    first_arrival_intervals,
     get_json,
     is_kind,
     percentile_linear,
@@ -58,34 +60,18 @@ def _expected(rows: list[asyncpg.Record], column: str) -> dict[str, float]:
 
 
 async def _independent(db: asyncpg.Connection, category: str | None) -> dict[str, dict]:
-    """The intervals straight from the stored timestamps, computed in Python."""
+    """The intervals straight from the stored timestamps, computed in Python: all four
+    on the incident's first unit on scene (tests/helpers.first_arrival_intervals)."""
     incidents = await db.fetch("SELECT id, category, received_at FROM incidents")
     assignments = await db.fetch("SELECT * FROM assignments")
     per_incident = []
-    per_assignment = []
     for inc in incidents:
         if category and inc["category"] != category:
             continue
         mine = [a for a in assignments if a["incident_id"] == inc["id"]]
-        dispatched = min(a["dispatched_at"] for a in mine)
-        scenes = [a["on_scene_at"] for a in mine if a["on_scene_at"]]
-        per_incident.append({
-            "call_processing": (dispatched - inc["received_at"]).total_seconds(),
-            "total": (min(scenes) - inc["received_at"]).total_seconds() if scenes else None,
-        })
-        for a in mine:
-            per_assignment.append({
-                "turnout": (a["en_route_at"] - a["dispatched_at"]).total_seconds()
-                if a["en_route_at"] else None,
-                "travel": (a["on_scene_at"] - a["en_route_at"]).total_seconds()
-                if a["on_scene_at"] else None,
-            })
-    return {
-        "call_processing": _expected(per_incident, "call_processing"),  # type: ignore[arg-type]
-        "total": _expected(per_incident, "total"),  # type: ignore[arg-type]
-        "turnout": _expected(per_assignment, "turnout"),  # type: ignore[arg-type]
-        "travel": _expected(per_assignment, "travel"),  # type: ignore[arg-type]
-    }
+        _, secs = first_arrival_intervals(inc["received_at"], mine)
+        per_incident.append({i: secs.get(i) for i in INTERVALS})
+    return {i: _expected(per_incident, i) for i in INTERVALS}
 
 
 @pytest.mark.parametrize("category", [None, "medis"])

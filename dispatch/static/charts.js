@@ -23,8 +23,9 @@ function empty(svg, message) {
 }
 
 /**
- * Vertical bars. items: [{label, value, title}]; opts: {target, noData, fmt}.
- * A dashed line marks the target; bars above it are drawn in the warning colour.
+ * Vertical bars. items: [{label, value, title, part}]; opts: {target, noData, fmt}.
+ * A dashed line marks the target; bars above it are drawn in the warning colour;
+ * ``part`` (a share of the value) is drawn over the bar's foot in its own colour.
  */
 export function barChart(svg, items, { target = null, noData = "—", fmt = (v) => v } = {}) {
   if (!items.length) return empty(svg, noData);
@@ -50,6 +51,14 @@ export function barChart(svg, items, { target = null, noData = "—", fmt = (v) 
       "data-label": it.label, "data-value": v,
     }, svg);
     el("title", {}, bar, it.title ?? `${it.label}: ${fmt(v)}`);
+    if (it.part > 0) {   // a share of the bar (e.g. prank and silent calls), from the axis up
+      const part = el("rect", {
+        x: x + bw * 0.1, y: y(it.part), width: Math.max(1, bw * 0.8),
+        height: T + plotH - y(it.part), class: "bar prank", "data-label": it.label,
+        "data-part": it.part,
+      }, svg);
+      el("title", {}, part, it.title ?? `${it.label}: ${fmt(it.part)}`);
+    }
     if (i % every === 0) {
       el("text", { x: x + bw / 2, y: H - B + 14, "text-anchor": "middle" }, svg, it.label);
     }

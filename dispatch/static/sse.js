@@ -19,6 +19,8 @@ export const KINDS = [
   "handover.accepted", "handover.declined", "handover.dispatched", "handover.closed",
   "handover.withdrawn", "handover.partner_accepted", "handover.partner_declined",
   "handover.partner_dispatched", "handover.partner_closed",
+  "incident.note_added", "alert.raised", "alert.cleared", "alert.acknowledged",
+  "telephony.ringing", "telephony.answered", "telephony.ended", "telephony.claimed",
 ].filter((k, i, all) => all.indexOf(k) === i);
 
 /**

@@ -12,7 +12,9 @@ from typing import Any
 
 import asyncpg
 
+# Read from the calls_period expression index (sql/022): the period's calls only.
 PERIOD = "coalesce(rang_at, logged_at) >= $1 AND coalesce(rang_at, logged_at) < $2"
+ANSWER_S = "extract(epoch FROM answered_at - rang_at)"
 
 BY_DISPOSITION_SQL = f"""
 SELECT disposition, count(*) AS count FROM calls WHERE {PERIOD}
@@ -26,18 +28,28 @@ FROM calls WHERE {PERIOD}
 GROUP BY kecamatan_code ORDER BY count(*) DESC, kecamatan_code NULLS LAST
 """
 
+# Per hour of the day (local time): calls, prank/ghost calls, and of the calls with
+# both ring and answer times, how many were answered within the first target ($4 s).
 BY_HOUR_SQL = f"""
 SELECT extract(hour FROM coalesce(rang_at, logged_at) AT TIME ZONE $3)::int AS hour,
        count(*) AS count,
-       count(*) FILTER (WHERE disposition IN ('prank', 'ghost')) AS prank_or_ghost
+       count(*) FILTER (WHERE disposition IN ('prank', 'ghost')) AS prank_or_ghost,
+       count(*) FILTER (WHERE answered_at >= rang_at) AS answered,
+       count(*) FILTER (WHERE answered_at >= rang_at AND {ANSWER_S} <= $4) AS within_target
 FROM calls WHERE {PERIOD}
 GROUP BY 1 ORDER BY 1
+"""
+
+SIMULATED_SQL = f"""
+SELECT count(*) AS calls, count(*) FILTER (WHERE simulated) AS simulated
+FROM calls WHERE {PERIOD}
 """
 
 ANSWER_SAMPLES = """
 SELECT extract(epoch FROM answered_at - rang_at)::float8 AS secs
 FROM calls
 WHERE rang_at IS NOT NULL AND answered_at IS NOT NULL AND rang_at >= $1 AND rang_at < $2
+  AND coalesce(rang_at, logged_at) >= $1 AND coalesce(rang_at, logged_at) < $2  -- the index
   -- a ring longer than a day is a clock error, not an answer time
   AND answered_at >= rang_at AND answered_at - rang_at <= interval '1 day'
 """
@@ -75,12 +87,18 @@ async def call_stats(conn: asyncpg.Connection, *, since: datetime, until: dateti
         dict(r, met=None if r["share"] is None else r["share"] >= r["required_share"])
         for r in await conn.fetch(ANSWER_TARGETS_SQL, since, until, list(targets),
                                   list(shares))]
+    sim = dict(await conn.fetchrow(SIMULATED_SQL, since, until))
+    first_target = targets[0] if targets else 15.0
     return {
         "total": total,
+        "simulated": {**sim, "flag": sim["simulated"] > 0},
         "by_disposition": by_disposition,
         "prank_share": by_disposition.get("prank", 0) / total if total else None,
         "ghost_share": by_disposition.get("ghost", 0) / total if total else None,
+        "prank_or_ghost_share": (by_disposition.get("prank", 0)
+                                 + by_disposition.get("ghost", 0)) / total if total else None,
         "by_kecamatan": [dict(r) for r in await conn.fetch(BY_KECAMATAN_SQL, since, until)],
-        "by_hour": [dict(r) for r in await conn.fetch(BY_HOUR_SQL, since, until, timezone)],
+        "by_hour": [dict(r) for r in await conn.fetch(BY_HOUR_SQL, since, until, timezone,
+                                                          first_target)],
         "answer_time": answer,
     }

@@ -101,8 +101,9 @@ FROM samples WHERE interval = 'total'
 GROUP BY bin ORDER BY bin
 """
 
-# One row per incident with its interval times. turnout_s and travel_s are those
-# of the incident's fastest unit (each unit's own figures feed the percentiles).
+# One row per incident with its interval times, all four of the same unit (the first
+# on scene, dispatch/store/stats.py), so call_processing_s + turnout_s + travel_s =
+# total_s on every complete row. Read from a server-side cursor (web/reports.py).
 # Parameters: $1-$3 as SAMPLES_CTE, $4-$8 kecamatan centres and area names.
 EXPORT_SQL = f"""
 WITH {SAMPLES_CTE}, {_kecamatan_cte(4)},
@@ -114,24 +115,74 @@ per AS (
            min(secs) FILTER (WHERE interval = 'total') AS total_s
     FROM samples GROUP BY incident_id
 )
-SELECT i.id, i.received_at, i.category, i.priority, i.status, i.disposition,
-       {INCIDENT_KECAMATAN} AS kecamatan, i.desa, i.jurisdiction, i.handover_to,
+SELECT i.id, i.received_at, nullif(inc.started_at, i.received_at) AS answered_at,
+       i.category, i.priority, i.status, i.disposition,
+       {INCIDENT_KECAMATAN} AS kecamatan, i.desa, i.jurisdiction,
+       (SELECT r.name FROM area r WHERE r.code = i.handover_to) AS handover_to,
        i.location_source, i.radius_m, i.lat, i.lon, i.address,
+       inc.unit_type AS first_unit_type,
        inc.first_dispatched AS first_dispatched_at, inc.first_on_scene AS first_on_scene_at,
        i.closed_at,
        (SELECT count(*) FROM assignments a WHERE a.incident_id = i.id) AS units,
-       per.call_processing_s, per.turnout_s, per.travel_s, per.total_s
+       per.call_processing_s, per.turnout_s, per.travel_s, per.total_s, i.simulated
 FROM inc JOIN incidents i ON i.id = inc.id
 LEFT JOIN per ON per.incident_id = inc.id
 ORDER BY i.received_at, i.id
 """
 
-EXPORT_COLUMNS = (
-    "id", "received_at", "category", "priority", "status", "disposition", "kecamatan", "desa",
-    "jurisdiction", "handover_to", "location_source", "radius_m", "lat", "lon", "address",
-    "first_dispatched_at", "first_on_scene_at", "closed_at", "units",
-    "call_processing_s", "turnout_s", "travel_s", "total_s",
+# (column, Indonesian name, English name); "{tz}" is WIB or UTC.
+EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("id", "No. kejadian", "Incident no."),
+    ("received_at", "Panggilan masuk ({tz})", "Call received ({tz})"),
+    ("answered_at", "Panggilan diangkat ({tz})", "Call answered ({tz})"),
+    ("category", "Kategori", "Category"),
+    ("priority", "Prioritas", "Priority"),
+    ("status", "Status", "Status"),
+    ("disposition", "Hasil penanganan", "Outcome"),
+    ("kecamatan", "Kecamatan", "District (kecamatan)"),
+    ("desa", "Desa", "Village (desa)"),
+    ("jurisdiction", "Wilayah", "Jurisdiction"),
+    ("handover_to", "Diserahkan ke", "Handed over to"),
+    ("location_source", "Sumber lokasi", "Location source"),
+    ("radius_m", "Radius lokasi (m)", "Location radius (m)"),
+    ("lat", "Lintang", "Latitude"),
+    ("lon", "Bujur", "Longitude"),
+    ("address", "Alamat", "Address"),
+    ("first_unit_type", "Unit pertama tiba", "First unit on scene"),
+    ("first_dispatched_at", "Unit itu diberangkatkan ({tz})", "That unit dispatched ({tz})"),
+    ("first_on_scene_at", "Unit itu tiba ({tz})", "That unit on scene ({tz})"),
+    ("closed_at", "Ditutup ({tz})", "Closed ({tz})"),
+    ("units", "Jumlah unit", "Units"),
+    ("call_processing_s", "Proses panggilan (detik)", "Call processing (s)"),
+    ("turnout_s", "Persiapan berangkat (detik)", "Turnout (s)"),
+    ("travel_s", "Perjalanan (detik)", "Travel (s)"),
+    ("total_s", "Total (detik)", "Total (s)"),
+    ("simulated", "Data simulasi", "Simulated"),
 )
+
+
+# The daily report (web/daily.py): the day's incidents by category, and by kecamatan
+# (Kota Blitar and each neighbour a group of its own). Read from the received_at index.
+DAILY_CATEGORIES_SQL = """
+SELECT i.category, count(*) AS count, count(*) FILTER (WHERE i.priority = 1) AS priority_1
+FROM incidents i WHERE i.received_at >= $1 AND i.received_at < $2
+GROUP BY i.category ORDER BY count(*) DESC, i.category
+"""
+DAILY_KECAMATAN_SQL = f"""
+WITH {_kecamatan_cte(3)}
+SELECT {INCIDENT_KECAMATAN} AS kecamatan, count(*) AS count
+FROM incidents i WHERE i.received_at >= $1 AND i.received_at < $2
+GROUP BY 1 ORDER BY count(*) DESC, 1 NULLS LAST
+"""
+
+
+async def daily_counts(conn: asyncpg.Connection, *, since: datetime, until: datetime
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(incidents by category, incidents by kecamatan) received in the period."""
+    categories = [dict(r) for r in await conn.fetch(DAILY_CATEGORIES_SQL, since, until)]
+    kecamatan = [dict(r) for r in await conn.fetch(DAILY_KECAMATAN_SQL, since, until,
+                                                   *_kecamatan_args())]
+    return categories, kecamatan
 
 
 def _kecamatan_args() -> tuple[list[str], list[float], list[float], list[str], list[str]]:
@@ -163,8 +214,8 @@ async def histogram(conn: asyncpg.Connection, *, since: datetime, until: datetim
             for b in range(last + 1)]
 
 
-async def export_rows(conn: asyncpg.Connection, *, since: datetime, until: datetime,
-                      category: str | None) -> list[dict[str, Any]]:
-    """The incidents received in the period with their interval times, oldest first."""
-    rows = await conn.fetch(EXPORT_SQL, since, until, category, *_kecamatan_args())
-    return [dict(r) for r in rows]
+def export_cursor(conn: asyncpg.Connection, *, since: datetime, until: datetime,
+                  category: str | None) -> Any:
+    """A server-side cursor over the period's incidents, oldest first (inside a
+    transaction of the caller's)."""
+    return conn.cursor(EXPORT_SQL, since, until, category, *_kecamatan_args(), prefetch=500)

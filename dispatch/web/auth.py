@@ -141,6 +141,10 @@ ROUTE_ROLES: dict[Route, Roles] = {
     ("POST", "/api/v1/telephony/calls/{call}/claim"): INTAKE,
     # The real numbers, for the IP-PBX or the operator: admin only.
     ("GET", "/api/v1/pranks/blocks"): frozenset({"admin"}),
+    # Timers that shout (web/alerts.py) and the supervisor's daily report (web/reports.py).
+    ("GET", "/api/v1/alerts"): DISPATCH | OVERSIGHT,
+    ("POST", "/api/v1/alerts/{id}/acknowledge"): DISPATCH | OVERSIGHT,
+    ("GET", "/reports/daily"): OVERSIGHT,
 }
 ADMIN_ONLY: Roles = frozenset({"admin"})
 # Rate-limited per token and per client address (web/ratelimit.py).
@@ -149,7 +153,8 @@ INTAKE_ROUTES: frozenset[Route] = frozenset({
     ("POST", "/api/v1/telephony/events"),
 })
 # Pages answer a missing login with a redirect to the login page, not a JSON 401.
-PAGES: frozenset[str] = frozenset({"/", "/responder", "/supervisor", "/places"})
+PAGES: frozenset[str] = frozenset({"/", "/responder", "/supervisor", "/places",
+                                   "/reports/daily"})
 # A responder may act on these only for the unit its account is bound to.
 UNIT_SCOPED: frozenset[Route] = frozenset({
     ("PUT", "/api/v1/units/{id}/location"), ("POST", "/api/v1/units/{id}/status"),

@@ -38,6 +38,17 @@ def connection(request: web.Request) -> PoolAcquireContext:
 
 # Names the actor for the audit triggers (sql/006), for this transaction only.
 SET_ACTOR_SQL = "SELECT set_config('siap112.actor', $1, true)"
+# Marks the incidents and calls this transaction inserts as simulated (sql/022).
+SET_SIMULATED_SQL = "SELECT set_config('siap112.simulated', 'on', true)"
+SIMULATED_HEADER = "X-Siap112-Simulated"
+
+
+def simulated(request: web.Request) -> bool:
+    """An API token's request saying it is simulated traffic (`siap112 simulate` sends
+    it). A browser session cannot: what people log is never hidden as a simulation."""
+    principal = request.get(keys.PRINCIPAL)
+    return (principal is not None and principal.kind == "token"
+            and request.headers.get(SIMULATED_HEADER, "").lower() in {"1", "true"})
 
 
 async def transact(request: web.Request,
@@ -45,9 +56,12 @@ async def transact(request: web.Request,
     """Run ``work`` in one transaction (retried on deadlock) on the app's pool,
     with the authenticated actor named for the audit log."""
     actor = actor_of(request)
+    is_simulated = simulated(request)
 
     async def as_actor(conn: asyncpg.Connection) -> T:
         await conn.execute(SET_ACTOR_SQL, actor)
+        if is_simulated:
+            await conn.execute(SET_SIMULATED_SQL)
         return await work(conn)
 
     return await in_transaction(request.app[keys.PG_POOL], as_actor,

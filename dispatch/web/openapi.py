@@ -17,6 +17,7 @@ from dispatch import keys
 from dispatch.core.bounds import INT64_MAX
 from dispatch.core.runcards import RunCards
 from dispatch.web import idempotency
+from dispatch.web.alerts import AlertQuery
 from dispatch.web.audit_schemas import AuditQuery
 from dispatch.web.auth import PAGES, PUBLIC, TOKEN_BOUND, Route, allowed_roles
 from dispatch.web.auth_schemas import LoginBody
@@ -30,6 +31,7 @@ from dispatch.web.partners import HandoverIn, NoteIn, UpdateIn
 from dispatch.web.places_schemas import ImportIn, ListQuery, PlaceIn, SearchQuery
 from dispatch.web.reports_schemas import (
     CandidatesQuery,
+    ExportQuery,
     GroupedQuery,
     HistogramQuery,
     RouteQuery,
@@ -86,10 +88,11 @@ QUERIES: dict[Route, type[BaseModel]] = {
     ("GET", "/api/v1/incidents/{id}/route"): RouteQuery,
     ("GET", "/api/v1/reports/response-times"): GroupedQuery,
     ("GET", "/api/v1/reports/histogram"): HistogramQuery,
-    ("GET", "/api/v1/reports/incidents.csv"): StatsQuery,
+    ("GET", "/api/v1/reports/incidents.csv"): ExportQuery,
     ("GET", "/api/v1/places"): SearchQuery,
     ("GET", "/api/v1/landmarks"): ListQuery,
     ("GET", "/api/v1/audit"): AuditQuery,
+    ("GET", "/api/v1/alerts"): AlertQuery,
 }
 # Intake that honours Idempotency-Key (web/idempotency.py).
 IDEMPOTENT: frozenset[Route] = frozenset({("POST", "/api/v1/incidents"),

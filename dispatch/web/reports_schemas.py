@@ -18,6 +18,15 @@ class HistogramQuery(StatsQuery):
     bin_s: QueryInt = Field(default=60, ge=10, le=3600, description="Bin width in seconds")
 
 
+class ExportQuery(StatsQuery):
+    sep: Literal[",", ";"] = Field(
+        default=",", description="';' for Excel with Indonesian settings (numbers then take "
+                                 "a decimal comma)")
+    lang: Literal["id", "en"] = Field(default="id", description="Column names and labels")
+    tz: Literal["WIB", "UTC"] = Field(default="WIB", description="Times as the centre's "
+                                                                 "wall clock, or UTC")
+
+
 class CandidatesQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False)
     # "type=" names no type at all: refused rather than read as "the run card's".

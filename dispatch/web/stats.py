@@ -8,7 +8,7 @@ from aiohttp import web
 
 from dispatch import keys
 from dispatch.errors import Invalid
-from dispatch.store.stats import response_times
+from dispatch.store.stats import DEFINITIONS, response_times, simulated
 from dispatch.web.common import connection, json_response, parse_query
 from dispatch.web.schemas import StatsQuery
 
@@ -26,7 +26,9 @@ async def get_response_times(request: web.Request) -> web.Response:
     until = q.until or datetime.now(UTC)
     since = q.since or until - DEFAULT_PERIOD
     async with connection(request) as conn:
-        intervals = await response_times(conn, since=since, until=until, category=q.category,
-                                         targets=settings.targets)
+        intervals, chained = await response_times(conn, since=since, until=until,
+                                                  category=q.category, targets=settings.targets)
+        sim = await simulated(conn, since=since, until=until, category=q.category)
     return json_response({"from": since, "to": until, "category": q.category,
-                          "intervals": intervals})
+                          "intervals": intervals, "chain": chained,
+                          "definitions": DEFINITIONS, "simulated": sim})
