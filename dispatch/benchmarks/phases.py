@@ -201,14 +201,19 @@ async def live(db_url: str, redis_url: str, stream_key: str, sizes: Sizes) -> li
     return rows
 
 
-async def _post_incidents(svc: service.Process, rate: float, seconds: float, first: int
-                          ) -> list[int]:
+async def _post_incidents(svc: service.Process, rate: float, seconds: float, first: int,
+                          refused: list[int] | None = None) -> list[int]:
+    """POST incidents at ``rate``; the ids made. A 503 (the service overloaded) is counted
+    in ``refused`` when given, and recorded beside the figure, instead of ending the run."""
     ids: list[int] = []
 
     async def send(http: aiohttp.ClientSession, i: int) -> None:
         async with http.post(svc.base_url + "/api/v1/incidents",
                              json=incident_body(first + i), headers=svc.headers) as resp:
             body = await resp.json()
+            if resp.status == 503 and refused is not None:
+                refused.append(i)
+                return
             if resp.status != 201:
                 raise RuntimeError(f"intake: {resp.status} {body}")
             ids.append(int(body["id"]))
@@ -239,18 +244,21 @@ async def _dispatch(svc: service.Process, conn: asyncpg.Connection, db_url: str,
     log.info("bench.phase", phase="dispatch")
     await _post_incidents(svc, 20, 0.5, 10**6)  # warm-up
     runs: list[list[float]] = []
+    refused: list[int] = []
     for run in range(3):  # three consecutive runs: the target must hold in each
         ids = await _post_incidents(svc, sizes.dispatch_rate, sizes.dispatch_s,
-                                    (2 + run) * 10**6)
+                                    (2 + run) * 10**6, refused)
         await _settled(conn, "SELECT count(DISTINCT incident_id) = $2 FROM assignments "
                        "WHERE incident_id = ANY($1::bigint[])", ids, len(ids))
         runs.append([r["secs"] for r in await conn.fetch(DISPATCH_DELAYS_SQL, ids)])
     commits = await load.raw_commit_latencies(db_url, sizes.samples)
     p99s = [percentile(d, 0.99) for d in runs]
     figure = "; ".join(f"run {i + 1}: {p50_p99_ms(d)}" for i, d in enumerate(runs))
+    if refused:
+        figure += f" ({len(refused)} intakes refused with 503: overloaded)"
     return [Row(f"2. dispatch latency ({sizes.fleet:,} units, {sizes.dispatch_rate:.0f}/s, "
                 "3 runs)", figure, f"one raw commit: {p50_p99_ms(commits)}",
-                "p99 < 20 ms in each run", all(p < 0.020 for p in p99s))]
+                "p99 < 20 ms in each run", not refused and all(p < 0.020 for p in p99s))]
 
 
 # One report line holds every delay (50 consoles x 1,000 events): above asyncio's 64 KiB.
