@@ -38,8 +38,11 @@ WHERE e.id = p.id
 # written without that record's lock: they carry no snapshot.
 NO_SNAPSHOT_KINDS = frozenset({
     "call.location_fix", "call.location_link", "handover.delivered",
-    "handover.delivery_failed",
+    "handover.delivery_failed", "incident.note_added",
 })
+# Whole families of such events: alerts (raised by a loop that reads without locks)
+# and the telephone exchange's call progress.
+NO_SNAPSHOT_PREFIXES = ("alert.", "telephony.")
 # Kinds after which an incident's assignments may differ from what it had before.
 ASSIGNMENT_KINDS = frozenset({"unit.assigned", "assignment.ended", "unit.status"})
 
@@ -150,7 +153,7 @@ def _hold(touched: Touched, kind: str, incident_id: int | None, unit_id: int | N
           actor: str, data: dict[str, Any]) -> None:
     index = len(touched.events)
     touched.events.append((kind, incident_id, unit_id, actor, data))
-    if kind in NO_SNAPSHOT_KINDS:
+    if kind in NO_SNAPSHOT_KINDS or kind.startswith(NO_SNAPSHOT_PREFIXES):
         return
     if incident_id is not None:
         touched.incidents[incident_id] = index
