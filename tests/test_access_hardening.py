@@ -107,16 +107,24 @@ async def test_the_delay_grows_and_is_capped(start_app: AppFactory,
     client = await start_app(auth={"login_free_attempts": 1, "login_delay_s": 2.0,
                                    "login_delay_max_s": 30.0})
     await accounts.create_user(db, "sari", "call_taker", PASSWORD)
-    waits = []
+    delays, waits = [], []
     assert (await _login(client, "sari", "salah")).status == 401  # the free attempt
     for _ in range(7):
         assert (await _login(client, "sari", "salah")).status == 401  # checked, sets a delay
+        # The delay the checked attempt set, as stored (set and stamped in one statement).
+        delays.append(await db.fetchval(
+            "SELECT round(extract(epoch FROM next_at - updated_at))::int FROM login_throttle"
+            " WHERE username = 'sari'"))
         resp = await _login(client, "sari", "salah")
         assert resp.status == 429
+        # Retry-After is what is left of that delay: a loaded machine may have used a
+        # second of it on the password check, never more than the delay itself.
         waits.append(int(resp.headers["Retry-After"]))
         # Time passes: the delay runs out (the database's clock, not a sleep).
         await db.execute("UPDATE login_throttle SET next_at = clock_timestamp()")
-    assert waits == [2, 4, 8, 16, 30, 30, 30], waits
+    assert delays == [2, 4, 8, 16, 30, 30, 30], delays
+    assert all(1 <= w <= d for w, d in zip(waits, delays, strict=True)), (waits, delays)
+    assert waits[3] > waits[2] and waits[-1] > waits[2], waits  # it grows, then the cap
 
 
 async def test_unknown_and_known_usernames_answer_alike(start_app: AppFactory,
