@@ -104,86 +104,39 @@ targets AS (
     SELECT * FROM unnest($4::text[], $5::text[], $6::float8[]) AS t(category, interval, secs)
 )"""
 
-# The month's incidents alone (INC_CTE, sql/014's columns) in one pass: the same
-# figures as SAMPLES_CTE's one row per (interval, incident), computed with one
-# aggregate per interval over the incident's four seconds, so no sample rows are
-# materialised, sorted by incident or grouped again for the chain.
-INC_CTE = """inc AS (
-    SELECT i.id, i.category, i.received_at,
-           coalesce(i.answered_at, i.received_at) AS started_at,
-           i.first_unit_type AS unit_type, i.first_dispatched_at AS first_dispatched,
-           i.first_en_route_at AS ref_en_route, i.first_on_scene_at AS first_on_scene
-    FROM incidents i
-    WHERE i.received_at >= $1 AND i.received_at < $2
-      AND ($3::text IS NULL OR i.category = $3)
-)"""
-
-_INTERVAL_COLS = (("call_processing", "cp"), ("turnout", "tu"), ("travel", "tr"),
-                  ("total", "tt"))
-
-
-def _figures(col: str) -> str:
-    ok = f"v.{col} IS NOT NULL"
-    return (f"count(*) FILTER (WHERE {ok}) AS {col}_count, "
-            f"avg(v.{col}) FILTER (WHERE {ok}) AS {col}_mean, "
-            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY v.{col}) FILTER (WHERE {ok}) "
-            f"AS {col}_p50, "
-            f"percentile_cont(0.9) WITHIN GROUP (ORDER BY v.{col}) FILTER (WHERE {ok}) "
-            f"AS {col}_p90, "
-            f"percentile_cont(0.95) WITHIN GROUP (ORDER BY v.{col}) FILTER (WHERE {ok}) "
-            f"AS {col}_p95, "
-            f"max(v.{col}) FILTER (WHERE {ok}) AS {col}_max, "
-            f"(count(*) FILTER (WHERE {ok} AND v.{col} <= v.{col}_target))::float8 "
-            f"/ nullif(count(*) FILTER (WHERE {ok}), 0) AS {col}_within")
-
-
-def _valid(expr: str, col: str) -> str:
-    # A negative or week-long interval is a clock error (as in SAMPLES_CTE): left out;
-    # so is one whose category has no target for it.
-    return (f"CASE WHEN t.{col} IS NOT NULL AND {expr} BETWEEN 0 AND 7 * 86400 "
-            f"THEN {expr} END AS {col}, t.{col} AS {col}_target")
-
-
 # Per interval: count, mean, percentiles, share within target; and, on every row, the
-# incidents with all four intervals and the mean of each over them (these add up).
+# incidents with all four intervals and the mean of each over them (these add up). The
+# samples are computed once for both (a CTE read twice is materialised).
 RESPONSE_TIMES_SQL = f"""
-WITH {INC_CTE}, {TARGETS_CTE},
-tg AS (
-    SELECT category,
-           max(secs) FILTER (WHERE interval = 'call_processing') AS cp,
-           max(secs) FILTER (WHERE interval = 'turnout') AS tu,
-           max(secs) FILTER (WHERE interval = 'travel') AS tr,
-           max(secs) FILTER (WHERE interval = 'total') AS tt
-    FROM targets GROUP BY category
+WITH {SAMPLES_CTE}, {TARGETS_CTE},
+per AS (
+    SELECT incident_id,
+           min(secs) FILTER (WHERE interval = 'call_processing') AS call_processing,
+           min(secs) FILTER (WHERE interval = 'turnout') AS turnout,
+           min(secs) FILTER (WHERE interval = 'travel') AS travel,
+           min(secs) FILTER (WHERE interval = 'total') AS total
+    FROM samples GROUP BY incident_id HAVING count(*) = 4
 ),
-v AS (
-    SELECT {_valid("extract(epoch FROM inc.first_dispatched - inc.started_at)::float8", "cp")},
-           {_valid("extract(epoch FROM inc.ref_en_route - inc.first_dispatched)::float8", "tu")},
-           {_valid("extract(epoch FROM inc.first_on_scene - inc.ref_en_route)::float8", "tr")},
-           {_valid("extract(epoch FROM inc.first_on_scene - inc.started_at)::float8", "tt")}
-    FROM inc JOIN tg t ON t.category = inc.category
+chained AS (
+    SELECT count(*) AS chain_count, avg(call_processing) AS chain_call_processing,
+           avg(turnout) AS chain_turnout, avg(travel) AS chain_travel,
+           avg(total) AS chain_total
+    FROM per
 ),
-agg AS (
-    SELECT {", ".join(_figures(c) for _, c in _INTERVAL_COLS)},
-           count(*) FILTER (WHERE v.cp IS NOT NULL AND v.tu IS NOT NULL AND v.tr IS NOT NULL
-                            AND v.tt IS NOT NULL) AS chain_count,
-           avg(v.cp) FILTER (WHERE v.tu IS NOT NULL AND v.tr IS NOT NULL
-                             AND v.tt IS NOT NULL) AS chain_call_processing,
-           avg(v.tu) FILTER (WHERE v.cp IS NOT NULL AND v.tr IS NOT NULL
-                             AND v.tt IS NOT NULL) AS chain_turnout,
-           avg(v.tr) FILTER (WHERE v.cp IS NOT NULL AND v.tu IS NOT NULL
-                             AND v.tt IS NOT NULL) AS chain_travel,
-           avg(v.tt) FILTER (WHERE v.cp IS NOT NULL AND v.tu IS NOT NULL
-                             AND v.tr IS NOT NULL) AS chain_total
-    FROM v
+grouped AS (
+    SELECT s.interval,
+           count(*) AS count,
+           avg(s.secs) AS mean,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY s.secs) AS p50,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY s.secs) AS p90,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY s.secs) AS p95,
+           max(s.secs) AS max,
+           count(*) FILTER (WHERE s.secs <= t.secs)::float8 / count(*) AS within_target
+    FROM samples s
+    JOIN targets t ON t.category = s.category AND t.interval = s.interval
+    GROUP BY s.interval
 )
-SELECT a.chain_count, a.chain_call_processing, a.chain_turnout, a.chain_travel,
-       a.chain_total, g.*
-FROM agg a
-CROSS JOIN LATERAL (VALUES {", ".join(
-    f"('{name}', a.{c}_count, a.{c}_mean, a.{c}_p50, a.{c}_p90, a.{c}_p95, a.{c}_max, "
-    f"a.{c}_within)" for name, c in _INTERVAL_COLS)})
-    AS g(interval, count, mean, p50, p90, p95, max, within_target)
+SELECT c.*, g.* FROM chained c LEFT JOIN grouped g ON true
 """
 CHAIN_PREFIX = "chain_"
 
