@@ -65,7 +65,7 @@ from dispatch.store import locationlinks as link_sql
 from dispatch.store import places as places_sql
 from dispatch.store import telephony as tel_sql
 from dispatch.store import units as unit_sql
-from dispatch.store.events import add_event
+from dispatch.store.events import add_event, events_mark, events_rollback
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -107,13 +107,11 @@ def plan_for(incident: dict[str, Any], unit: dict[str, Any],
 
 async def create_incident(conn: asyncpg.Connection, *, actor: str, required_types: list[str],
                           placement: Placement | None = None, **fields: Any) -> dict[str, Any]:
-    incident = await inc_sql.insert_incident(conn, required_types=required_types,
-                                             logged_by=actor, **fields)
-    if placement is None and incident["lat"] is not None:
+    if placement is None and fields.get("lat") is not None:
         # Pure and microseconds long: no reason to leave the transaction for it.
-        placement = locate(incident["lat"], incident["lon"])
-    if placement is not None:
-        await _place(conn, incident, placement)
+        placement = locate(fields["lat"], fields["lon"])
+    incident = await inc_sql.insert_incident(conn, required_types=required_types,
+                                             logged_by=actor, placement=placement, **fields)
     await add_event(conn, "incident.created", actor=actor, incident_id=incident["id"],
                     data=incident_summary(incident))
     if incident["queue_reason"] and incident["queue_reason"].startswith(HANDOVER_PREFIX):
@@ -125,22 +123,6 @@ async def create_incident(conn: asyncpg.Connection, *, actor: str, required_type
         log.info("incident.handover_required", incident_id=incident["id"],
                  jurisdiction=incident["jurisdiction"])
     return incident
-
-
-async def _place(conn: asyncpg.Connection, incident: dict[str, Any],
-                 placement: Placement) -> None:
-    """Record jurisdiction and kecamatan; an incident not ours waits for a handover."""
-    await conn.execute(inc_sql.SET_PLACEMENT_SQL, incident["id"], placement.jurisdiction.value,
-                       placement.kecamatan_code, placement.kecamatan, placement.desa_code,
-                       placement.desa, placement.handover_to)
-    incident.update(jurisdiction=placement.jurisdiction.value,
-                    kecamatan_code=placement.kecamatan_code, kecamatan=placement.kecamatan,
-                    desa_code=placement.desa_code, desa=placement.desa,
-                    handover_to=placement.handover_to)
-    reason = placement.queue_reason
-    if reason is not None:
-        await conn.execute(inc_sql.SET_STATUS_SQL, incident["id"], "queued", reason)
-        incident.update(status="queued", queue_reason=reason)
 
 
 def incident_summary(incident: dict[str, Any]) -> dict[str, Any]:
@@ -336,10 +318,12 @@ async def _attempts(conn: asyncpg.Connection, attempt: Callable[[], Awaitable[T]
     """Run ``attempt`` in a savepoint; when the rows it had to lock moved, roll it back
     (which releases its locks, so the next attempt takes them in order again) and retry."""
     for _ in range(LOCK_ATTEMPTS):
+        mark = events_mark(conn)
         try:
             async with conn.transaction():
                 return await attempt()
         except _AssignmentMoved:
+            events_rollback(conn, mark)  # the attempt's events went with its savepoint
             continue
     raise Conflict("unit is being changed concurrently; try again", code="busy")
 

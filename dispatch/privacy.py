@@ -69,8 +69,13 @@ PURGE_SQL: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
                           WHERE created_at < $1 AND caller_phone <> $2""", (ANONYMOUS_PHONE,)),
     ("prank_actions", """UPDATE prank_actions SET caller_phone = $2, phone_key = '0'
                          WHERE at < $1 AND caller_phone <> $2""", (ANONYMOUS_PHONE,)),
-    ("events", """UPDATE events SET data = data - $2::text[]
-                  WHERE occurred_at < $1 AND data ?| $2::text[]""", (_PERSONAL,)),
+    # An event's incident snapshot (dispatch/board.py) holds the caller's number too.
+    ("events", """UPDATE events SET data = (data - $2::text[])
+                                       #- '{snapshot,incident,caller_phone}'
+                  WHERE occurred_at < $1
+                    AND (data ?| $2::text[]
+                         OR data #> '{snapshot,incident}' ? 'caller_phone')""",
+     (_PERSONAL,)),
     # An intake answer remembered for retries repeats the caller's number; it is long
     # past its use (http.idempotency_ttl_s) by the time the number is purged.
     ("idempotency_keys", "DELETE FROM idempotency_keys WHERE created_at < $1", ()),

@@ -1,5 +1,9 @@
 """The stream hub: one Redis reader per web process, fanned out to every console in memory.
 
+Each entry is decoded once and its SSE message encoded once per audience (full, or
+masked for the roles that may not see caller numbers: :class:`Frame`); a console's
+cost per entry is then its scope check (responders) and one write.
+
 A console that connects with ``Last-Event-ID`` first subscribes to the live
 feed, then reads the backlog after its id with XRANGE, then drains the live
 feed skipping what the backlog already sent: nothing between the two is lost.
@@ -20,14 +24,58 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from dispatch.constants import STREAM_FIELD
+from dispatch.privacy import mask
 
 log = structlog.get_logger(__name__)
 
 StreamEntry = tuple[str, bytes]  # (stream id, JSON payload)
 # How long one XREAD waits for new entries; the hub's heartbeat beats at least this often.
 READ_BLOCK_MS = 5000
+
+
+class Frame:
+    """One stream entry, decoded once, with its SSE message encoded once per audience.
+
+    Every console gets the same bytes as the others of its audience: the full frame
+    (roles that may see caller numbers) or the masked one (everyone else, supervisors
+    and responders alike; a responder's stream only chooses which frames it passes on,
+    by the decoded ``event``). Sending is then one write per console.
+    """
+
+    __slots__ = ("_full", "_masked", "event", "kind", "payload", "sid")
+
+    def __init__(self, sid: str, payload: bytes, kind: str | None = None) -> None:
+        self.sid = sid
+        self.payload = payload
+        self.event: dict[str, Any] = orjson.loads(payload) if kind is None else {}
+        self.kind = kind or str(self.event.get("kind", "message"))
+        self._full: bytes | None = None
+        self._masked: bytes | None = None
+
+    @property
+    def seq(self) -> int | None:
+        seq = self.event.get("seq")
+        return seq if isinstance(seq, int) else None
+
+    def wire(self, masked: bool) -> bytes:
+        """The whole SSE message for one audience (built on first use, then shared)."""
+        if masked:
+            if self._masked is None:
+                self._masked = _message(self.sid, self.kind, orjson.dumps(mask(self.event)))
+            return self._masked
+        if self._full is None:
+            self._full = _message(self.sid, self.kind, self.payload)
+        return self._full
+
+
+def _message(sid: str, kind: str, data: bytes) -> bytes:
+    """An SSE message; the JSON from orjson holds no raw line breaks, so one data line."""
+    head = f"id: {sid}\nevent: {kind}\n" if sid else f"event: {kind}\n"
+    return head.encode() + b"data: " + data + b"\n\n"
+
+
 # Not a stream entry: tells each console that the stream lost entries (reload the board).
-RESYNC: StreamEntry = ("", b'{"reason": "stream_reset"}')
+RESYNC = Frame("", b'{"reason": "stream_reset"}', kind="resync")
 
 
 def parse_id(stream_id: str) -> tuple[int, int]:
@@ -49,7 +97,7 @@ def _decode(entries: Any) -> list[StreamEntry]:
 
 @dataclass(eq=False)
 class Subscriber:
-    queue: asyncio.Queue[StreamEntry | None]
+    queue: asyncio.Queue[Frame | None]
     overflowed: bool = field(default=False)
 
 
@@ -124,12 +172,12 @@ class StreamHub:
             reply: Any = await self._redis.xread({self._key: self._last_id},
                                                  block=READ_BLOCK_MS, count=500)
             for _stream, entries in reply or []:
-                for entry in _decode(entries):
-                    self._last_id = entry[0]
-                    self._fan_out(entry)
+                for sid, payload in _decode(entries):
+                    self._last_id = sid
+                    self._fan_out(Frame(sid, payload))
             beat()
 
-    def _fan_out(self, entry: StreamEntry) -> None:
+    def _fan_out(self, entry: Frame) -> None:
         for sub in list(self._subscribers):
             if sub.queue.qsize() >= self._queue_size:
                 # A console this far behind is cut off, keeping every entry it was

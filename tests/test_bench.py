@@ -17,7 +17,10 @@ ROWS = (
     "1. intake throughput", "1. intake latency at half load", "2. dispatch latency",
     "3. fan-out latency", "4. nearest unit, 100 units", "4. nearest unit, 1,000 units",
     "5. stats: one month", "6. memory per open SSE console", "6. server RSS at",
-    "baseline: geopy geodesic", "7. road re-ranking, river", "7. road re-ranking, grid",
+    "baseline: geopy geodesic", "1. intake with two web processes",
+    "3. bytes to a console per status change", "3. web process CPU per event",
+    "8. board API", "8. console first render",
+    "7. road re-ranking, river", "7. road re-ranking, grid",
 )
 
 

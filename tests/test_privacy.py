@@ -66,7 +66,15 @@ async def test_purge_anonymises_old_calls_and_keeps_response_times(
     before_stats = await get_json(client, stats_path)
     before = await db.fetchrow("SELECT received_at, logged_at, closed_at FROM incidents "
                                "WHERE id = $1", old["id"])
+    # Its events are as old; their board snapshots repeat the caller's number.
+    await db.execute("UPDATE events SET occurred_at = occurred_at - interval '400 days' "
+                     "WHERE incident_id = $1", old["id"])
+    snapshot_phone = ("SELECT data #>> '{snapshot,incident,caller_phone}' FROM events "
+                      "WHERE incident_id = $1 AND data ? 'snapshot' ORDER BY id LIMIT 1")
+    assert await db.fetchval(snapshot_phone, old["id"]) == "081234567890"
     out = await run_purge(database_url)
+    assert await db.fetchval(snapshot_phone, old["id"]) is None
+    assert await db.fetchval(snapshot_phone, recent["id"]) == "081234567890"
     assert "incidents=1" in out
     rows = {r["id"]: r["caller_phone"] for r in await db.fetch(
         "SELECT id, caller_phone FROM incidents")}

@@ -3,8 +3,9 @@
 ``python -m dispatch.benchmarks.consoles BASE_URL COUNT`` opens COUNT streams on
 GET /api/v1/events, writes ``ready`` once every console has its ``hello``, then
 records for each event the delay from its commit time (the event's ``at``) to
-its arrival. On a ``stop SEQ`` line on stdin it waits until every console has
-received event SEQ, writes the delays as JSON and exits.
+its arrival, and the size on the wire of each status change the first console
+received. On a ``stop SEQ`` line on stdin it waits until every console has
+received event SEQ, writes the delays and sizes as JSON and exits.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Consoles:
         self._headers = {"Authorization": authorization} if authorization else {}
         self._count = count
         self.delays: list[float] = []
+        self.status_bytes: list[int] = []  # console 0's unit.status messages, as sent
         self._hello = 0
         self._all_ready = asyncio.Event()
         self._seen = [0] * count  # the newest event seq each console received
@@ -54,6 +56,8 @@ class Consoles:
             if self._hello == self._count:
                 self._all_ready.set()
         elif data is not None:
+            if console == 0 and kind == b"unit.status":
+                self.status_bytes.append(len(block) + 2)  # with the blank line ending it
             event = orjson.loads(data)
             if event.get("at"):
                 self.delays.append(arrived - datetime.fromisoformat(event["at"]).timestamp())
@@ -92,7 +96,8 @@ class Consoles:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        report = {"complete": complete, "delays": self.delays}
+        report = {"complete": complete, "delays": self.delays,
+                  "status_bytes": self.status_bytes}
         sys.stdout.write(orjson.dumps(report).decode() + "\n")
         sys.stdout.flush()
 

@@ -33,16 +33,23 @@ and the trivial aiohttp baseline, so they are compared like for like.
 1. Intake: POST /api/v1/incidents (validation, incident and event rows in one transaction,
    201 after the commit) from 8 concurrent clients, back to back; the web process alone
    (its in-process dispatcher and relay turned off, as when they run as their own
-   processes). Then an open loop at half that rate for the latency. Baselines: durable
-   single-row INSERTs over 8 asyncpg connections; a trivial aiohttp JSON POST server.
-2. Dispatch: the full service (dispatcher and relay in the web process), the fleet all
-   ambulances (every unit a candidate), incidents at a fixed rate. Latency is the
-   assignment row's insert time minus the incident row's insert time (both
-   clock_timestamp() in PostgreSQL, each a statement before its own commit).
-   Baseline: one durable single-row commit, one at a time.
-3. Fan-out: unit status changes over HTTP at a fixed rate while the consoles (in a process
-   of their own) hold GET /api/v1/events; latency is arrival time minus the event row's
-   time (the `at` field). Baseline: XADD to a consumer blocked in XREAD.
+   processes). Then an open loop at half that rate for the latency. Then the same closed
+   loop split over two web processes (the scale-out ratio; the load generator shares the
+   machine). Baselines: durable single-row INSERTs over 8 asyncpg connections; a trivial
+   aiohttp JSON POST server (the target is a share of it).
+2. Dispatch: the topology the README recommends for a busy centre: one web process
+   (HTTP and SSE only), `siap112 dispatcher` and `siap112 relay` as processes of their
+   own; the fleet all ambulances (every unit a candidate), incidents at a fixed rate, three
+   consecutive runs. Latency is the assignment row's insert time minus the incident row's
+   insert time (both clock_timestamp() in PostgreSQL, each a statement before its own
+   commit). Baseline: one durable single-row commit, one at a time.
+3. Fan-out (same topology): unit status changes over HTTP at a fixed rate while the
+   consoles (in a process of their own) hold GET /api/v1/events; latency is arrival time
+   minus the event row's time (the `at` field); the bytes are each status change's SSE
+   message as the first console received it (with its unit's board snapshot). Baseline:
+   XADD to a consumer blocked in XREAD. CPU per event: the web process's user+system CPU
+   time (/proc) over a burst of status changes, with no console open and then with the
+   memory row's consoles open.
 4. Nearest unit: `dispatch.core.spatial.UnitIndex`, 3 nearest, one unit moving before every
    tenth query; each answer compared with brute-force geodesic over every unit (pyproj's
    vectorised Karney geodesic, independent of the index). Baseline: geopy per call × units.
@@ -55,6 +62,10 @@ and the trivial aiohttp baseline, so they are compared like for like.
    of tests/test_roads.py and a synthetic grid the size of the regency's roads, each built
    with `siap112 roads build`'s code; per incident, the geodesic K nearest of 120 units
    (baseline) and the same followed by the engine's matrix call for them (the figure).
+8. Board: open incidents (queued, needing a unit type the fleet lacks) inserted in SQL;
+   GET /api/v1/incidents?status=open and GET /api/v1/units timed on the loopback (median);
+   the console page in Chromium (Playwright, 1366x768, outside requests refused) from
+   navigation start to every incident drawn on the board (median of several loads).
 """
 
 
@@ -114,7 +125,7 @@ async def run(admin_url: str, redis_url: str, sizes: Sizes) -> list[Row]:
             redis = Redis.from_url(redis_url)
             await redis.delete(stream_key)
             await redis.aclose()
-    order = {name: i for i, name in enumerate(["1", "2", "3", "4", "5", "6", "7", "b"])}
+    order = {name: i for i, name in enumerate(["1", "2", "3", "4", "5", "6", "7", "8", "b"])}
     return sorted(rows, key=lambda r: order.get(r.name[0], 9))
 
 

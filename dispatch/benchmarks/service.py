@@ -156,6 +156,38 @@ async def start_service(database_url: str, redis_url: str, stream_key: str,
     return child
 
 
+async def start_worker(kind: str, database_url: str, redis_url: str, stream_key: str
+                       ) -> Process:
+    """A standalone ``siap112 dispatcher`` or ``siap112 relay``, once its log says it started.
+
+    The topology the README recommends for a busy centre: web processes serve HTTP and
+    SSE only, the dispatcher and the relay run as processes of their own.
+    """
+    env = {"SIAP112_DATABASE_URL": database_url, "SIAP112_REDIS_URL": redis_url,
+           "SIAP112_REDIS_STREAM_KEY": stream_key, "SIAP112_LOG_LEVEL": "info",
+           "SIAP112_LOG_FORMAT": "json"}
+    child = _spawn(["dispatch", kind], env)
+    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+    try:
+        while f"{kind}.started" not in _tail(child.log_path):
+            if child.proc.poll() is not None:
+                raise RuntimeError(f"siap112 {kind} exited early:\n{_tail(child.log_path)}")
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"siap112 {kind} did not start in {READY_TIMEOUT_S} s")
+            await asyncio.sleep(0.1)  # a child process starting up: poll its log, bounded
+    except BaseException:
+        child.stop()
+        raise
+    return child
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def start_echo() -> Process:
     """The trivial aiohttp JSON server used as the HTTP baseline."""
     port = free_port()

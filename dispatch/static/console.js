@@ -1,9 +1,10 @@
 // The operator console: call intake, live board, unit roster, map, dispatcher actions.
 //
-// The board is loaded once, then kept current by the live stream: each event names
-// the incident and/or unit it touched, and that record is re-read from the API, so
-// the board shows exactly what the database holds. body[data-board-loads] counts
-// full reloads (first load and `resync` only: a resumed stream needs none).
+// The board is loaded once, then kept current by the live stream alone: each event
+// carries the board snapshot of the incident and/or unit it changed, applied when
+// newer than what is held (sse.js BoardStore). The API is read only on load, on
+// `resync` and for the operator's own actions. body[data-board-loads] counts full
+// reloads (first load and `resync` only: a resumed stream needs none).
 
 import * as API from "./api.js";
 import { $, $$, debounce, fill, h } from "./dom.js";
@@ -18,7 +19,7 @@ import * as Locate from "./locate.js";
 import { BlitarMap, showAssignedRoute } from "./map.js";
 import * as Pane from "./pane.js";
 import { can, position, setAccess } from "./roles.js";
-import { bindBanner, LiveStream } from "./sse.js";
+import { BoardStore, bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
 import * as Telephony from "./telephony.js";
 import { bindTheme } from "./theme.js";
@@ -27,75 +28,53 @@ import { toast } from "./toast.js";
 const STATUS_ORDER = ["available", "dispatched", "acknowledged", "en_route", "on_scene",
   "transporting", "at_hospital", "out_of_service"];
 
+const board = new BoardStore();
 const state = {
   meta: null, geo: null, map: null,
-  incidents: new Map(), units: new Map(),
+  incidents: board.incidents, units: board.units,
   selected: null, loads: 0,
-  pending: { incident: new Set(), unit: new Set() },
   // The report being saved: its Idempotency-Key (the same for a retry of the same body).
   saving: false, submitKey: null, submitBody: "",
 };
 
 // ---------- loading and live updates ----------
 
+// Resolved once the page's own data (meta, geography, map) is there to draw with.
+let pageReady;
+const ready = new Promise((resolve) => { pageReady = resolve; });
+
 async function loadBoard() {
+  board.beginLoad();
   const [inc, units] = await Promise.all([API.openIncidents(), API.units()]);
-  state.incidents = new Map(inc.items.map((i) => [i.id, i]));
-  state.units = new Map(units.items.map((u) => [u.id, u]));
+  board.finishLoad(inc.items, units.items);
+  await ready;
   state.loads += 1;
   document.body.dataset.boardLoads = String(state.loads);
   renderAll();
 }
 
 function onEvent(kind, ev) {
-  if (kind.startsWith("alert.")) Alerts.onAlertEvent(kind, ev);
-  if (kind.startsWith("telephony.")) Telephony.onTelephonyEvent(kind, ev);
-  Pane.paneEvent(kind, ev);
-  if (kind === "aml.received") Calls.onAmlEvent(ev);
-  if (kind.startsWith("call.location_")) CallLink.onLinkEvent(kind, ev);
-  if (ev.incident_id) state.pending.incident.add(ev.incident_id);
-  if (ev.unit_id) state.pending.unit.add(ev.unit_id);
-  flushSoon();
+  const changed = board.apply(ev);
+  ready.then(() => {   // in order, once the page can draw
+    if (kind.startsWith("alert.")) Alerts.onAlertEvent(kind, ev);
+    if (kind.startsWith("telephony.")) Telephony.onTelephonyEvent(kind, ev);
+    Pane.paneEvent(kind, ev);
+    if (kind === "aml.received") Calls.onAmlEvent(ev);
+    if (kind.startsWith("call.location_")) CallLink.onLinkEvent(kind, ev);
+    if (changed.incident || changed.unit) renderSoon();
+  });
 }
 
-const flushSoon = debounce(flush, 50);
-
-async function flush() {
-  const incIds = [...state.pending.incident], unitIds = [...state.pending.unit];
-  state.pending.incident.clear();
-  state.pending.unit.clear();
-  await Promise.all([...incIds.map(refreshIncident), ...unitIds.map(refreshUnit)]);
-  renderAll();
-}
-
-async function refreshIncident(id) {
-  try {
-    const inc = await API.getIncident(id);
-    if (inc.status === "closed") state.incidents.delete(id);
-    else state.incidents.set(id, inc);
-  } catch (err) {
-    if (err.status === 404) state.incidents.delete(id);
-    else state.pending.incident.add(id); // retried on the next event or reconnect
-  }
-}
-
-async function refreshUnit(id) {
-  try {
-    const u = await API.getUnit(id);
-    u.incident_id = u.assignment ? u.assignment.incident_id : null;
-    state.units.set(id, u);
-  } catch (err) {
-    if (err.status !== 404) state.pending.unit.add(id);
-  }
-}
+// A burst of frames draws the board once.
+const renderSoon = debounce(() => renderAll({ live: true }), 50);
 
 // ---------- rendering ----------
 
-function renderAll() {
+function renderAll({ live = false } = {}) {
   renderBoard();
   renderRoster();
   renderMap();
-  updateNearby();
+  if (!live) updateNearby();   // the duplicate check follows the form, not the stream
   renderDetail();
 }
 
@@ -603,6 +582,22 @@ function applyPosition(who) {
 async function main() {
   bindToggle($("#lang"));
   showSession($("#session"));
+  // The stream first, so the board loads while the page's own data does.
+  const live = new LiveStream({
+    onEvent,
+    onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),
+    // Subscribe first, then load: nothing committed in between is lost.
+    onReady: ({ resumed }) => {
+      if (!resumed) loadBoard();   // a resumed stream sends what was missed, snapshots and all
+      ready.then(() => {   // what this user's role reads (known once the page is set up)
+        Alerts.reload();
+        if (["combined", "call_taker"].includes(position())) Telephony.loadRinging();
+      });
+    },
+    onResync: () => loadBoard(),
+  });
+  window.siap112 = { live, state };
+  live.connect();
   const [meta, geo, who] = await Promise.all([API.getMeta(), API.getGeo(), API.whoami()]);
   [state.meta, state.geo] = [meta, geo];
   setMeta(state.meta);
@@ -641,20 +636,7 @@ async function main() {
     renderAll();
     if (state.selected !== null) renderDetail({ rebuild: true });
   });
-  const live = new LiveStream({
-    onEvent,
-    onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),
-    // Subscribe first, then load: nothing committed in between is lost.
-    onReady: ({ resumed }) => {
-      if (!resumed) loadBoard();
-      else flushSoon();
-      Alerts.reload();
-      if (pos === "combined" || pos === "call_taker") Telephony.loadRinging();
-    },
-    onResync: () => loadBoard(),
-  });
-  window.siap112 = { live, state };
-  live.connect();
+  pageReady();
   setInterval(tickElapsed, 1000);
   applyI18n();
 }

@@ -3,16 +3,24 @@
 // Blitar"); offers waiting to be accepted ("menunggu diterima") with a timer and the
 // partner's phone number to fall back on; offers received from partners (accept or
 // decline); and the shared list of silent calls to call back.
+//
+// Loaded once; then the page's stream keeps it current: incidents' snapshots say which
+// wait for another centre, and only a handover or callback event re-reads its own list
+// (the list of handovers or of callbacks), as does a `resync`.
 
 import * as API from "./api.js";
 import { $, fill, h } from "./dom.js";
 import { categoryLabel, codeText, formatDuration, onLangChange, t } from "./i18n.js";
 import { accessReady, can } from "./roles.js";
+import { BoardStore, STREAM_EVENT } from "./sse.js";
 
-const REFRESH_MS = 5000;
+const FLAGGED = /^handover_(?!pending|accepted|offered)/;
+// Open incidents another centre should serve (their snapshots' queue_reason says so).
+const flagged = new BoardStore({ keep: (inc) => inc.status !== "closed"
+  && FLAGGED.test(inc.queue_reason || "") });
 // Jurisdictions without a kecamatan code of ours, as BPS area codes (dispatch/actions.py).
 const JURISDICTION_AREA = { kota_blitar: "35.72", regency: "35.05" };
-const state = { partners: [], flagged: [], handovers: [], callbacks: [], at: Date.now() };
+const state = { partners: [], handovers: [], callbacks: [], at: Date.now() };
 
 const api = {
   partners: () => API.api("/api/v1/partners"),
@@ -37,17 +45,43 @@ function servingPartners(incident) {
 }
 
 async function refresh() {
+  flagged.beginLoad();
   const [partners, incidents, handovers, callbacks] = await Promise.allSettled([
     api.partners(), API.openIncidents(), api.handovers(), api.callbacks()]);
   if (partners.status === "fulfilled") state.partners = partners.value.partners;
-  if (incidents.status === "fulfilled") {
-    const list = incidents.value.items || [];
-    state.flagged = list.filter((i) => /^handover_(?!pending|accepted|offered)/.test(i.queue_reason || ""));
-  }
+  if (incidents.status === "fulfilled") flagged.finishLoad(incidents.value.items || [], []);
+  else flagged.during = null;
   if (handovers.status === "fulfilled") state.handovers = handovers.value.handovers;
   if (callbacks.status === "fulfilled") state.callbacks = callbacks.value.callbacks;
   state.at = Date.now();
   render();
+}
+
+/** Re-read one list (handovers or callbacks) after an event about it. */
+async function reread(what) {
+  try {
+    if (what === "handovers") state.handovers = (await api.handovers()).handovers;
+    else state.callbacks = (await api.callbacks()).callbacks;
+    render();
+  } catch { /* read again on the next such event or resync */ }
+}
+
+const pending = new Set();
+let rereadTimer = null;
+
+function onStream({ detail: { kind, ev } }) {
+  if (kind === "resync") { refresh(); return; }
+  if (kind.startsWith("handover.")) pending.add("handovers");
+  else if (kind.startsWith("callback.")) pending.add("callbacks");
+  const changed = flagged.apply(ev);
+  if (changed.incident) render();
+  if (pending.size && rereadTimer === null) {
+    rereadTimer = setTimeout(() => {   // a burst of such events reads each list once
+      rereadTimer = null;
+      for (const what of pending) reread(what);
+      pending.clear();
+    }, 200);
+  }
 }
 
 function since(iso) {
@@ -150,7 +184,7 @@ function render() {
     && ["delivered", "accepted", "dispatched"].includes(x.state));
   fill($("#exchange-body"),
     section("callback.title", state.callbacks, callbackRow, "callback-list"),
-    section("exchange.flagged", state.flagged, flaggedRow, "ex-flagged"),
+    section("exchange.flagged", [...flagged.incidents.values()], flaggedRow, "ex-flagged"),
     section("exchange.outgoing", out, outgoingRow, "ex-outgoing"),
     section("exchange.incoming", incoming, incomingRow, "ex-incoming"));
 }
@@ -166,8 +200,8 @@ export async function initExchange() {
   await accessReady; // draw only the buttons this user's role may use
   if (!can("GET", "/api/v1/handovers")) return;
   onLangChange(render);
+  window.addEventListener(STREAM_EVENT, onStream);
   refresh();
-  setInterval(refresh, REFRESH_MS);
   setInterval(tick, 1000);
 }
 

@@ -91,7 +91,7 @@ export function initPranks() {
   if (!$("#prank-body")) return;
   onLangChange(render);
   refresh();
-  setInterval(refresh, 15000);
+  setInterval(refresh, 30000);   // aggregates: read at most every 30 s, as the dashboard's
 }
 
 initPranks();

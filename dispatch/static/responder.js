@@ -1,6 +1,8 @@
 // The responder page for one unit (?unit=ID), made for a phone: the current
 // assignment, big buttons for the next allowed statuses, the device's position
 // sent to the centre, and an alert (sound, vibration) when a new assignment arrives.
+// Loaded once (and on `resync`); after that the stream's snapshots of the unit and
+// its incidents keep the page current with no request of its own.
 // Phones allow sound only after a tap: the first tap on the page unlocks the audio (a
 // banner asks for it until then). While the unit is assigned the screen is kept awake
 // (Wake Lock API), so the crew sees the job without unlocking the phone.
@@ -11,7 +13,7 @@ import {
   applyI18n, bindToggle, categoryLabel, codeText, formatDuration, formatKm, formatTime,
   onLangChange, roadText, setMeta, statusLabel, t, unitTypeLabel,
 } from "./i18n.js";
-import { bindBanner, LiveStream } from "./sse.js";
+import { BoardStore, bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
 import { bindTheme } from "./theme.js";
 
@@ -20,6 +22,7 @@ const ORDER = ["acknowledged", "en_route", "on_scene", "transporting", "at_hospi
 const SEND_EVERY_MS = 30000;   // position reports while standing still
 const SEND_AFTER_M = 50;       // ... or as soon as the unit has moved this far
 
+const board = new BoardStore();
 const state = {
   unitId: null, unit: null, incident: null, knownAssignment: undefined, alerts: 0,
   fresh: false, device: null, lastSent: null, error: "", audio: null, wakeLock: null,
@@ -68,26 +71,47 @@ async function keepAwake(assigned) {
   }
 }
 
-async function refresh() {
-  const unit = await API.getUnit(state.unitId);
-  const a = unit.assignment;
-  state.incident = a ? await API.getIncident(a.incident_id) : null;
+/** The unit's present assignment, from its incident's snapshot. */
+function openAssignment(inc) {
+  return (inc?.assignments || []).find((a) => a.unit_id === state.unitId && !a.ended_at) || null;
+}
+
+/** Draw what the board holds; alert when the unit got a new assignment. */
+function update() {
+  const unit = board.units.get(state.unitId);
+  if (!unit) return;
+  const inc = unit.incident_id ? board.incidents.get(unit.incident_id) : null;
+  const a = openAssignment(inc);
   const newId = a ? a.id : null;
-  if (state.knownAssignment !== undefined && newId !== null && newId !== state.knownAssignment) {
-    alertNew();
+  // Sent to an incident whose own frame is still on its way: alert once it is here.
+  if (!(unit.incident_id && !a)) {
+    if (state.knownAssignment !== undefined && newId !== null && newId !== state.knownAssignment) {
+      alertNew();
+    }
+    state.knownAssignment = newId;
   }
-  state.knownAssignment = newId;
-  state.unit = unit;
+  state.unit = { ...unit, assignment: a };
+  state.incident = a ? inc : null;
   keepAwake(Boolean(a));
   render();
 }
 
-async function safeRefresh() {
+async function load() {
+  board.beginLoad();
   try {
-    await refresh();
+    const [unit, open] = await Promise.all([API.getUnit(state.unitId), API.openIncidents()]);
+    board.finishLoad(open.items, [unit]);
+    update();
   } catch (err) {
-    fill($("#responder"), h("p", { class: "err" }, err instanceof API.ApiError ? codeText(err.error) : t("err.network")));
+    board.during = null;
+    fill($("#responder"), h("p", { class: "err" },
+      err instanceof API.ApiError ? codeText(err.error) : t("err.network")));
   }
+}
+
+function onEvent(kind, ev) {
+  const changed = board.apply(ev);
+  if (changed.unit || changed.incident) update();
 }
 
 function alertNew() {
@@ -117,7 +141,7 @@ async function changeStatus(status) {
   } catch (err) {
     state.error = err instanceof API.ApiError ? codeText(err.error) : t("err.network");
   }
-  await refresh();
+  render();   // the new status arrives on the stream
 }
 
 function assignmentView() {
@@ -216,10 +240,10 @@ async function main() {
     if (document.visibilityState === "visible") keepAwake(Boolean(state.unit?.assignment));
   });
   const live = new LiveStream({
-    onEvent: (kind, ev) => { if (ev.unit_id === state.unitId) safeRefresh(); },
+    onEvent,
     onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),
-    onReady: () => safeRefresh(),   // first load, and after any reconnect
-    onResync: () => safeRefresh(),
+    onReady: ({ resumed }) => { if (!resumed) load(); },   // a resumed stream sends the rest
+    onResync: () => load(),
   });
   window.siap112 = { live, state };
   live.connect();

@@ -8,15 +8,82 @@
 // A `logout` event means the login behind the stream no longer grants access
 // (user disabled, session expired or ended): stop, and go to the login page.
 
+// Every kind of event the stream may carry: each may hold board snapshots.
 export const KINDS = [
   "incident.created", "incident.queued", "incident.dispatched", "incident.closed",
   "unit.created", "unit.status", "unit.location", "unit.assigned", "assignment.ended",
   "incident.handover_required", "incident.taken_over", "call.logged", "caller.linked",
   "aml.received",
   "call.location_link", "call.location_fix", "incident.relocated",
+  "incident.pending", "incident.handover_required", "handover.requested", "handover.received",
+  "handover.accepted", "handover.declined", "handover.dispatched", "handover.closed",
+  "handover.withdrawn", "handover.partner_accepted", "handover.partner_declined",
+  "handover.partner_dispatched", "handover.partner_closed",
   "incident.note_added", "alert.raised", "alert.cleared", "alert.acknowledged",
   "telephony.ringing", "telephony.answered", "telephony.ended", "telephony.claimed",
-];
+].filter((k, i, all) => all.indexOf(k) === i);
+
+/**
+ * The board as the stream keeps it: incidents and units by id.
+ *
+ * Each event may carry `data.snapshot.incident` and/or `data.snapshot.unit`, the
+ * record as the board API would answer it, with its `revision`. A snapshot replaces
+ * what is held only when its revision is newer, so a late frame or a board read that
+ * raced a change never puts older data back; an incident that is no longer open
+ * (`keep` says no) leaves the board. While a full load is under way the frames are
+ * applied and kept, then applied again over the loaded records.
+ */
+export class BoardStore {
+  constructor({ keep = (inc) => inc.status !== "closed" } = {}) {
+    this.incidents = new Map();
+    this.units = new Map();
+    this.revs = { incident: new Map(), unit: new Map() };
+    this.keep = keep;
+    this.during = null;   // frames seen while a load is under way
+  }
+
+  /** A full load starts (on first load and on `resync`). */
+  beginLoad() { this.during = []; }
+
+  /** The load's answers: they replace the board, then the frames seen meanwhile apply. */
+  finishLoad(incidents, units) {
+    const during = this.during || [];
+    this.during = null;
+    this.incidents.clear();
+    this.units.clear();
+    this.revs.incident.clear();
+    this.revs.unit.clear();
+    for (const inc of incidents) this.put("incident", inc);
+    for (const u of units) this.put("unit", u);
+    for (const ev of during) this.apply(ev);
+  }
+
+  /** Hold `rec` unless what is held is as new; true when the board changed. */
+  put(kind, rec) {
+    const revs = this.revs[kind];
+    const rev = rec.revision ?? 0;
+    if (revs.has(rec.id) && revs.get(rec.id) >= rev) return false;
+    revs.set(rec.id, rev);
+    if (kind === "unit") this.units.set(rec.id, rec);
+    else if (this.keep(rec)) this.incidents.set(rec.id, rec);
+    else this.incidents.delete(rec.id);
+    return true;
+  }
+
+  /** Apply one event's snapshots: {incident, unit}, each the record if it changed. */
+  apply(ev) {
+    const snap = ev.data?.snapshot;
+    if (!snap) return { incident: null, unit: null };
+    if (this.during) this.during.push(ev);
+    return {
+      incident: snap.incident && this.put("incident", snap.incident) ? snap.incident : null,
+      unit: snap.unit && this.put("unit", snap.unit) ? snap.unit : null,
+    };
+  }
+}
+
+// Dispatched on window for every event (and `resync`) the page's stream receives.
+export const STREAM_EVENT = "siap112:stream";
 
 export class LiveStream {
   /**
@@ -27,6 +94,7 @@ export class LiveStream {
     this.url = url;
     this.h = handlers;
     this.lastId = null;
+    this.lastSeq = null;   // the seq of the last event received
     this.es = null;
     this.state = "connecting";
     this.retryMs = 500;
@@ -47,7 +115,10 @@ export class LiveStream {
       this.setState("live");
       this.h.onReady?.({ resumed });
     });
-    es.addEventListener("resync", () => this.h.onResync?.());
+    es.addEventListener("resync", () => {
+      this.h.onResync?.();
+      window.dispatchEvent(new CustomEvent(STREAM_EVENT, { detail: { kind: "resync" } }));
+    });
     es.addEventListener("logout", () => {
       es.close();
       this.es = null;
@@ -58,7 +129,11 @@ export class LiveStream {
     for (const kind of KINDS) {
       es.addEventListener(kind, (e) => {
         this.lastId = e.lastEventId || this.lastId;
-        this.h.onEvent?.(kind, JSON.parse(e.data));
+        const ev = JSON.parse(e.data);
+        this.lastSeq = ev.seq ?? this.lastSeq;
+        this.h.onEvent?.(kind, ev);
+        // Other panels of the page (exchange.js) follow the same stream.
+        window.dispatchEvent(new CustomEvent(STREAM_EVENT, { detail: { kind, ev } }));
       });
     }
     es.onerror = () => {

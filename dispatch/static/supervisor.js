@@ -3,8 +3,9 @@
 // they add up: the page shows the means as a sum), the call side (outcomes with the
 // prank/silent share, answer times against the 15 s / 20 s targets, by hour and
 // kecamatan), charts, the CSV export and the daily report. Simulated data is flagged.
-// Figures refresh by themselves when the live stream reports incidents, calls or
-// unit statuses.
+// The live counts follow the stream's snapshots (sse.js BoardStore); the figures are
+// read again when the stream reports changes, at most every AGGREGATES_EVERY_MS; the
+// open alerts are read again after an alert event.
 
 import * as API from "./api.js";
 import { $, debounce, fill, h } from "./dom.js";
@@ -13,7 +14,7 @@ import {
   unitTypeLabel,
 } from "./i18n.js";
 import { barChart, hbarChart } from "./charts.js";
-import { bindBanner, LiveStream } from "./sse.js";
+import { BoardStore, bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
 
 const INTERVALS = ["call_processing", "turnout", "travel", "total"];
@@ -24,6 +25,49 @@ const fmtMin = (v) => (v >= 10 ? v.toFixed(0) : v.toFixed(1));
 
 let meta = null;
 let last = null;
+const board = new BoardStore();
+const AGGREGATES_EVERY_MS = 30000;
+let loadedAt = 0;
+let reloadTimer = null;
+
+/** Read the figures again soon, but never sooner than AGGREGATES_EVERY_MS after the last. */
+function reloadSoon() {
+  if (reloadTimer !== null) return;
+  const wait = Math.max(0, loadedAt + AGGREGATES_EVERY_MS - Date.now());
+  reloadTimer = setTimeout(() => { reloadTimer = null; load(); }, wait);
+}
+
+async function loadBoard() {
+  board.beginLoad();
+  try {
+    const [inc, units] = await Promise.all([API.openIncidents(), API.units()]);
+    board.finishLoad(inc.items, units.items);
+  } catch {
+    board.during = null;
+  }
+  renderCounts();
+}
+
+function renderCounts() {
+  const incidents = [...board.incidents.values()];
+  const units = [...board.units.values()];
+  const box = $("#live-counts");
+  if (!box) return;
+  fill(box, t("sup.live_counts", {
+    open: incidents.length,
+    queued: incidents.filter((i) => i.status === "queued").length,
+    available: units.filter((u) => u.status === "available").length,
+    units: units.length,
+  }));
+  box.dataset.open = String(incidents.length);
+}
+
+function onEvent(kind, ev) {
+  const changed = board.apply(ev);
+  if (!changed.incident && !changed.unit) return;
+  renderCounts();
+  reloadSoon();
+}
 
 function isoDay(d) { return d.toISOString().slice(0, 10); }
 
@@ -45,6 +89,7 @@ function setLinks(q) {
 }
 
 async function load() {
+  loadedAt = Date.now();
   const q = query();
   setLinks(q);
   const get = (path, extra = {}) =>
@@ -252,19 +297,17 @@ async function main() {
   $("#to").value = isoDay(today);
   $("#from").value = isoDay(new Date(today - 29 * DAY_MS));
   $("#filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
-  onLangChange(() => { fillCategories(); setLinks(query()); render(); });
-  const reload = debounce(load, 500);
+  onLangChange(() => { fillCategories(); setLinks(query()); render(); renderCounts(); });
   const reloadAlerts = debounce(loadAlerts, 300);
   const live = new LiveStream({
-    onEvent: (kind) => {
-      if (kind.startsWith("incident.") || kind === "call.logged" || kind === "unit.status") {
-        reload();
-      }
+    onEvent: (kind, ev) => {
+      onEvent(kind, ev);   // counts from snapshots; figures at most every 30 s
+      if (kind === "call.logged") reloadSoon();
       if (kind.startsWith("alert.")) reloadAlerts();
     },
     onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),
-    onReady: () => { reload(); reloadAlerts(); },
-    onResync: () => { reload(); reloadAlerts(); },
+    onReady: ({ resumed }) => { if (!resumed) loadBoard(); },
+    onResync: () => { loadBoard(); reloadSoon(); reloadAlerts(); },
   });
   window.siap112 = { live, reload: load };
   live.connect();

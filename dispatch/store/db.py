@@ -128,11 +128,25 @@ async def in_transaction(
     timeout: float,
     attempts: int = 3,
 ) -> T:
-    """Run ``work`` in one transaction; rerun it on a deadlock or serialization failure."""
+    """Run ``work`` in one transaction; rerun it on a deadlock or serialization failure.
+
+    Its events are written just before it commits, in one statement, with the board
+    snapshots of the incidents and units they are about (dispatch/store/events.py).
+    """
+    from dispatch.store.events import begin_events, forget_events, write_events
+
     for attempt in range(1, attempts + 1):
         try:
-            async with pool.acquire(timeout=timeout) as conn, conn.transaction():
-                return await work(conn)
+            async with pool.acquire(timeout=timeout) as conn:
+                begin_events(conn)
+                try:
+                    async with conn.transaction():
+                        result = await work(conn)
+                        # Its events, with the board snapshots of what changed.
+                        await write_events(conn)
+                        return result
+                finally:
+                    forget_events(conn)
         except RETRYABLE_ERRORS as exc:
             if attempt == attempts:
                 raise

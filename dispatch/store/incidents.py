@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from dispatch.core.jurisdiction import Placement
+
 INCIDENT_COLUMNS = """
 i.id, i.caller_phone, i.category, i.priority, i.lat, i.lon, i.address, i.description,
 i.required_types, i.status, i.queue_reason, i.received_at, i.logged_at, i.logged_by,
@@ -14,10 +16,22 @@ i.closed_at, i.disposition, i.closing_note, i.jurisdiction, i.kecamatan_code, i.
 i.desa_code, i.desa, i.handover_to, i.location_source, i.radius_m
 """
 
+# What the board shows of an incident besides its columns: its revision (sql/013) and
+# how many calls reported it (the first one and every duplicate).
+BOARD_INCIDENT_COLUMNS = f"""{INCIDENT_COLUMNS}, i.revision,
+(SELECT count(*) FROM calls c WHERE c.incident_id = i.id) AS caller_count
+"""
+
+# With its placement (jurisdiction, kecamatan, desa, handover) and, when the placement
+# says it waits for another centre, its queued status: one statement.
 INSERT_INCIDENT_SQL = f"""
 INSERT INTO incidents AS i (caller_phone, category, priority, lat, lon, address, description,
-                       required_types, received_at, logged_by, location_source, radius_m)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, clock_timestamp()), $10, $11, $12)
+                       required_types, received_at, logged_by, location_source, radius_m,
+                       jurisdiction, kecamatan_code, kecamatan, desa_code, desa, handover_to,
+                       status, queue_reason)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, clock_timestamp()), $10, $11, $12,
+        $13, $14, $15, $16, $17, $18,
+        CASE WHEN $19::text IS NULL THEN 'pending' ELSE 'queued' END, $19)
 RETURNING {INCIDENT_COLUMNS}
 """
 
@@ -36,7 +50,7 @@ FOR UPDATE SKIP LOCKED
 """
 
 LIST_INCIDENTS_SQL = f"""
-SELECT {INCIDENT_COLUMNS} FROM incidents i
+SELECT {BOARD_INCIDENT_COLUMNS} FROM incidents i
 WHERE ($1::text[] IS NULL OR i.status = ANY($1))
   AND ($2::timestamptz IS NULL OR i.received_at >= $2)
   AND ($3::timestamptz IS NULL OR i.received_at < $3)
@@ -150,12 +164,18 @@ async def insert_incident(conn: asyncpg.Connection, *, caller_phone: str, catego
                           description: str, required_types: list[str],
                           received_at: datetime | None, logged_by: str,
                           location_source: str | None = None,
-                          radius_m: float | None = None) -> dict[str, Any]:
+                          radius_m: float | None = None,
+                          placement: Placement | None = None) -> dict[str, Any]:
+    """A new incident; with ``placement``, placed (and queued when it says so)."""
     if lat is not None and location_source is None:
         location_source = "operator"
-    row = await conn.fetchrow(INSERT_INCIDENT_SQL, caller_phone, category, priority, lat, lon,
-                              address, description, required_types, received_at, logged_by,
-                              location_source, radius_m)
+    p = placement
+    row = await conn.fetchrow(
+        INSERT_INCIDENT_SQL, caller_phone, category, priority, lat, lon, address, description,
+        required_types, received_at, logged_by, location_source, radius_m,
+        p.jurisdiction.value if p else None, p.kecamatan_code if p else None,
+        p.kecamatan if p else None, p.desa_code if p else None, p.desa if p else None,
+        p.handover_to if p else None, p.queue_reason if p else None)
     return dict(row)
 
 

@@ -53,24 +53,17 @@ DEFINITIONS: dict[str, dict[str, str]] = {
 
 # The interval samples, shared with the supervisor reports (dispatch/web/reports.py):
 # one row per (interval, incident) with its seconds and the unit type of the unit
-# measured. Parameters: $1 from, $2 to (received_at), $3 category or NULL. Each
-# incident costs one index lookup into its calls and one into its assignments.
+# measured. Parameters: $1 from, $2 to (received_at), $3 category or NULL. The unit
+# measured and its times, and the first emergency call's answer time, are kept on the
+# incident (sql/014, in the transaction of each change): the month's incidents are read
+# from one index (incidents_response) and nothing else.
 SAMPLES_CTE = """
 inc AS (
     SELECT i.id, i.category, i.received_at,
-           coalesce(ans.answered_at, i.received_at) AS started_at,
-           ref.unit_type, ref.dispatched_at AS first_dispatched,
-           ref.en_route_at AS ref_en_route, ref.on_scene_at AS first_on_scene
+           coalesce(i.answered_at, i.received_at) AS started_at,
+           i.first_unit_type AS unit_type, i.first_dispatched_at AS first_dispatched,
+           i.first_en_route_at AS ref_en_route, i.first_on_scene_at AS first_on_scene
     FROM incidents i
-    LEFT JOIN LATERAL (
-        SELECT c.answered_at FROM calls c
-        WHERE c.incident_id = i.id AND c.disposition = 'emergency'
-          AND c.answered_at IS NOT NULL
-        ORDER BY c.logged_at, c.id LIMIT 1) ans ON true
-    LEFT JOIN LATERAL (
-        SELECT a.unit_type, a.dispatched_at, a.en_route_at, a.on_scene_at
-        FROM assignments a WHERE a.incident_id = i.id
-        ORDER BY a.on_scene_at NULLS LAST, a.dispatched_at, a.id LIMIT 1) ref ON true
     WHERE i.received_at >= $1 AND i.received_at < $2
       AND ($3::text IS NULL OR i.category = $3)
 ),

@@ -21,10 +21,16 @@ RETURNING {UNIT_COLUMNS}
 GET_UNIT_SQL = f"SELECT {UNIT_COLUMNS} FROM units u WHERE u.id = $1"
 LOCK_UNIT_SQL = f"SELECT {UNIT_COLUMNS} FROM units u WHERE u.id = $1 FOR UPDATE"
 
+# A unit as the board shows it: with its revision (sql/013) and present incident.
+BOARD_UNIT_COLUMNS = f"""{UNIT_COLUMNS}, u.revision,
+(SELECT a.incident_id FROM assignments a WHERE a.unit_id = u.id AND a.ended_at IS NULL)
+    AS incident_id
+"""
+
+GET_BOARD_UNIT_SQL = f"SELECT {BOARD_UNIT_COLUMNS} FROM units u WHERE u.id = $1"
+
 LIST_UNITS_SQL = f"""
-SELECT {UNIT_COLUMNS},
-       (SELECT a.incident_id FROM assignments a
-        WHERE a.unit_id = u.id AND a.ended_at IS NULL) AS incident_id
+SELECT {BOARD_UNIT_COLUMNS}
 FROM units u
 WHERE ($1::text IS NULL OR u.status = $1) AND ($2::text IS NULL OR u.unit_type = $2)
 ORDER BY u.callsign
@@ -90,6 +96,7 @@ SELECT 'unit.location', u.id, coalesce(u.position_by, 'system'),
                           'accuracy_m', u.position_accuracy_m, 'callsign', u.callsign)
 FROM units u WHERE u.id = ANY($1::bigint[])
 ORDER BY u.id
+RETURNING id, unit_id
 """
 
 # Retention: the track, and the unit.location events that repeated it on the board.

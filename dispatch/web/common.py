@@ -12,9 +12,13 @@ from asyncpg.pool import PoolAcquireContext
 from pydantic import BaseModel
 
 from dispatch import keys
+
+# The board's shapes, re-exported for the views.
+from dispatch.board import incident_out as incident_out
+from dispatch.board import location_of as location_of
+from dispatch.board import unit_out as unit_out
 from dispatch.core.bounds import INT64_MAX, parse_id
 from dispatch.errors import DomainError
-from dispatch.geodata import centre_name
 from dispatch.store.db import in_transaction
 
 M = TypeVar("M", bound=BaseModel)
@@ -108,19 +112,3 @@ def actor_of(request: web.Request) -> str:
     return principal.name if principal is not None else "anonymous"
 
 
-def location_of(row: dict[str, Any]) -> dict[str, float] | None:
-    return None if row.get("lat") is None else {"lat": row["lat"], "lon": row["lon"]}
-
-
-def incident_out(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k not in {"lat", "lon"}}
-    out["location"] = location_of(row)
-    if "jurisdiction" in row:
-        out["handover_centre"] = centre_name(row.get("handover_to"), row.get("jurisdiction"))
-    return out
-
-
-def unit_out(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k not in {"lat", "lon"}}
-    out["location"] = location_of(row)
-    return out

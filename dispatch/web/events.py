@@ -32,10 +32,10 @@ from redis.exceptions import RedisError
 
 from dispatch import keys
 from dispatch.errors import DomainError
-from dispatch.privacy import PERSONAL_DATA_ROLES, mask
+from dispatch.privacy import PERSONAL_DATA_ROLES
 from dispatch.store.accounts import Principal
 from dispatch.store.db import UNAVAILABLE_ERRORS
-from dispatch.stream import RESYNC, StreamEntry, StreamHub, Subscriber, parse_id
+from dispatch.stream import RESYNC, Frame, StreamHub, Subscriber, parse_id
 from dispatch.web.auth import principal_of
 from dispatch.web.common import connection, json_response
 from dispatch.web.middleware import error_body
@@ -44,7 +44,24 @@ routes = web.RouteTableDef()
 log = structlog.get_logger(__name__)
 
 # Not an entry: nothing arrived within the wait.
-QUIET: StreamEntry = ("", b"")
+QUIET = Frame("", b"{}", kind="quiet")
+
+
+class FrameResponse(EventSourceResponse):
+    """An SSE response that sends a frame's ready-made bytes in one write."""
+
+    async def send_frame(self, wire: bytes) -> None:
+        """Like ``send``, without building the message again for each console."""
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await self.write(wire)
+        except ConnectionResetError:
+            self.stop_streaming()
+            raise
+        except TimeoutError:
+            self.stop_streaming()
+            self._abort_transport()
+            raise
 
 UNIT_INCIDENTS_SQL = """
 SELECT incident_id FROM assignments WHERE unit_id = $1 AND ended_at IS NULL
@@ -131,7 +148,7 @@ class AccessEnded(Exception):
 class ConsoleStream:
     """One open stream: what it may see, and whether its holder still may."""
 
-    def __init__(self, request: web.Request, resp: EventSourceResponse,
+    def __init__(self, request: web.Request, resp: FrameResponse,
                  principal: Principal) -> None:
         self._request = request
         self._resp = resp
@@ -174,16 +191,13 @@ class ConsoleStream:
         except UNAVAILABLE_ERRORS as exc:
             log.warning("sse.recheck_unavailable", error=f"{type(exc).__name__}: {exc}")
 
-    async def send(self, entry: StreamEntry) -> None:
-        sid, payload = entry
-        event = orjson.loads(payload)
-        if isinstance(event.get("seq"), int):
-            self.seq = event["seq"]
-        if not self.scope.admits(event):
+    async def send(self, frame: Frame) -> None:
+        if frame.seq is not None:
+            self.seq = frame.seq
+        if not self.scope.admits(frame.event):
             return
-        if self._masked:  # a role that may not see caller numbers (dispatch/privacy.py)
-            payload = orjson.dumps(mask(event))
-        await self._resp.send(payload.decode(), id=sid, event=str(event.get("kind", "message")))
+        # Masked for a role that may not see caller numbers (dispatch/privacy.py).
+        await self._resp.send_frame(frame.wire(self._masked))
 
     async def resume(self, hub: StreamHub, last_id: str) -> str:
         """Send the backlog after ``last_id`` (or a resync); return the last id sent."""
@@ -194,16 +208,16 @@ class ConsoleStream:
                                               "last_event_id": last_id}).decode(),
                                 event="resync")
                 return last_id
-            async for entry in hub.backlog(last_id):
-                await self.send(entry)
-                last_id = entry[0]
+            async for sid, payload in hub.backlog(last_id):
+                await self.send(Frame(sid, payload))
+                last_id = sid
         except RedisError as exc:
             log.warning("sse.backlog_unavailable", error=str(exc))
             await resp.send(orjson.dumps({"reason": "stream_unavailable"}).decode(),
                             event="resync")
         return last_id
 
-    async def _next(self, sub: Subscriber, wait_s: float) -> StreamEntry | None:
+    async def _next(self, sub: Subscriber, wait_s: float) -> Frame | None:
         """The next entry, ``None`` when the hub cut this console off, or QUIET."""
         try:
             async with asyncio.timeout(max(0.0, wait_s)):
@@ -229,10 +243,10 @@ class ConsoleStream:
             if entry is None:  # this console fell too far behind; it resumes by Last-Event-ID
                 return
             if entry is RESYNC:  # Redis came back without entries it may not have sent
-                await self._resp.send(entry[1].decode(), event="resync")
+                await self._resp.send_frame(entry.wire(False))
                 upto = None
                 continue
-            if upto is not None and parse_id(entry[0]) <= upto:
+            if upto is not None and parse_id(entry.sid) <= upto:
                 continue
             upto = None
             await self.send(entry)
@@ -266,7 +280,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                     limit=cfg.max_streams_per_principal)
         return _too_many(cfg.max_streams_per_principal, cfg.recheck_s)
     sub = hub.subscribe()  # before the backlog, so nothing falls between the two
-    resp = EventSourceResponse(ping_interval=cfg.heartbeat_s)
+    resp = FrameResponse(ping_interval=cfg.heartbeat_s)
     console = ConsoleStream(request, resp, principal)
     try:
         # A resuming responder's scope is the one it had at its last entry.

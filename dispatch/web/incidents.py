@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from dispatch import actions, gazetteer, keys
+from dispatch import actions, board, gazetteer, keys
 from dispatch.errors import Invalid, NotFound
 from dispatch.store import incidents as inc_sql
 from dispatch.store.timeline import build as timeline
@@ -100,8 +100,7 @@ async def list_incidents(request: web.Request) -> web.Response:
         rows = await inc_sql.list_incidents(conn, statuses=statuses, since=q.since,
                                             until=q.until, category=q.category, limit=q.limit,
                                             unit_id=responder_unit(request))
-        by_incident = await inc_sql.assignments_for(conn, [r["id"] for r in rows])
-    items = [dict(incident_out(r), assignments=by_incident[r["id"]]) for r in rows]
+        items = await board.incident_items(conn, rows)
     return json_response({"items": items, "count": len(items)})
 
 

@@ -8,8 +8,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from dispatch import actions, keys
-from dispatch.core.lifecycle import UnitStatus, allowed_next
+from dispatch import actions, board, keys
 from dispatch.errors import Invalid, NotFound
 from dispatch.store import incidents as inc_sql
 from dispatch.store import units as unit_sql
@@ -21,17 +20,13 @@ from dispatch.web.common import (
     parse_query,
     path_id,
     transact,
-    unit_out,
 )
 from dispatch.web.schemas import LocationIn, StatusIn, UnitIn, UnitQuery
 
 routes = web.RouteTableDef()
 
 
-def _with_next(unit: dict[str, Any]) -> dict[str, Any]:
-    out = unit_out(unit)
-    out["allowed_next"] = sorted(s.value for s in allowed_next(UnitStatus(unit["status"])))
-    return out
+_with_next = board.unit_item
 
 
 @routes.get("/api/v1/units")
@@ -69,11 +64,11 @@ async def create_unit(request: web.Request) -> web.Response:
 async def get_unit(request: web.Request) -> web.Response:
     unit_id = path_id(request)
     async with connection(request) as conn:
-        unit = await unit_sql.get_unit(conn, unit_id)
-        if unit is None:
+        row = await conn.fetchrow(unit_sql.GET_BOARD_UNIT_SQL, unit_id)
+        if row is None:
             raise NotFound(f"unit {unit_id} not found")
         assignment = await inc_sql.open_assignment_for_unit(conn, unit_id)
-    return json_response(dict(_with_next(unit), assignment=assignment))
+    return json_response(dict(_with_next(dict(row)), assignment=assignment))
 
 
 @routes.put("/api/v1/units/{id}/location")

@@ -20,6 +20,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from dispatch.board import write_snapshots
 from dispatch.constants import EVENTS_CHANNEL, RELAY_LOCK_KEY, STREAM_FIELD
 from dispatch.settings import Settings
 from dispatch.store.db import UNAVAILABLE_ERRORS
@@ -79,7 +80,9 @@ class Relay:
             due = [r["id"] for r in await conn.fetch(
                 CLAIM_DUE_POSITIONS_SQL, cfg.units.position_event_s, cfg.relay.batch)]
             if due:
-                await conn.execute(POSITION_EVENTS_SQL, due)
+                events = await conn.fetch(POSITION_EVENTS_SQL, due)
+                # Each unit.location event carries its unit's board snapshot too.
+                await write_snapshots(conn, {}, {r["unit_id"]: r["id"] for r in events})
         return len(due)
 
     async def supervised(self, health: LoopHealth) -> None:
@@ -98,8 +101,11 @@ class Relay:
         try:
             while True:
                 try:
-                    await self.flush_positions()
+                    # What is committed goes out first; the positions come due meanwhile
+                    # are turned into events after, and published on the next pass.
                     published = await self.publish_batch()
+                    if await self.flush_positions():
+                        published = self._settings.relay.batch  # go round again at once
                     delay = 0.2
                     beat()
                 except SERVICE_ERRORS as exc:

@@ -110,8 +110,9 @@ async def test_call_logged_dispatched_worked_and_measured(
     await expect(row.locator(f'.assigned li[data-unit="{amb["id"]}"]')).to_contain_text(
         "Di lokasi")
 
-    # The dashboard counts the response by itself.
-    await expect(total_count).to_have_text("1")
+    # The dashboard counts the response by itself: it reads its figures again when the
+    # stream reports changes, at most every 30 s (supervisor.js AGGREGATES_EVERY_MS).
+    await expect(total_count).to_have_text("1", timeout=40_000)
     await expect(dashboard.locator("#chart-histogram rect.bar")).to_have_count(1)
     await expect(dashboard.locator("#chart-kecamatan rect.bar")).to_have_attribute(
         "data-label", "Kanigoro")

@@ -183,8 +183,9 @@ async def test_the_supervisor_sees_the_call_side_and_intervals_that_add_up(
         "Authorization": f"Bearer {secret}", "X-Siap112-Simulated": "1"},
         json={"caller_phone": "081234500200", "disposition": "test"})
     assert resp.status == 201, await resp.text()
+    # (figures are read again after changes at most every 30 s: supervisor.js)
     await expect(page.locator("#sim-banner")).to_contain_text(
-        "0 dari 1 kejadian dan 1 dari 5 panggilan")
+        "0 dari 1 kejadian dan 1 dari 5 panggilan", timeout=40_000)
 
     # In English, the same figures with English labels.
     await page.locator("#lang").click()
