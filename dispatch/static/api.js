@@ -24,8 +24,8 @@ export function whoami() {
 }
 
 /** Call the API; resolves to the parsed JSON, rejects with ApiError or a network TypeError. */
-export async function api(path, { method = "GET", body } = {}) {
-  const headers = { Accept: "application/json" };
+export async function api(path, { method = "GET", body, headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   if (method !== "GET") headers["X-CSRF-Token"] = (await whoami())?.csrf || "";
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const resp = await fetch(path, {
@@ -51,7 +51,14 @@ export const relocate = (id, body) =>
 export const openIncidents = () => api("/api/v1/incidents?status=open&limit=1000");
 export const getIncident = (id) => api(`/api/v1/incidents/${id}`);
 export const createIncident = (body) => api("/api/v1/incidents", { method: "POST", body });
-export const logCall = (body) => api("/api/v1/calls", { method: "POST", body });
+/** Log a call; `key` (Idempotency-Key) makes a retry of the same report return its first answer. */
+export const logCall = (body, key) => api("/api/v1/calls", { method: "POST", body,
+  headers: key ? { "Idempotency-Key": key } : {} });
+/** A fresh Idempotency-Key for one create. */
+export function newKey() {
+  return crypto.randomUUID ? crypto.randomUUID()
+    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
 export const takeOver = (id) => api(`/api/v1/incidents/${id}/take-over`, { method: "POST" });
 export const heldAml = (phone) =>
   api(`/api/v1/aml?status=held&limit=5&phone=${encodeURIComponent(phone)}`);

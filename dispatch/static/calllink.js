@@ -7,7 +7,7 @@
 
 import { api } from "./api.js";
 import { $, fill, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { codeText, formatTime, t } from "./i18n.js";
 
 const cur = { call: null, link: null, error: "", fixes: [], busy: false };
 let hooks = { onChange: () => {}, onUse: () => {}, onFocus: () => {} };
@@ -64,7 +64,7 @@ async function makeLink() {
     cur.link = await api(`/api/v1/calls/${cur.call.id}/location-link`,
       { method: "POST", body: { send_sms: true } });
   } catch (err) {
-    cur.error = err.message || t("err.network");
+    cur.error = err?.error?.code ? codeText(err.error) : t("err.network");
   } finally {
     cur.busy = false;
     render();
@@ -78,7 +78,7 @@ async function useFix(fix) {
     cur.error = "";
     hooks.onUse(inc);
   } catch (err) {
-    cur.error = err.message || t("err.network");
+    cur.error = err?.error?.code ? codeText(err.error) : t("err.network");
   }
   render();
 }
@@ -107,8 +107,7 @@ function linkPart(link) {
       link.whatsapp_url ? h("a", { id: "calllink-wa", href: link.whatsapp_url, target: "_blank",
         rel: "noopener noreferrer" }, t("link.whatsapp")) : null),
     h("p", { class: "hint" }, t("link.expires", {
-      time: new Date(link.expires_at).toLocaleTimeString([], { hour: "2-digit",
-        minute: "2-digit" }) })),
+      time: formatTime(link.expires_at) })),
   ];
 }
 
@@ -116,7 +115,7 @@ function fixItem(f, i) {
   return h("li", { class: `calllink-fix${i === 0 ? " latest" : ""}`, dataset: { fix: f.fix_id } },
     h("span", { onclick: () => hooks.onFocus(f.lat, f.lon) },
       `${f.lat.toFixed(5)}, ${f.lon.toFixed(5)} ±${Math.round(f.radius_m)} m`,
-      f.at ? ` · ${new Date(f.at).toLocaleTimeString()}` : ""), " ",
+      f.at ? ` · ${formatTime(f.at)}` : ""), " ",
     cur.call.incident_id ? h("button", { type: "button", class: "use-fix primary",
       disabled: f.used ? true : null, onclick: () => useFix(f) },
     f.used ? t("link.used") : t("link.use")) : null);

@@ -5,8 +5,9 @@
 
 import * as API from "./api.js";
 import { $, $$, debounce, fill, h } from "./dom.js";
-import { categoryLabel, formatKm, t } from "./i18n.js";
+import { categoryLabel, codeText, formatKm, formatTime, t } from "./i18n.js";
 import { radiusText } from "./locate.js";
+import { can } from "./roles.js";
 
 // Disposition codes of POST /api/v1/calls, each with its Alt+letter shortcut.
 export const DISPOSITIONS = [
@@ -20,6 +21,10 @@ const HANDOVER_TARGETS = ["112 Kota Blitar", "112 Kabupaten Kediri", "112 Kabupa
 const aml = { phone: "", fix: null, byIncident: new Map(), seq: 0 };
 let repeat = null; // {phone, flagged, prank_or_ghost_calls, days} of the last logged call
 let dupSeq = 0;
+// When this call rang and was answered: from the IP-PBX when the console claimed a ringing
+// call, else the "Terima panggilan" key or the first keystroke of a new report.
+let clock = { rang_at: null, answered_at: null, telephony_call_id: null };
+let historySeq = 0;
 let hooks = { onChange: () => {}, onLinked: () => {}, onSelect: () => {}, location: () => null };
 
 /** Wire the call-log parts of the form; hooks: onChange(), onLinked(answer), onSelect(id). */
@@ -32,6 +37,12 @@ export function initCalls(given) {
     if (!e.altKey && !e.ctrlKey && pickDisposition(e.key)) e.preventDefault();
   });
   $("#f-phone").addEventListener("input", debounce(() => refreshAml(), 300));
+  $("#f-phone").addEventListener("input", debounce(() => refreshHistory(), 250));
+  // The first keystroke of a new report is when the call was answered (unless the
+  // "Terima panggilan" key or the PBX said so first).
+  $("#intake-form").addEventListener("keydown", (e) => {
+    if (!["Tab", "Shift", "Control", "Alt", "Meta", "Escape"].includes(e.key)) markAnswered();
+  }, true);
   // The warning concerns the number it was given for: a new caller's number hides it.
   $("#f-phone").addEventListener("input", (e) => {
     if (repeat && e.target.value && e.target.value !== repeat.phone) {
@@ -44,9 +55,12 @@ export function initCalls(given) {
 /** Draw the disposition radios (again, after a language change), keeping the choice. */
 export function renderDispositions(current = disposition()) {
   fill($("#f-dispositions"), ...DISPOSITIONS.map(([code, key]) => h("label",
-    { class: "cat-option" },
-    h("input", { type: "radio", name: "disposition", value: code, checked: code === current }),
+    { class: "cat-option", title: t(`call.${code}`) },
+    h("input", { type: "radio", name: "disposition", value: code, checked: code === "emergency" }),
     h("kbd", {}, key.toUpperCase()), " ", t(`call.${code}`))));
+  // The attribute is the form's default (reset() returns to it); the choice is the property.
+  const radio = $(`input[name=disposition][value=${current}]`);
+  if (radio) radio.checked = true;
   onDispositionChange();
   renderRepeat();
   renderAml();
@@ -96,8 +110,87 @@ export function callBody(form) {
   }
   if (d === "handover") body.handover_to = $("#f-handover").value.trim();
   if (d === "duplicate") body.incident_id = form.incident_id ?? null;
+  return withClock(body);
+}
+
+/** The ring and answer times (and the PBX call) of the call on the line, added to a body. */
+export function withClock(body) {
+  if (clock.answered_at) body.answered_at = clock.answered_at;
+  if (clock.rang_at) body.rang_at = clock.rang_at;
+  if (clock.telephony_call_id) body.telephony_call_id = clock.telephony_call_id;
   return body;
 }
+
+/** The call was answered now (first keystroke, F2), unless already known. */
+export function markAnswered(at = new Date().toISOString()) {
+  if (clock.answered_at) return;
+  clock.answered_at = at;
+  renderClock();
+}
+
+/** A call claimed from the IP-PBX: its number and times. */
+export function takeTelephonyCall(call) {
+  clock = { rang_at: call.rang_at || null, answered_at: call.answered_at || new Date().toISOString(),
+    telephony_call_id: call.call_id || null };
+  $("#f-phone").value = call.caller || "";
+  $("#f-phone").dispatchEvent(new Event("input"));
+  $("#f-phone").focus();
+  renderClock();
+}
+
+export function resetClock() {
+  clock = { rang_at: null, answered_at: null, telephony_call_id: null };
+  renderClock();
+}
+
+function renderClock() {
+  const el = $("#answered-at");
+  if (el) el.textContent = clock.answered_at ? t("answer.at", { time: formatTime(clock.answered_at) }) : "";
+}
+
+/** The caller's history while the number is typed: calls, open incidents, repeat flag. */
+export async function refreshHistory() {
+  const box = $("#caller-history");
+  const phone = $("#f-phone").value.trim();
+  const mine = ++historySeq;
+  if (!can("GET", "/api/v1/callers/{phone}") || phone.replace(/\D/g, "").length < 6) {
+    box.hidden = true;
+    fill(box);
+    return;
+  }
+  let res = null;
+  try {
+    res = await API.api(`/api/v1/callers/${encodeURIComponent(phone)}`);
+  } catch {
+    res = null; // never in the way: the call is served with or without its history
+  }
+  if (mine !== historySeq) return;
+  renderHistory(box, res);
+}
+
+function renderHistory(box, res) {
+  if (!res) { box.hidden = true; fill(box); return; }
+  const rep = res.repeat || {};
+  const days = Math.round((rep.window_s || 30 * 86400) / 86400);
+  box.hidden = false;
+  box.classList.toggle("flagged", Boolean(rep.flagged));
+  box.dataset.phone = res.phone || "";
+  const calls = res.calls || [];
+  const open = res.open_incidents || [];
+  fill(box,
+    rep.flagged ? h("p", { class: "repeat-flag history-flag", role: "alert" },
+      t("history.flagged", { n: rep.calls_in_window, days })) : null,
+    open.length ? h("div", { class: "open-inc" }, t("history.open"), ": ",
+      open.map((i) => h("a", { href: "#", onclick: (e) => { e.preventDefault(); hooks.onSelect(i.id); } },
+        `#${i.id} ${categoryLabel(i.category)} `))) : null,
+    calls.length ? [h("h3", {}, t("history.title", { days })),
+      h("ul", {}, calls.slice(0, 5).map((c) => h("li", { dataset: { call: c.id } },
+        `${formatTime(c.received_at, { date: true })} · ${t(`call.${c.disposition}`)}`,
+        c.category ? ` · ${categoryLabel(c.category)}` : "",
+        c.incident_id ? ` · #${c.incident_id}` : "", c.address ? ` · ${c.address}` : "")))]
+      : h("p", { class: "hint" }, t("history.none")));
+}
+
 
 /** Errors of the nested incident are shown beside the form's own fields. */
 export function formField(name) {
@@ -220,19 +313,27 @@ function distance(metres) {
 }
 
 async function linkTo(incidentId) {
-  const msg = $("#intake-msg");
   for (const el of $$("#intake-form .err")) el.textContent = "";
   const body = { caller_phone: $("#f-phone").value, disposition: "duplicate",
     incident_id: incidentId, note: $("#f-notes").value };
+  const address = $("#f-address").value.trim();
+  if (address && hooks.limits?.().call_address) body.address = address;
+  else if (address) body.note = [address, body.note].filter(Boolean).join(" — ");
   const loc = callBody({ location: hooks.location() }).location;
   if (loc && typeof loc.lat === "number" && typeof loc.lon === "number") body.location = loc;
+  await linkCall(withClock(body));
+}
+
+/** Log the call on the line as another caller of incident `incidentId` (no unit sent). */
+export async function linkCall(body) {
+  const msg = $("#intake-msg");
   try {
-    const answer = await API.logCall(body);
+    const answer = await API.logCall(body, API.newKey());
     afterLogged(answer);
     hooks.onLinked(answer);
   } catch (err) {
     msg.className = "err";
-    msg.textContent = err instanceof API.ApiError ? err.message : t("err.network");
+    msg.textContent = err instanceof API.ApiError ? codeText(err.error) : t("err.network");
     if (err instanceof API.ApiError) hooks.onErrors(err);
   }
 }

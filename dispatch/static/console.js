@@ -9,15 +9,21 @@
 import * as API from "./api.js";
 import { $, $$, debounce, fill, h } from "./dom.js";
 import {
-  applyI18n, bindToggle, categoryLabel, dispositionLabel, errorText, formatDuration, formatKm,
-  onLangChange, roadText, setMeta, statusLabel, t, unitTypeLabel,
+  applyI18n, bindToggle, categoryLabel, codeText, errorText, formatDuration,
+  onLangChange, parseDecimal, queueLabel, setMeta, statusLabel, t, unitTypeLabel,
 } from "./i18n.js";
+import * as Alerts from "./alerts.js";
 import * as Calls from "./calls.js";
 import * as CallLink from "./calllink.js";
 import * as Locate from "./locate.js";
 import { BlitarMap, showAssignedRoute } from "./map.js";
+import * as Pane from "./pane.js";
+import { can, position, setAccess } from "./roles.js";
 import { BoardStore, bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
+import * as Telephony from "./telephony.js";
+import { bindTheme } from "./theme.js";
+import { toast } from "./toast.js";
 
 const STATUS_ORDER = ["available", "dispatched", "acknowledged", "en_route", "on_scene",
   "transporting", "at_hospital", "out_of_service"];
@@ -26,7 +32,9 @@ const board = new BoardStore();
 const state = {
   meta: null, geo: null, map: null,
   incidents: board.incidents, units: board.units,
-  selected: null, replacing: null, loads: 0, candidates: null,
+  selected: null, loads: 0,
+  // The report being saved: its Idempotency-Key (the same for a retry of the same body).
+  saving: false, submitKey: null, submitBody: "",
 };
 
 // ---------- loading and live updates ----------
@@ -48,6 +56,9 @@ async function loadBoard() {
 function onEvent(kind, ev) {
   const changed = board.apply(ev);
   ready.then(() => {   // in order, once the page can draw
+    if (kind.startsWith("alert.")) Alerts.onAlertEvent(kind, ev);
+    if (kind.startsWith("telephony.")) Telephony.onTelephonyEvent(kind, ev);
+    Pane.paneEvent(kind, ev);
     if (kind === "aml.received") Calls.onAmlEvent(ev);
     if (kind.startsWith("call.location_")) CallLink.onLinkEvent(kind, ev);
     if (changed.incident || changed.unit) renderSoon();
@@ -64,7 +75,7 @@ function renderAll({ live = false } = {}) {
   renderRoster();
   renderMap();
   if (!live) updateNearby();   // the duplicate check follows the form, not the stream
-  if (state.selected !== null) renderDetail();
+  renderDetail();
 }
 
 function openIncidentsSorted() {
@@ -76,9 +87,10 @@ function incidentItem(inc) {
   const open = (inc.assignments || []).filter((a) => !a.ended_at);
   const queued = inc.status === "queued" || (inc.status === "pending" && open.length === 0);
   const handover = (inc.queue_reason || "").startsWith("handover_");
+  const alert = Alerts.alertState(inc.id);
   return h("li", {
     class: `incident p${inc.priority} ${inc.status}${queued ? " waiting" : ""}` +
-      `${handover ? " handover" : ""}` +
+      `${handover ? " handover" : ""}${alert ? ` alerting${alert === "acked" ? " acked" : ""}` : ""}` +
       `${inc.id === state.selected ? " selected" : ""}`,
     dataset: { id: inc.id }, tabindex: 0,
     onclick: () => select(inc.id),
@@ -95,9 +107,9 @@ function incidentItem(inc) {
     inc.kecamatan ? [" ", h("span", { class: "kec" }, `Kec. ${inc.kecamatan}`)] : null,
     inc.radius_m != null ? [" ", h("span", { class: "radius", title: t("place.radius") },
       Locate.radiusText(inc.radius_m))] : null),
-  handover ? handoverFlag(inc) : null,
+  handover && can("POST", "/api/v1/incidents/{id}/take-over") ? handoverFlag(inc) : null,
   queued && !handover ? h("div", { class: "queued-flag" }, t("board.queued"),
-    inc.queue_reason ? ` (${inc.queue_reason})` : "") : null,
+    inc.queue_reason ? ` (${queueLabel(inc.queue_reason)})` : "") : null,
   h("ul", { class: "assigned" }, open.length ? open.map((a) => h("li", {
     class: `st-${a.status}`, dataset: { unit: a.unit_id },
   }, h("b", {}, a.callsign), " ", h("span", { class: "unit-status" }, statusLabel(a.status))))
@@ -120,8 +132,7 @@ async function takeOver(id) {
   try {
     await API.takeOver(id);
   } catch (err) {
-    $("#intake-msg").className = "err";
-    $("#intake-msg").textContent = err.message || t("err.network");
+    toast(err instanceof API.ApiError ? codeText(err.error) : t("err.network"), "err");
   }
 }
 
@@ -156,7 +167,9 @@ function renderMap() {
   state.map.setAccuracy(Calls.amlCircles(new Set(state.incidents.keys())));
   state.map.setCallerFixes(CallLink.fixCircles());
   // The selected incident's unit's road route (none without routing data).
-  showAssignedRoute(state.map, state.incidents.get(state.selected), API.route);
+  if (can("GET", "/api/v1/incidents/{id}/route")) {
+    showAssignedRoute(state.map, state.incidents.get(state.selected), API.route);
+  }
 }
 
 function tickElapsed() {
@@ -166,146 +179,28 @@ function tickElapsed() {
   }
 }
 
-// ---------- dispatcher actions (detail panel) ----------
+// ---------- the incident pane (pane.js) ----------
 
 function select(id) {
   state.selected = id;
-  state.replacing = null;
   renderBoard();
   renderMap();
   renderDetail();
 }
 
-const loadCandidates = debounce(async (id) => {
-  if (state.selected !== id) return;
-  try {
-    const res = await API.candidates(id);
-    if (state.selected === id) { state.candidates = res; renderCandidates(res); }
-  } catch (err) {
-    const box = $("#detail-candidates");
-    if (box) fill(box, h("p", { class: "err" }, err.message));
-  }
-}, 150);
+function hidePane() {
+  state.selected = null;
+  renderAll();
+}
 
 function renderDetail({ rebuild = false } = {}) {
-  const panel = $("#detail");
-  const inc = state.incidents.get(state.selected);
-  if (!inc) { panel.hidden = true; panel.dataset.for = ""; state.selected = null; return; }
-  panel.hidden = false;
-  const fresh = rebuild || panel.dataset.for !== String(inc.id);
-  if (fresh) {
-    // The skeleton (and the close form with what the dispatcher typed) is built once
-    // per selection; live updates refresh only the parts below.
-    panel.dataset.for = String(inc.id);
-    fill(panel,
-      h("div", { class: "detail-head" },
-        h("h2", {}, t("detail.title", { id: inc.id })),
-        h("button", { type: "button", onclick: () => { state.selected = null; renderAll(); } },
-          t("detail.hide"))),
-      h("div", { id: "detail-info" }),
-      h("div", { id: "detail-candidates" }),
-      closeForm(inc),
-      h("p", { class: "err", id: "detail-error" }));
-  }
-  const open = (inc.assignments || []).filter((a) => !a.ended_at);
-  fill($("#detail-info"),
-    h("p", {}, `${categoryLabel(inc.category)} · P${inc.priority} · ${inc.caller_phone}`),
-    h("p", {}, inc.address || coords(inc.location),
-      inc.radius_m != null ? h("span", { class: "radius", title: t("place.radius") },
-        ` ${Locate.radiusText(inc.radius_m)}`) : null,
-      inc.desa ? ` · ${inc.desa}` : "", inc.description ? ` — ${inc.description}` : ""),
-    h("h3", {}, t("detail.assignments")),
-    h("ul", { class: "assignments" }, open.map((a) => h("li", {},
-      h("b", {}, a.callsign), ` ${statusLabel(a.status)} · ${formatKm(a.distance_m)} · `,
-      `${t("unit.eta")} ${formatDuration(a.eta_s)}`, roadText(a), " ",
-      h("button", {
-        type: "button", class: state.replacing === a.id ? "active" : "",
-        onclick: () => { state.replacing = state.replacing === a.id ? null : a.id; renderDetail(); },
-      }, state.replacing === a.id ? t("detail.cancel_replace") : t("detail.replace"))))),
-    state.replacing ? h("p", { class: "hint" }, t("detail.replace_pick")) : null);
-  if (fresh) loadCandidates(inc.id);   // on selection; live frames redraw what is held
-  else if (state.candidates?.incident_id === inc.id) renderCandidates(state.candidates);
-}
-
-function candidateRow(c, inc) {
-  const now = state.units.get(c.unit_id);   // the stream's newer word on the unit, if any
-  if (now) c = { ...c, status: now.status, incident_id: now.incident_id,
-    available: now.status === "available" };
-  const busy = !c.available;
-  return h("li", { class: `cand${c.recommended ? " recommended" : ""}${busy ? " busy" : ""}`,
-    dataset: { unit: c.unit_id } },
-  h("b", {}, c.callsign), ` ${unitTypeLabel(c.unit_type)} · ${formatKm(c.distance_m)} · `,
-  `${t("unit.eta")} ${formatDuration(c.eta_s)}`, roadText(c),
-  c.stale_position ? h("em", {}, ` (${t("detail.stale")})`) : null,
-  busy ? h("em", {}, ` (${statusLabel(c.status)}${c.incident_id ? ` #${c.incident_id}` : ""})`)
-    : null,
-  c.incident_id === inc.id ? null : h("button", {
-    type: "button", class: c.recommended ? "primary" : "",
-    onclick: () => sendUnit(inc.id, c),
-  }, busy ? t("detail.take") : t("detail.assign")));
-}
-
-function renderCandidates(res) {
-  const inc = state.incidents.get(res.incident_id);
-  const box = $("#detail-candidates");
-  if (!inc || !box) return;
-  const rec = res.items.filter((c) => c.recommended);
-  const others = res.items.filter((c) => !c.recommended);
-  fill(box,
-    h("p", { class: "ranking-note", dataset: { ranking: res.ranking, roads: res.roads } },
-      t(res.roads === "degraded" ? "road.degraded" : `road.ranking_${res.ranking}`)),
-    res.radius_m != null ? h("p", { class: "radius-note" },
-      t("detail.radius_note", { radius: Locate.radiusText(res.radius_m) })) : null,
-    rec.length ? h("h3", {}, t("detail.recommended")) : null,
-    rec.length ? h("ul", { class: "cands" }, rec.map((c) => candidateRow(c, inc))) : null,
-    h("h3", {}, t("detail.others")),
-    others.length ? h("ul", { class: "cands" }, others.map((c) => candidateRow(c, inc)))
-      : h("p", {}, t("detail.none")));
-}
-
-async function sendUnit(incidentId, c) {
-  if (!c.available && !confirm(t("detail.confirm_take", { id: c.incident_id }))) return;
-  const body = { unit_id: c.unit_id, take_from_other: !c.available };
-  if (state.replacing) body.replaces_assignment_id = state.replacing;
-  try {
-    await API.assign(incidentId, body);
-    state.replacing = null;
-    loadCandidates(incidentId);
-    $("#detail-error").textContent = "";
-  } catch (err) {
-    $("#detail-error").textContent = err.message || t("err.network");
-  }
-}
-
-function closeForm(inc) {
-  const select = h("select", { id: "close-disposition", required: true },
-    Object.keys(state.meta.dispositions).map((code) =>
-      h("option", { value: code }, dispositionLabel(code))));
-  const note = h("input", { id: "close-note", maxlength: 2000 });
-  return h("form", {
-    class: "close-form",
-    onsubmit: async (e) => {
-      e.preventDefault();
-      const body = { disposition: select.value, note: note.value };
-      try {
-        await API.closeIncident(inc.id, body);
-      } catch (err) {
-        // Units still on it: the server asks first; the answer names them.
-        if (err.error?.code === "units_active"
-            && window.confirm(`${t("detail.close")}: ${(err.error.units || []).join(", ")}?`)) {
-          try {
-            await API.closeIncident(inc.id, { ...body, confirm: true });
-            return;
-          } catch (again) {
-            err = again;
-          }
-        }
-        $("#detail-error").textContent = err.message || t("err.network");
-      }
-    },
-  }, h("label", {}, t("detail.disposition"), " ", select),
-  h("label", {}, t("detail.note"), " ", note),
-  h("button", { type: "submit", class: "danger" }, t("detail.close")));
+  const inc = state.incidents.get(state.selected) ?? null;
+  if (!inc) state.selected = null;
+  Pane.setCurrent(inc);
+  const was = document.body.dataset.pane;
+  Pane.renderPane(inc, { rebuild });
+  // The map's box changes size when the pane opens or closes beside it.
+  if (was !== document.body.dataset.pane) requestAnimationFrame(() => state.map?.map?.invalidateSize());
 }
 
 // ---------- call intake ----------
@@ -314,10 +209,13 @@ function renderCategories() {
   const box = $("#f-categories");
   const current = $("input[name=category]:checked")?.value;
   fill(box, ...Object.keys(state.meta.categories).map((code, i) => h("label",
-    { class: "cat-option" },
-    h("input", { type: "radio", name: "category", value: code, checked: code === current }),
+    { class: "cat-option", title: categoryLabel(code) },
+    h("input", { type: "radio", name: "category", value: code }),
     i < 9 ? h("kbd", {}, String(i + 1)) : h("span", { class: "kbd-none" }), " ",
     categoryLabel(code))));
+  // A redraw (language change) keeps the choice without making it what reset() returns to.
+  const radio = current ? $(`input[name=category][value="${current}"]`) : null;
+  if (radio) radio.checked = true;
 }
 
 function pickCategory(index) {
@@ -326,10 +224,11 @@ function pickCategory(index) {
 }
 
 function formLocation() {
-  const lat = $("#f-lat").value.trim(), lon = $("#f-lon").value.trim();
-  if (!lat && !lon) return null;
-  const num = (v) => (v !== "" && !Number.isNaN(Number(v)) ? Number(v) : v || null);
-  const loc = { lat: num(lat), lon: num(lon) };
+  const latText = $("#f-lat").value.trim(), lonText = $("#f-lon").value.trim();
+  if (!latText && !lonText) return null;
+  // The decimal comma is how Indonesians write it: "-8,135" is -8.135.
+  const num = (v) => { const n = parseDecimal(v); return Number.isNaN(n) ? v || null : n; };
+  const loc = { lat: num(latText), lon: num(lonText) };
   // A desa or place picked from the suggestions: the server puts the incident at its
   // point with its radius (as long as the coordinates were not typed over since).
   const picked = Locate.chosenLocation();
@@ -337,6 +236,51 @@ function formLocation() {
     return { ...loc, source: picked.source, code: picked.code };
   }
   return loc;
+}
+
+/** The map's extent (the regency and its neighbours): a point outside it is a typing slip. */
+function mapBounds() {
+  if (state.bounds !== undefined) return state.bounds;
+  let b = null;
+  const walk = (c) => {
+    if (typeof c[0] === "number") {
+      b = b ? { s: Math.min(b.s, c[1]), n: Math.max(b.n, c[1]), w: Math.min(b.w, c[0]), e: Math.max(b.e, c[0]) }
+        : { s: c[1], n: c[1], w: c[0], e: c[0] };
+    } else c.forEach(walk);
+  };
+  for (const f of state.geo?.boundaries?.areas?.features || []) walk(f.geometry.coordinates);
+  state.bounds = b;
+  return b;
+}
+
+/** Errors the form can tell before asking the server, in the user's language. */
+function localErrors(body, loc) {
+  const errs = [];
+  const b = mapBounds();
+  for (const k of ["lat", "lon"]) {
+    const v = loc?.[k];
+    if (v === null || v === undefined) continue;
+    if (typeof v !== "number") errs.push({ field: `location.${k}`, text: t("err.bad_coord") });
+  }
+  if (loc && typeof loc.lat === "number" && typeof loc.lon === "number" && b &&
+      (loc.lat < b.s || loc.lat > b.n || loc.lon < b.w || loc.lon > b.e)) {
+    errs.push({ field: "location", text: t("err.outside_map") });
+  }
+  if (!body.caller_phone.trim()) errs.push({ field: "caller_phone", text: t("err.missing") });
+  if (body.incident) {
+    if (!body.incident.category) errs.push({ field: "category", text: t("err.category") });
+    if (!body.incident.location && !body.incident.address.trim()) {
+      errs.push({ field: "address", text: t("err.where") });
+    }
+  }
+  if (body.disposition === "handover" && !body.handover_to) {
+    errs.push({ field: "handover_to", text: t("err.missing") });
+  }
+  for (const [field, max] of Object.entries(state.meta.limits || {})) {
+    const input = $(`#intake-form [data-limit="${field}"]`);
+    if (input && input.value.length > max) errs.push({ field: input.name, text: t("err.too_long_n", { max }) });
+  }
+  return errs;
 }
 
 function setLocation(lat, lon) {
@@ -363,31 +307,71 @@ function clearErrors() {
   for (const el of $$("#intake-form [aria-invalid]")) el.removeAttribute("aria-invalid");
 }
 
+function showErrorText(field, text) {
+  const name = Calls.formField(field || "body");
+  const slot = $(`[data-err="${name}"]`) || $(`[data-err="${name.split(".")[0]}"]`) ||
+    $("[data-err=body]");
+  slot.textContent = [slot.textContent, text].filter(Boolean).join("; ");
+  $(`[name="${name}"]`)?.setAttribute("aria-invalid", "true");
+}
+
 function showErrors(err) {
-  const fields = err.fields.length ? err.fields : [{ field: "body", message: err.message }];
+  const fields = err.fields.length ? err.fields : [];
+  if (!fields.length) { showErrorText("body", codeText(err.error)); return; }
   for (const f of fields) {
     const name = Calls.formField(f.field || "body");
-    const slot = $(`[data-err="${name}"]`) || $(`[data-err="${name.split(".")[0]}"]`) ||
-      $("[data-err=body]");
-    slot.textContent = [slot.textContent, errorText(f)].filter(Boolean).join("; ");
-    $(`[name="${name}"]`)?.setAttribute("aria-invalid", "true");
+    const input = $(`#intake-form [name="${name}"]`);
+    const limit = input?.dataset.limit ? state.meta.limits?.[input.dataset.limit] : null;
+    showErrorText(f.field, errorText({ ...f, field: name },
+      { value: input && input.type !== "radio" ? input.value : null, max: limit }));
   }
+}
+
+function setSaving(on) {
+  state.saving = on;
+  const button = $("#f-submit");
+  button.disabled = on;
+  button.textContent = on ? t("saving") : t("intake.submit");
 }
 
 async function submitIntake(e) {
   e.preventDefault();
+  if (state.saving) return; // a second Ctrl+Enter while the first is on its way
   clearErrors();
+  hideDupChoice();
+  const loc = formLocation();
   const body = Calls.callBody({
     caller_phone: $("#f-phone").value,
     category: $("input[name=category]:checked")?.value ?? "",
     priority: Number($("#f-priority").value),
     address: $("#f-address").value,
     description: $("#f-notes").value,
-    location: formLocation(),
+    location: loc,
   });
   const msg = $("#intake-msg");
+  const local = localErrors(body, loc);
+  if (local.length) {
+    for (const e2 of local) showErrorText(e2.field, e2.text);
+    msg.className = "err";
+    msg.textContent = t("code.validation_failed");
+    return;
+  }
+  await send(body);
+}
+
+/** POST the call; the same body keeps its key, so a retry is answered, not repeated. */
+async function send(body) {
+  const text = JSON.stringify(body);
+  if (text !== state.submitBody || !state.submitKey) {
+    state.submitKey = API.newKey();
+    state.submitBody = text;
+  }
+  const msg = $("#intake-msg");
+  setSaving(true);
+  msg.className = "";
+  msg.textContent = t("saving");
   try {
-    const answer = await API.logCall(body);
+    const answer = await API.logCall(body, state.submitKey);
     Calls.afterLogged(answer);
     const inc = answer.incident;
     if (inc && !state.incidents.has(inc.id)) {
@@ -395,9 +379,67 @@ async function submitIntake(e) {
     }
     callLogged(answer);
   } catch (err) {
+    if (err instanceof API.ApiError && err.status === 409 && err.error.code === "possible_duplicate") {
+      msg.textContent = "";
+      showDupChoice(body, err.error.candidates || []);
+      return;
+    }
     msg.className = "err";
-    msg.textContent = err instanceof API.ApiError ? err.message : t("err.network");
+    msg.textContent = err instanceof API.ApiError ? codeText(err.error) : t("err.network");
     if (err instanceof API.ApiError) showErrors(err);
+    toast(msg.textContent, "err");
+  } finally {
+    setSaving(false);
+  }
+}
+
+// "Same incident or a new one?": the server found an open incident of the same kind
+// nearby. The call-taker links the caller to it (no unit sent again) or says it is new.
+function showDupChoice(body, candidates) {
+  const box = $("#dup-choice");
+  box.hidden = false;
+  fill(box, h("h3", {}, t("dup.title")),
+    h("ul", {}, candidates.map((c) => h("li", { dataset: { id: c.id } },
+      `#${c.id} ${categoryLabel(c.category)} · P${c.priority} · ${c.address || ""}`,
+      c.distance_m != null ? ` · ${Math.round(c.distance_m)} m` : "",
+      c.callers ? ` · ${t("pane.callers", { n: c.callers })}` : ""))),
+    h("p", { class: "hint" }, t("dup.hint")),
+    h("div", { class: "choices" },
+      candidates.map((c, i) => h("button", {
+        type: "button", class: i === 0 ? "primary dup-link" : "dup-link", dataset: { id: c.id },
+        onclick: () => linkAsDuplicate(body, c.id),
+      }, t("dup.link", { id: c.id }))),
+      h("button", { type: "button", class: "dup-new", id: "dup-new",
+        onclick: () => { hideDupChoice(); send({ ...body, confirm_new: true }); } },
+      t("dup.new"))));
+  box.querySelector("button")?.focus();
+  box.scrollIntoView({ block: "nearest" });
+  toast(t("dup.title"), "err");
+}
+
+function hideDupChoice() {
+  const box = $("#dup-choice");
+  box.hidden = true;
+  fill(box);
+}
+
+async function linkAsDuplicate(body, incidentId) {
+  hideDupChoice();
+  const link = { caller_phone: body.caller_phone, disposition: "duplicate", incident_id: incidentId,
+    note: body.incident?.description || body.note || "" };
+  const loc = body.incident?.location;
+  if (loc && typeof loc.lat === "number") link.location = { lat: loc.lat, lon: loc.lon };
+  for (const k of ["answered_at", "rang_at", "telephony_call_id"]) if (body[k]) link[k] = body[k];
+  // The incident keeps the first caller's address; this caller's goes on its timeline (in
+  // the note, where the API has no address for a linked call).
+  const address = body.incident?.address || "";
+  if (address && state.meta.limits?.call_address) link.address = address;
+  else if (address) link.note = [address, link.note].filter(Boolean).join(" — ");
+  setSaving(true);
+  try {
+    await Calls.linkCall(link);
+  } finally {
+    setSaving(false);
   }
 }
 
@@ -410,7 +452,13 @@ function callLogged(answer) {
       { id: answer.incident_id })
     : t("call.saved", { id: answer.id, disposition: t(`call.${answer.disposition}`) });
   CallLink.onCallLogged(answer);
+  toast(msg.textContent, "ok");
+  state.submitKey = null;
+  state.submitBody = "";
+  Calls.resetClock();
+  hideDupChoice();
   $("#intake-form").reset();
+  updateCounters();
   Locate.clearChosen();
   Calls.renderDispositions("emergency");
   onLocationInput();
@@ -418,11 +466,28 @@ function callLogged(answer) {
   $("#f-phone").focus();
 }
 
+function updateCounters() {
+  for (const el of $$("[data-count]")) {
+    const input = $(`#${el.dataset.count}`);
+    const max = state.meta?.limits?.[input.dataset.limit];
+    if (!max) continue;
+    el.textContent = t("chars", { n: input.value.length, max });
+    el.classList.toggle("over", input.value.length > max * 0.95);
+  }
+}
+
 function bindIntake() {
   const form = $("#intake-form");
+  // One limit, the API's (GET /api/v1/meta limits): typing stops there, a counter shows it.
+  for (const input of $$("#intake-form [data-limit]")) {
+    const max = state.meta.limits?.[input.dataset.limit];
+    if (max) input.maxLength = max;
+    input.addEventListener("input", updateCounters);
+  }
+  updateCounters();
   form.addEventListener("submit", submitIntake);
   form.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) form.requestSubmit();
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
     if (e.altKey && /^[1-9]$/.test(e.key)) { e.preventDefault(); pickCategory(Number(e.key) - 1); }
     // e.code, not e.key: Alt+letter types a symbol on some keyboard layouts.
     const letter = /^Key[A-Z]$/.test(e.code) ? e.code.slice(3) : "";
@@ -434,6 +499,7 @@ function bindIntake() {
   for (const id of ["#f-lat", "#f-lon"]) {
     $(id).addEventListener("input", () => { Locate.clearChosen(); onLocationInput(); });
   }
+  $("#answer").addEventListener("click", answerCall);
   Locate.initLocate({
     onPick: (item) => {
       $("#f-lat").value = String(item.lat);
@@ -441,6 +507,74 @@ function bindIntake() {
       onLocationInput();
     },
   });
+}
+
+/** "Terima panggilan" (F2): take the ringing call if one rings, else mark the call answered now. */
+function answerCall() {
+  if (!Telephony.answerRinging()) Calls.markAnswered();
+  $("#f-phone").focus();
+}
+
+// ---------- keyboard: shortcuts and the command line ----------
+
+function typing(e) {
+  return e.target instanceof HTMLElement && e.target.matches("input, textarea, select");
+}
+
+function onKey(e) {
+  const intake = can("POST", "/api/v1/calls");
+  if (e.key === "F2" && intake) { e.preventDefault(); answerCall(); return; }
+  if (e.key === "/" && !typing(e)) { e.preventDefault(); $("#cmd").focus(); return; }
+  if (e.key === "Escape" && state.selected !== null && !typing(e)) { hidePane(); return; }
+  if (!e.altKey || e.ctrlKey || state.selected === null) return;
+  const letter = /^Key[A-Z]$/.test(e.code) ? e.code.slice(3) : "";
+  const action = { N: Pane.focusNote, K: Pane.sendRecommended, X: Pane.focusClose }[letter];
+  // N, K and X are no call type's letter: they work in the form too.
+  if (action) {
+    e.preventDefault();
+    action();
+  }
+}
+
+/** "61" open · "k 61" send the recommended unit · "t 61" close · "c 61 text" note. */
+async function runCommand(text) {
+  const m = /^\s*(?:([ktc])\s+)?#?(\d{1,9})(?:\s+(.+))?\s*$/i.exec(text);
+  if (!m || !state.incidents.has(Number(m[2]))) { toast(t("cmd.unknown"), "err"); return; }
+  const [, verb, id, rest] = m;
+  select(Number(id));
+  const v = (verb || "").toLowerCase();
+  if (v === "k") setTimeout(Pane.sendRecommended, 400);
+  if (v === "t") Pane.focusClose();
+  if (v === "c" && rest && can("POST", "/api/v1/incidents/{id}/notes")) {
+    const note = $("#note-text");
+    if (note) { note.value = rest; $("#note-form").requestSubmit(); }
+  } else if (v === "c") Pane.focusNote();
+}
+
+function bindCommandLine() {
+  const cmd = $("#cmd");
+  cmd.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); runCommand(cmd.value); cmd.value = ""; }
+    if (e.key === "Escape") { cmd.value = ""; cmd.blur(); }
+  });
+  document.addEventListener("keydown", onKey);
+}
+
+// ---------- the position: what this user's roles may see and do ----------
+
+function applyPosition(who) {
+  setAccess(who, state.meta);
+  const pos = position();
+  document.body.dataset.position = pos;
+  $("#position").textContent = t(`pos.${pos}`);
+  for (const a of $$("header nav a[data-route]")) {
+    const [method, path] = a.dataset.route.split(" ");
+    a.hidden = !can(method, path);
+  }
+  // The exchange panel's callbacks and handovers: staff that may act on them.
+  $("#exchange-panel").hidden = !can("GET", "/api/v1/handovers");
+  if (!can("POST", "/api/v1/calls")) $("#f-phone").removeAttribute("autofocus");
+  return pos;
 }
 
 // ---------- start ----------
@@ -455,28 +589,50 @@ async function main() {
     // Subscribe first, then load: nothing committed in between is lost.
     onReady: ({ resumed }) => {
       if (!resumed) loadBoard();   // a resumed stream sends what was missed, snapshots and all
+      ready.then(() => {   // what this user's role reads (known once the page is set up)
+        Alerts.reload();
+        if (["combined", "call_taker"].includes(position())) Telephony.loadRinging();
+      });
     },
     onResync: () => loadBoard(),
   });
   window.siap112 = { live, state };
   live.connect();
-  [state.meta, state.geo] = await Promise.all([API.getMeta(), API.getGeo()]);
+  const [meta, geo, who] = await Promise.all([API.getMeta(), API.getGeo(), API.whoami()]);
+  [state.meta, state.geo] = [meta, geo];
   setMeta(state.meta);
+  bindTheme($("#theme"), who?.name);
+  const pos = applyPosition(who);
   renderCategories();
   state.map = new BlitarMap($("#map"), state.geo,
-    { onPick: setLocation, onSelect: select, tiles: state.meta.map });
-  CallLink.initCallLink({
-    onChange: renderMap, onFocus: (lat, lon) => state.map.focus(lat, lon, 14),
-    onUse: (inc) => { state.incidents.set(inc.id, { ...state.incidents.get(inc.id), ...inc }); renderAll(); },
-  });
-  bindIntake();
-  Calls.initCalls({
-    onChange: renderMap, onLinked: callLogged, onSelect: select, location: formLocation,
-    onUseAml: setLocation, onErrors: showErrors,
-  });
+    { onPick: can("POST", "/api/v1/calls") ? setLocation : () => {}, onSelect: select,
+      tiles: state.meta.map });
+  Pane.initPane({ meta: state.meta, units: () => state.units, onHide: hidePane });
+  if (pos === "combined" || pos === "call_taker") {
+    CallLink.initCallLink({
+      onChange: renderMap, onFocus: (lat, lon) => state.map.focus(lat, lon, 14),
+      onUse: (inc) => { state.incidents.set(inc.id, { ...state.incidents.get(inc.id), ...inc }); renderAll(); },
+    });
+    bindIntake();
+    Calls.initCalls({
+      onChange: renderMap, onLinked: callLogged, onSelect: select, location: formLocation,
+      onUseAml: setLocation, onErrors: showErrors, limits: () => state.meta.limits || {},
+    });
+    Telephony.initTelephony({ onClaimed: Calls.takeTelephonyCall });
+  }
+  bindCommandLine();
+  Alerts.initAlerts({ onChange: renderBoard });
   onLangChange(() => {
-    Calls.renderDispositions();
-    renderCategories();
+    $("#position").textContent = t(`pos.${position()}`);
+    if (pos === "combined" || pos === "call_taker") {
+      Calls.renderDispositions();
+      Calls.refreshHistory();
+      Telephony.renderRinging();
+      renderCategories();
+      updateCounters();
+      setSaving(state.saving);
+    }
+    Alerts.renderAlerts();
     renderAll();
     if (state.selected !== null) renderDetail({ rebuild: true });
   });

@@ -10,7 +10,8 @@
 
 import * as API from "./api.js";
 import { $, fill, h } from "./dom.js";
-import { categoryLabel, formatDuration, onLangChange, t } from "./i18n.js";
+import { categoryLabel, codeText, formatDuration, onLangChange, t } from "./i18n.js";
+import { accessReady, can } from "./roles.js";
 import { BoardStore, STREAM_EVENT } from "./sse.js";
 
 const FLAGGED = /^handover_(?!pending|accepted|offered)/;
@@ -91,8 +92,9 @@ function act(button, work) {
   button.disabled = true;
   work().then(refresh).catch((e) => {
     button.disabled = false;
-    button.title = e.message;
-    $("#exchange-msg").textContent = `${t("exchange.failed")}: ${e.message}`;
+    const words = e?.error?.code ? codeText(e.error) : t("err.network");
+    button.title = words;
+    $("#exchange-msg").textContent = `${t("exchange.failed")}: ${words}`;
   });
 }
 
@@ -100,7 +102,7 @@ function flaggedRow(incident) {
   const partners = servingPartners(incident);
   return h("li", { class: "ex-row", "data-incident": incident.id },
     h("span", {}, `#${incident.id} ${categoryLabel(incident.category)} — ${incident.address || ""}`),
-    ...partners.map((p) => {
+    ...(can("POST", "/api/v1/incidents/{id}/handover") ? partners : []).map((p) => {
       const b = h("button", { type: "button", class: "primary ex-handover",
         "data-partner": p.name }, t("exchange.hand_over", { partner: p.label }));
       b.addEventListener("click", () => act(b, () => api.handOver(incident.id, p.name)));
@@ -120,7 +122,7 @@ function outgoingRow(ho) {
       ` ${t("exchange.retrying", { n: ho.attempts })}`) : "",
     waiting && ho.partner_phone ? h("small", { class: "hint" },
       ` ${t("exchange.phone", { phone: ho.partner_phone })}`) : "");
-  if (waiting) {
+  if (waiting && can("POST", "/api/v1/handovers/{id}/withdraw")) {
     const b = h("button", { type: "button", "data-verb": "withdraw" }, t("exchange.withdraw"));
     b.addEventListener("click", () => act(b, () => api.answer(ho.id, "withdraw",
       t("exchange.withdraw_note"))));
@@ -132,7 +134,7 @@ function outgoingRow(ho) {
 function incomingRow(ho) {
   const row = h("li", { class: "ex-row ex-incoming", "data-handover": ho.id },
     h("span", {}, `${ho.partner_label}: #${ho.incident_id} ${categoryLabel(ho.category)} — ${ho.address || ""} `));
-  if (ho.state === "delivered") {
+  if (ho.state === "delivered" && can("POST", "/api/v1/handovers/{id}/accept")) {
     for (const verb of ["accept", "decline"]) {
       const b = h("button", { type: "button", class: verb === "accept" ? "primary" : "",
         "data-verb": verb }, t(`exchange.${verb}`));
@@ -151,6 +153,8 @@ function callbackRow(cb) {
     h("span", { class: "ex-timer", "data-since": cb.created_at }, since(cb.created_at)), " ",
     h("small", {}, t("callback.previous", { n: cb.previous_calls.length })), " ");
   if (cb.taken_by) row.append(h("small", { class: "hint" }, t("callback.taken_by", { name: cb.taken_by })), " ");
+  // Only call-takers call back; the others see the list.
+  if (!can("POST", "/api/v1/callbacks/{id}/take")) return row;
   if (!cb.taken_by) {
     const b = h("button", { type: "button", "data-verb": "take" }, t("callback.take"));
     b.addEventListener("click", () => act(b, () => api.take(cb.id)));
@@ -191,8 +195,10 @@ function tick() {
   }
 }
 
-export function initExchange() {
+export async function initExchange() {
   if (!$("#exchange-body")) return;
+  await accessReady; // draw only the buttons this user's role may use
+  if (!can("GET", "/api/v1/handovers")) return;
   onLangChange(render);
   window.addEventListener(STREAM_EVENT, onStream);
   refresh();

@@ -11,7 +11,7 @@ const STRINGS = {
     "nav.responder": "Unit",
     "nav.supervisor": "Supervisor",
     "conn.live": "Tersambung",
-    "conn.down": "TERPUTUS — papan mungkin tidak terkini, menyambung ulang…",
+    "conn.down": "TERPUTUS — data di layar mungkin belum terbaru; menyambung ulang…",
     "conn.resync": "Memuat ulang papan…",
     "intake.title": "Laporan baru",
     "intake.phone": "Nomor pelapor",
@@ -36,15 +36,15 @@ const STRINGS = {
     "intake.notes": "Keterangan",
     "intake.submit": "Simpan laporan (Ctrl+Enter)",
     "intake.saved": "Laporan #{id} tersimpan",
-    "intake.nearby": "Kejadian terbuka di dekat lokasi (mungkin laporan ganda)",
-    "intake.nearby_none": "Tidak ada kejadian terbuka di dekat lokasi ini",
+    "intake.nearby": "Kejadian aktif di dekat lokasi (mungkin laporan ganda)",
+    "intake.nearby_none": "Tidak ada kejadian aktif di dekat lokasi ini",
     "call.disposition": "Jenis panggilan",
     "call.disposition_hint": "Alt+huruf memilih jenis",
     "call.emergency": "Darurat (buat kejadian)",
     "call.duplicate": "Laporan ganda",
     "call.information": "Informasi / bukan darurat",
     "call.prank": "Iseng",
-    "call.ghost": "Diam / ghost call",
+    "call.ghost": "Panggilan diam",
     "call.wrong_number": "Salah sambung",
     "call.handover": "Dialihkan",
     "call.test": "Uji coba",
@@ -75,8 +75,8 @@ const STRINGS = {
     "board.handover_kota": "Serahkan ke 112 Kota Blitar",
     "board.handover_outside": "Di luar kabupaten: serahkan ke 112 kabupaten tetangga",
     "board.take_over": "Ambil alih",
-    "board.title": "Kejadian terbuka",
-    "board.empty": "Tidak ada kejadian terbuka",
+    "board.title": "Kejadian aktif",
+    "board.empty": "Tidak ada kejadian aktif",
     "board.queued": "ANTRE — belum ada unit",
     "board.no_units": "Belum ada unit",
     "board.elapsed": "Berjalan",
@@ -94,7 +94,7 @@ const STRINGS = {
     "detail.replace_pick": "Pilih unit pengganti di daftar",
     "detail.cancel_replace": "Batal ganti",
     "detail.close": "Tutup kejadian",
-    "detail.disposition": "Disposisi",
+    "detail.disposition": "Hasil penanganan",
     "detail.note": "Catatan",
     "detail.assignments": "Penugasan",
     "detail.none": "Tidak ada unit yang cocok",
@@ -118,6 +118,8 @@ const STRINGS = {
     "responder.new": "TUGAS BARU!",
     "responder.status": "Status",
     "responder.next": "Status berikutnya",
+    "responder.done": "Selesai – kembali siaga",
+    "responder.tap_sound": "Ketuk di sini sekali agar bunyi tugas baru terdengar",
     "sup.period_from": "Dari",
     "sup.period_to": "Sampai",
     "sup.category": "Kategori",
@@ -142,7 +144,7 @@ const STRINGS = {
     "interval.total": "Total tanggap",
     "status.available": "Siaga",
     "status.dispatched": "Dikirim",
-    "status.acknowledged": "Diterima",
+    "status.acknowledged": "Tugas diterima",
     "status.en_route": "Dalam perjalanan",
     "status.on_scene": "Di lokasi",
     "status.transporting": "Mengantar pasien",
@@ -162,6 +164,127 @@ const STRINGS = {
     "err.where": "Isi lokasi atau alamat (atau keduanya)",
     "err.network": "Server tidak terjangkau; coba lagi",
     "err.generic": "Permintaan ditolak",
+    // The console positions (issue 14): errors by code, the incident pane, alerts, theme.
+    "err.too_long_n": "Terlalu panjang: paling banyak {max} karakter",
+    "err.outside_map": "Di luar wilayah peta",
+    "err.category": "Pilih kategori",
+    "err.invalid": "Isian tidak sah",
+    "err.chars": "Berisi karakter yang tidak diizinkan",
+    "err.time": "Waktu tidak sah",
+    "err.bad_coord": "Tulis angka, mis. -8,1350",
+    "code.validation_failed": "Ada isian yang perlu diperbaiki",
+    "code.forbidden": "Peran Anda tidak boleh melakukan ini",
+    "code.csrf_failed": "Sesi kedaluwarsa; muat ulang halaman",
+    "code.not_found": "Data tidak ditemukan (mungkin sudah dihapus)",
+    "code.incident_closed": "Kejadian ini sudah ditutup",
+    "code.unit_unavailable": "Unit tidak siaga",
+    "code.unit_busy": "Unit sedang menangani kejadian lain",
+    "code.already_assigned": "Unit sudah ditugaskan ke kejadian ini",
+    "code.not_replaceable": "Penugasan ini tidak bisa diganti",
+    "code.illegal_transition": "Perubahan status itu tidak diizinkan",
+    "code.rate_limited": "Terlalu banyak permintaan; tunggu sebentar",
+    "code.idempotency_key_reused": "Laporan ini sudah dikirim dengan isi lain; periksa papan",
+    "code.invalid_idempotency_key": "Kunci pengiriman tidak sah; muat ulang halaman",
+    "code.body_too_large": "Isian terlalu besar",
+    "code.invalid_json": "Permintaan rusak; muat ulang halaman",
+    "code.request_timeout": "Server terlalu lama menjawab; coba lagi",
+    "code.unavailable": "Basis data tidak tersedia; coba lagi sebentar lagi",
+    "code.busy": "Sedang diproses petugas lain; coba lagi",
+    "code.conflict": "Keadaan sudah berubah; periksa papan",
+    "code.units_active": "Masih ada unit aktif: {units}",
+    "code.already_claimed": "Panggilan ini sudah diangkat petugas lain",
+    "code.handover_open": "Serah terima masih berjalan",
+    "code.not_handover": "Kejadian ini bukan untuk diserahkan",
+    "code.invalid_phone": "Harus nomor telepon: angka, boleh diawali +",
+    "code.constraint_violation": "Ditolak basis data; tidak ada yang tersimpan",
+    "code.possible_duplicate": "Mungkin kejadian yang sama dengan yang sudah ada",
+    "code.no_incident": "Pilih kejadian yang akan ditautkan",
+    "code.invalid_credentials": "Nama pengguna atau kata sandi salah",
+    "code.login_throttled": "Terlalu banyak percobaan masuk; tunggu sebentar lalu coba lagi",
+    "code.unauthenticated": "Sesi berakhir; silakan masuk lagi",
+    "code.not_your_unit": "Akun ini hanya untuk unitnya sendiri",
+    "code.link_gone": "Tautan lokasi sudah tidak berlaku",
+    "code.callback_taken": "Panggilan balik ini sudah diambil petugas lain",
+    "code.callback_done": "Panggilan balik ini sudah selesai",
+    "code.handover_answered": "Serah terima ini sudah dijawab",
+    "code.partner_not_serving": "Pusat mitra itu tidak melayani wilayah ini",
+    "code.unknown_telephony_call": "Panggilan telepon itu tidak dikenal",
+    "code.answered_before_ringing": "Waktu angkat sebelum waktu dering",
+    "queue.no_unit_available": "tidak ada unit siaga",
+    "queue.no_location": "lokasi belum diketahui",
+    "queue.handover_offered": "ditawarkan ke pusat lain",
+    "queue.handover_pending": "menunggu serah terima",
+    "queue.other": "menunggu",
+    "theme.dark": "Mode malam",
+    "theme.light": "Mode siang",
+    "pos.combined": "Penerima panggilan + dispatcher",
+    "pos.call_taker": "Penerima panggilan",
+    "pos.dispatcher": "Dispatcher",
+    "pos.supervisor": "Supervisor (hanya lihat)",
+    "answer.key": "Terima panggilan (F2)",
+    "answer.at": "Diangkat {time}",
+    "ring.title": "Panggilan masuk",
+    "ring.line": "jalur {line}",
+    "ring.claimed": "Diangkat petugas lain",
+    "history.title": "Riwayat nomor ini ({days} hari)",
+    "history.none": "Penelepon baru: belum ada panggilan",
+    "history.open": "Kejadian aktif dari nomor ini",
+    "history.flagged": "PERHATIAN: {n} panggilan iseng/diam dalam {days} hari. Tetap layani — bisa jadi darurat sungguhan.",
+    "history.loading": "Mencari riwayat…",
+    "history.unavailable": "Riwayat belum tersedia",
+    "saving": "Menyimpan…",
+    "dup.title": "Kejadian yang sama sudah ada?",
+    "dup.link": "Tautkan ke #{id}",
+    "dup.new": "Kejadian baru",
+    "dup.hint": "Tautkan: tidak ada unit dikirim lagi. Kejadian baru: unit dikirim.",
+    "chars": "{n}/{max}",
+    "pane.timeline": "Kronologi",
+    "pane.callers": "{n} penelepon",
+    "pane.note_add": "Tambah catatan (Alt+N)",
+    "pane.note_save": "Simpan catatan",
+    "pane.note_saved": "Catatan tersimpan",
+    "pane.add_type": "Tambah jenis unit",
+    "pane.add_type_pick": "— jenis unit lain —",
+    "pane.close_confirm": "Masih ada unit aktif ({units}). Tetap tutup kejadian #{id}?",
+    "pane.closed": "Kejadian #{id} ditutup",
+    "pane.sent": "{callsign} dikirim ke #{id}",
+    "keys.note": "Alt+N catatan",
+    "keys.send": "Alt+K kirim unit yang disarankan",
+    "keys.close": "Alt+X tutup kejadian",
+    "keys.esc": "Esc sembunyikan panel",
+    "keys.cmd": "/ baris perintah",
+    "pane.nearest": "Unit terdekat per jenis",
+    "pane.no_other": "Tidak ada unit lain dari jenis ini",
+    "pane.needed": "dibutuhkan",
+    "tl.incident.created": "Kejadian dibuat",
+    "tl.call.logged": "Panggilan dicatat",
+    "tl.caller.linked": "Penelepon lain ditautkan",
+    "tl.unit.assigned": "{callsign} ditugaskan",
+    "tl.unit.status": "{callsign}: {status}",
+    "tl.assignment.ended": "{callsign} selesai",
+    "tl.incident.dispatched": "Semua unit yang dibutuhkan sudah dikirim",
+    "tl.incident.queued": "Antre: {reason}",
+    "tl.incident.closed": "Kejadian ditutup",
+    "tl.incident.relocated": "Lokasi diperbarui",
+    "tl.incident.note_added": "Catatan",
+    "tl.note": "Catatan",
+    "tl.incident.taken_over": "Diambil alih pusat ini",
+    "tl.incident.handover_required": "Perlu diserahkan ke pusat lain",
+    "tl.alert.raised": "Peringatan: {alert}",
+    "tl.alert.acknowledged": "Peringatan dikonfirmasi",
+    "tl.alert.cleared": "Peringatan selesai",
+    "tl.aml.received": "Posisi AML pelapor diterima",
+    "tl.other": "Perubahan lain",
+    "alarm.unit_unacknowledged": "{callsign} belum menerima tugas",
+    "alarm.p1_no_en_route": "Prioritas 1 tanpa unit berangkat",
+    "alarm.queued_too_long": "Antre terlalu lama",
+    "alarm.on_scene_too_long": "{callsign} terlalu lama di lokasi",
+    "alarm.ack": "Konfirmasi",
+    "alarm.title": "Peringatan ({n})",
+    "alarm.sound_hint": "Klik di mana saja untuk menyalakan bunyi peringatan",
+    "cmd.placeholder": "/ perintah: 61 buka · k 61 kirim · t 61 tutup · c 61 teks catatan",
+    "cmd.unknown": "Perintah tidak dikenal",
+    "wib": "WIB",
     "auth.as": "Masuk sebagai {name} ({role})",
     "auth.logout": "Keluar",
     "role.call_taker": "penerima panggilan",
@@ -303,7 +426,7 @@ const STRINGS = {
     "nav.responder": "Unit",
     "nav.supervisor": "Supervisor",
     "conn.live": "Connected",
-    "conn.down": "DISCONNECTED — the board may be stale, reconnecting…",
+    "conn.down": "DISCONNECTED — the data on screen may be out of date; reconnecting…",
     "conn.resync": "Reloading the board…",
     "intake.title": "New report",
     "intake.phone": "Caller's number",
@@ -328,15 +451,15 @@ const STRINGS = {
     "intake.notes": "Notes",
     "intake.submit": "Save report (Ctrl+Enter)",
     "intake.saved": "Report #{id} saved",
-    "intake.nearby": "Open incidents near this location (possible duplicate)",
-    "intake.nearby_none": "No open incident near this location",
+    "intake.nearby": "Active incidents near this location (possible duplicate)",
+    "intake.nearby_none": "No active incident near this location",
     "call.disposition": "Call type",
     "call.disposition_hint": "Alt+letter picks the type",
     "call.emergency": "Emergency (opens an incident)",
     "call.duplicate": "Duplicate report",
     "call.information": "Information / non-emergency",
     "call.prank": "Prank",
-    "call.ghost": "Silent / ghost call",
+    "call.ghost": "Silent call",
     "call.wrong_number": "Wrong number",
     "call.handover": "Handed over",
     "call.test": "Test",
@@ -367,8 +490,8 @@ const STRINGS = {
     "board.handover_kota": "Hand over to Kota Blitar 112",
     "board.handover_outside": "Outside the regency: hand over to the neighbouring regency's 112",
     "board.take_over": "Take over",
-    "board.title": "Open incidents",
-    "board.empty": "No open incidents",
+    "board.title": "Active incidents",
+    "board.empty": "No active incidents",
     "board.queued": "QUEUED — no unit yet",
     "board.no_units": "No unit yet",
     "board.elapsed": "Elapsed",
@@ -386,7 +509,7 @@ const STRINGS = {
     "detail.replace_pick": "Pick the replacement in the list",
     "detail.cancel_replace": "Cancel replace",
     "detail.close": "Close incident",
-    "detail.disposition": "Disposition",
+    "detail.disposition": "Outcome",
     "detail.note": "Note",
     "detail.assignments": "Assignments",
     "detail.none": "No matching unit",
@@ -410,6 +533,8 @@ const STRINGS = {
     "responder.new": "NEW ASSIGNMENT!",
     "responder.status": "Status",
     "responder.next": "Next status",
+    "responder.done": "Done – back to available",
+    "responder.tap_sound": "Tap here once so new assignments can sound",
     "sup.period_from": "From",
     "sup.period_to": "To",
     "sup.category": "Category",
@@ -434,7 +559,7 @@ const STRINGS = {
     "interval.total": "Total response",
     "status.available": "Available",
     "status.dispatched": "Dispatched",
-    "status.acknowledged": "Acknowledged",
+    "status.acknowledged": "Assignment accepted",
     "status.en_route": "En route",
     "status.on_scene": "On scene",
     "status.transporting": "Transporting",
@@ -454,6 +579,127 @@ const STRINGS = {
     "err.where": "Give a location or an address (or both)",
     "err.network": "Server unreachable; try again",
     "err.generic": "Request refused",
+    // The console positions (issue 14): errors by code, the incident pane, alerts, theme.
+    "err.too_long_n": "Too long: at most {max} characters",
+    "err.outside_map": "Outside the map area",
+    "err.category": "Pick a category",
+    "err.invalid": "Not a valid entry",
+    "err.chars": "Contains characters that are not allowed",
+    "err.time": "Not a valid time",
+    "err.bad_coord": "Type a number, e.g. -8.1350",
+    "code.validation_failed": "Some entries need fixing",
+    "code.forbidden": "Your role may not do this",
+    "code.csrf_failed": "Session expired; reload the page",
+    "code.not_found": "Not found (it may have been removed)",
+    "code.incident_closed": "This incident is already closed",
+    "code.unit_unavailable": "The unit is not available",
+    "code.unit_busy": "The unit is working another incident",
+    "code.already_assigned": "The unit is already assigned to this incident",
+    "code.not_replaceable": "This assignment cannot be replaced",
+    "code.illegal_transition": "That status change is not allowed",
+    "code.rate_limited": "Too many requests; wait a moment",
+    "code.idempotency_key_reused": "This report was already sent with other content; check the board",
+    "code.invalid_idempotency_key": "Invalid submission key; reload the page",
+    "code.body_too_large": "The entry is too large",
+    "code.invalid_json": "Broken request; reload the page",
+    "code.request_timeout": "The server took too long; try again",
+    "code.unavailable": "The database is unavailable; try again shortly",
+    "code.busy": "Being handled by someone else; try again",
+    "code.conflict": "Things changed meanwhile; check the board",
+    "code.units_active": "Units still active: {units}",
+    "code.already_claimed": "Another call-taker answered this call",
+    "code.handover_open": "A handover is still under way",
+    "code.not_handover": "This incident is not one to hand over",
+    "code.invalid_phone": "Must be a phone number: digits, optionally starting with +",
+    "code.constraint_violation": "Refused by the database; nothing was stored",
+    "code.possible_duplicate": "Possibly the same as an existing incident",
+    "code.no_incident": "Pick the incident to link to",
+    "code.invalid_credentials": "Wrong user name or password",
+    "code.login_throttled": "Too many login attempts; wait a moment and try again",
+    "code.unauthenticated": "Session ended; please log in again",
+    "code.not_your_unit": "This account is for its own unit only",
+    "code.link_gone": "The location link is no longer valid",
+    "code.callback_taken": "Another call-taker took this callback",
+    "code.callback_done": "This callback is already done",
+    "code.handover_answered": "This handover was already answered",
+    "code.partner_not_serving": "That partner centre does not serve this area",
+    "code.unknown_telephony_call": "Unknown telephone call",
+    "code.answered_before_ringing": "Answered before it rang",
+    "queue.no_unit_available": "no unit available",
+    "queue.no_location": "location not known yet",
+    "queue.handover_offered": "offered to another centre",
+    "queue.handover_pending": "waiting for handover",
+    "queue.other": "waiting",
+    "theme.dark": "Night mode",
+    "theme.light": "Day mode",
+    "pos.combined": "Call-taker + dispatcher",
+    "pos.call_taker": "Call-taker",
+    "pos.dispatcher": "Dispatcher",
+    "pos.supervisor": "Supervisor (read only)",
+    "answer.key": "Answer call (F2)",
+    "answer.at": "Answered {time}",
+    "ring.title": "Incoming call",
+    "ring.line": "line {line}",
+    "ring.claimed": "Answered by someone else",
+    "history.title": "This number's history ({days} days)",
+    "history.none": "New caller: no calls yet",
+    "history.open": "Active incidents from this number",
+    "history.flagged": "WARNING: {n} prank/silent calls in {days} days. Still serve it — it may be a real emergency.",
+    "history.loading": "Looking up the history…",
+    "history.unavailable": "History not available yet",
+    "saving": "Saving…",
+    "dup.title": "Is this an incident already on the board?",
+    "dup.link": "Link to #{id}",
+    "dup.new": "New incident",
+    "dup.hint": "Link: no unit is sent again. New incident: units are sent.",
+    "chars": "{n}/{max}",
+    "pane.timeline": "Timeline",
+    "pane.callers": "{n} callers",
+    "pane.note_add": "Add a note (Alt+N)",
+    "pane.note_save": "Save note",
+    "pane.note_saved": "Note saved",
+    "pane.add_type": "Add a unit type",
+    "pane.add_type_pick": "— another unit type —",
+    "pane.close_confirm": "Units still active ({units}). Close incident #{id} anyway?",
+    "pane.closed": "Incident #{id} closed",
+    "pane.sent": "{callsign} sent to #{id}",
+    "keys.note": "Alt+N note",
+    "keys.send": "Alt+K send the recommended unit",
+    "keys.close": "Alt+X close the incident",
+    "keys.esc": "Esc hide the pane",
+    "keys.cmd": "/ command line",
+    "pane.nearest": "Nearest units by type",
+    "pane.no_other": "No other unit of this type",
+    "pane.needed": "needed",
+    "tl.incident.created": "Incident created",
+    "tl.call.logged": "Call logged",
+    "tl.caller.linked": "Another caller linked",
+    "tl.unit.assigned": "{callsign} assigned",
+    "tl.unit.status": "{callsign}: {status}",
+    "tl.assignment.ended": "{callsign} released",
+    "tl.incident.dispatched": "All needed units sent",
+    "tl.incident.queued": "Queued: {reason}",
+    "tl.incident.closed": "Incident closed",
+    "tl.incident.relocated": "Location updated",
+    "tl.incident.note_added": "Note",
+    "tl.note": "Note",
+    "tl.incident.taken_over": "Taken over by this centre",
+    "tl.incident.handover_required": "Must be handed over to another centre",
+    "tl.alert.raised": "Alert: {alert}",
+    "tl.alert.acknowledged": "Alert acknowledged",
+    "tl.alert.cleared": "Alert cleared",
+    "tl.aml.received": "Caller's AML position received",
+    "tl.other": "Other change",
+    "alarm.unit_unacknowledged": "{callsign} has not accepted the assignment",
+    "alarm.p1_no_en_route": "Priority 1 with no unit en route",
+    "alarm.queued_too_long": "Queued too long",
+    "alarm.on_scene_too_long": "{callsign} on scene too long",
+    "alarm.ack": "Acknowledge",
+    "alarm.title": "Alerts ({n})",
+    "alarm.sound_hint": "Click anywhere to turn on the alert sound",
+    "cmd.placeholder": "/ command: 61 open · k 61 send · t 61 close · c 61 text note",
+    "cmd.unknown": "Unknown command",
+    "wib": "WIB",
     "auth.as": "Logged in as {name} ({role})",
     "auth.logout": "Log out",
     "role.call_taker": "call-taker",
@@ -640,17 +886,74 @@ export function bindToggle(button) {
   applyI18n();
 }
 
-/** A pydantic/API error item as a message in the current language. */
-export function errorText(item) {
+/**
+ * A pydantic/API field error as a message in the current language, from its type and
+ * field only: the server's English text is never shown. `value` is what the form held
+ * (an empty field is "Wajib diisi", whatever minimum the API has); `max` the field's limit.
+ */
+export function errorText(item, { value = null, max = null } = {}) {
   const type = item.type || "";
-  if (type === "missing") return t("err.missing");
+  const field = item.field || "";
+  if (type === "missing" || (value !== null && String(value).trim() === "")) {
+    return field.endsWith("category") ? t("err.category") : t("err.missing");
+  }
   if (type.includes("too_short")) return t("err.too_short");
-  if (type.includes("too_long")) return t("err.too_long");
+  if (type.includes("too_long")) return max ? t("err.too_long_n", { max }) : t("err.too_long");
+  if (/(^|\.)(lat|lon)$/.test(field) && /greater_than|less_than/.test(type)) {
+    return t("err.outside_map");
+  }
   if (/greater_than|less_than/.test(type)) return t("err.range");
-  if (/float|int|number/.test(type)) return t("err.number");
-  if (item.field === "caller_phone") return t("err.phone");
-  if (item.field === "body" && /location|address/.test(item.message)) return t("err.where");
-  return item.message || t("err.generic");
+  if (/float|int|number|decimal/.test(type)) return t("err.number");
+  if (/pattern|unicode|control/.test(type)) return t("err.chars");
+  if (/datetime|date|time/.test(type)) return t("err.time");
+  if (field.endsWith("caller_phone") || field === "sender") return t("err.phone");
+  if (field.endsWith("category")) return t("err.category");
+  if (/body|incident|address|location/.test(field) && /location|address/.test(item.message || "")) {
+    return t("err.where");
+  }
+  return t("err.invalid");
+}
+
+/** An API error (ApiError.error: {code, ...}) as one sentence; never the raw text or code. */
+export function codeText(error) {
+  const code = error?.code || "";
+  if (code === "units_active") {
+    return t("code.units_active", { units: (error.units || []).join(", ") });
+  }
+  const key = `code.${code}`;
+  return STRINGS.id[key] ? t(key) : t("err.generic");
+}
+
+/** A queue reason code as words ("no_unit_available" → "tidak ada unit siaga"). */
+export function queueLabel(reason) {
+  if (!reason) return "";
+  const key = `queue.${reason}`;
+  return STRINGS.id[key] ? t(key) : t("queue.other");
+}
+
+const WIB_CLOCK = new Intl.DateTimeFormat("en-GB", {
+  timeZone: "Asia/Jakarta", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  hourCycle: "h23",
+});
+const WIB_DATE = new Intl.DateTimeFormat("en-GB", {
+  timeZone: "Asia/Jakarta", day: "2-digit", month: "2-digit", year: "numeric",
+});
+
+/** A moment as the centre's clock shows it: "14:05:09 WIB" (24-hour, Asia/Jakarta). */
+export function formatTime(iso, { date = false } = {}) {
+  if (!iso) return "—";
+  const d = iso instanceof Date ? iso : new Date(iso);
+  if (Number.isNaN(d.getTime())) return "—";
+  const clock = `${WIB_CLOCK.format(d)} ${t("wib")}`;
+  return date ? `${WIB_DATE.format(d)} ${clock}` : clock;
+}
+
+/** A typed coordinate, accepting the decimal comma ("-8,135"); null when empty. */
+export function parseDecimal(text) {
+  const v = String(text ?? "").trim().replace(/\s+/g, "");
+  if (!v) return null;
+  const dotted = /^[-+]?\d+,\d+$/.test(v) ? v.replace(",", ".") : v;
+  return /^[-+]?(\d+\.?\d*|\.\d+)$/.test(dotted) ? Number(dotted) : Number.NaN;
 }
 
 /** Minutes and seconds, e.g. 4:05, or h:mm:ss past an hour. */

@@ -1,5 +1,7 @@
 // The login form: POST /api/v1/login sets the session cookie, then go where we were sent.
 
+import { codeText } from "./i18n.js";
+
 const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
 // Backslash and control characters: browsers turn "\" into "/" and drop tabs and newlines.
@@ -47,7 +49,8 @@ form.addEventListener("submit", async (ev) => {
     location.assign(safeNext(data?.next));
     return;
   }
-  error.textContent = data?.error?.message || "Tidak dapat masuk / Cannot log in";
+  // Worded from the code in the page's language, never the server's English text.
+  error.textContent = data?.error?.code ? codeText(data.error) : "Tidak dapat masuk / Cannot log in";
   error.hidden = false;
   form.password.select();
 });

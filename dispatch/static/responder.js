@@ -3,15 +3,19 @@
 // sent to the centre, and an alert (sound, vibration) when a new assignment arrives.
 // Loaded once (and on `resync`); after that the stream's snapshots of the unit and
 // its incidents keep the page current with no request of its own.
+// Phones allow sound only after a tap: the first tap on the page unlocks the audio (a
+// banner asks for it until then). While the unit is assigned the screen is kept awake
+// (Wake Lock API), so the crew sees the job without unlocking the phone.
 
 import * as API from "./api.js";
 import { $, fill, h } from "./dom.js";
 import {
-  applyI18n, bindToggle, categoryLabel, formatDuration, formatKm, onLangChange, roadText,
-  setMeta, statusLabel, t, unitTypeLabel,
+  applyI18n, bindToggle, categoryLabel, codeText, formatDuration, formatKm, formatTime,
+  onLangChange, roadText, setMeta, statusLabel, t, unitTypeLabel,
 } from "./i18n.js";
 import { BoardStore, bindBanner, LiveStream } from "./sse.js";
 import { showSession } from "./session.js";
+import { bindTheme } from "./theme.js";
 
 const ORDER = ["acknowledged", "en_route", "on_scene", "transporting", "at_hospital",
   "available", "out_of_service"];
@@ -21,8 +25,51 @@ const SEND_AFTER_M = 50;       // ... or as soon as the unit has moved this far
 const board = new BoardStore();
 const state = {
   unitId: null, unit: null, incident: null, knownAssignment: undefined, alerts: 0,
-  fresh: false, device: null, lastSent: null, error: "",
+  fresh: false, device: null, lastSent: null, error: "", audio: null, wakeLock: null,
 };
+
+function unlockAudio(e) {
+  if (state.audio) return;
+  try {
+    state.audio = new AudioContext();
+    state.audio.resume();
+    // A silent note: iOS and Android unlock the context only by playing inside the gesture.
+    const osc = state.audio.createOscillator();
+    const gain = state.audio.createGain();
+    gain.gain.value = 0;
+    osc.connect(gain).connect(state.audio.destination);
+    osc.start();
+    osc.stop(state.audio.currentTime + 0.05);
+  } catch { state.audio = null; }
+  document.body.dataset.sound = state.audio ? "on" : "off";
+  // Not a redraw: the tap that unlocked the audio must still reach the button it was on.
+  // Nothing moves either (it stays, invisible, until the next redraw). A tap on the banner
+  // itself completes first: its own click then takes it away.
+  const banner = $("#sound-unlock");
+  if (state.audio && banner && e?.target !== banner) banner.classList.add("done");
+}
+
+async function keepAwake(assigned) {
+  if (!("wakeLock" in navigator)) { document.body.dataset.wakeLock = "unsupported"; return; }
+  if (assigned && !state.wakeLock && document.visibilityState === "visible") {
+    try {
+      state.wakeLock = await navigator.wakeLock.request("screen");
+      state.wakeLock.addEventListener("release", () => {
+        state.wakeLock = null;
+        document.body.dataset.wakeLock = "off";
+      });
+      document.body.dataset.wakeLock = "on";
+    } catch (err) {
+      // Refused (battery saver, a browser policy): the page still works, the screen may sleep.
+      document.body.dataset.wakeLock = "refused";
+      document.body.dataset.wakeLockError = err?.name || "";
+    }
+  } else if (!assigned && state.wakeLock) {
+    await state.wakeLock.release();
+    state.wakeLock = null;
+    document.body.dataset.wakeLock = "off";
+  }
+}
 
 /** The unit's present assignment, from its incident's snapshot. */
 function openAssignment(inc) {
@@ -45,6 +92,7 @@ function update() {
   }
   state.unit = { ...unit, assignment: a };
   state.incident = a ? inc : null;
+  keepAwake(Boolean(a));
   render();
 }
 
@@ -56,7 +104,8 @@ async function load() {
     update();
   } catch (err) {
     board.during = null;
-    fill($("#responder"), h("p", { class: "err" }, err.message || t("err.network")));
+    fill($("#responder"), h("p", { class: "err" },
+      err instanceof API.ApiError ? codeText(err.error) : t("err.network")));
   }
 }
 
@@ -71,7 +120,8 @@ function alertNew() {
   document.body.dataset.alerts = String(state.alerts);
   navigator.vibrate?.([400, 150, 400, 150, 400]);
   try {
-    const ctx = new AudioContext();
+    const ctx = state.audio;
+    if (!ctx) return; // not unlocked yet: the banner and the vibration remain
     for (const [i, f] of [880, 660, 880].entries()) {
       const osc = ctx.createOscillator();
       osc.frequency.value = f;
@@ -79,6 +129,7 @@ function alertNew() {
       osc.start(ctx.currentTime + i * 0.25);
       osc.stop(ctx.currentTime + i * 0.25 + 0.2);
     }
+    document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
   } catch { /* no audio on this device: the vibration and the banner remain */ }
 }
 
@@ -88,7 +139,7 @@ async function changeStatus(status) {
     await API.setStatus(state.unitId, status);
     state.error = "";
   } catch (err) {
-    state.error = err.message || t("err.network");
+    state.error = err instanceof API.ApiError ? codeText(err.error) : t("err.network");
   }
   render();   // the new status arrives on the stream
 }
@@ -118,6 +169,9 @@ function assignmentView() {
 
 function render() {
   const u = state.unit;
+  // The unlock banner is outside the redrawn part, so it stays put under a finger.
+  const unlock = $("#sound-unlock");
+  if (unlock && state.audio && !unlock.hidden) unlock.hidden = true;
   if (!u) return;
   const next = ORDER.filter((s) => u.allowed_next.includes(s));
   fill($("#responder"),
@@ -129,10 +183,11 @@ function render() {
     h("h2", {}, t("responder.next")),
     h("div", { class: "big-buttons" }, next.map((s) => h("button", {
       type: "button", class: `st-${s}`, dataset: { status: s }, onclick: () => changeStatus(s),
-    }, statusLabel(s)))),
+    }, s === "available" && u.status !== "available" && u.status !== "out_of_service"
+      ? t("responder.done") : statusLabel(s)))),
     state.error ? h("p", { class: "err" }, state.error) : null,
     h("p", { class: "hint", id: "location-note" }, state.lastSent
-      ? t("responder.location_sent", { time: state.lastSent.at.toLocaleTimeString() })
+      ? t("responder.location_sent", { time: formatTime(state.lastSent.at) })
       : t("responder.location_off")));
 }
 
@@ -164,6 +219,7 @@ async function picker() {
 async function main() {
   bindToggle($("#lang"));
   showSession($("#session"));
+  bindTheme($("#theme"), (await API.whoami())?.name);
   setMeta(await API.getMeta());
   const id = new URLSearchParams(location.search).get("unit");
   if (!id || !/^\d+$/.test(id)) {
@@ -173,6 +229,16 @@ async function main() {
   }
   state.unitId = Number(id);
   onLangChange(render);
+  document.body.dataset.sound = "off";
+  $("#sound-unlock").hidden = false;
+  $("#sound-unlock").addEventListener("click", (e) => { unlockAudio(e); e.currentTarget.hidden = true; });
+  for (const kind of ["pointerdown", "touchstart", "keydown"]) {
+    window.addEventListener(kind, unlockAudio, { once: true, capture: true });
+  }
+  // The lock is dropped whenever the page is hidden; take it again on return.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") keepAwake(Boolean(state.unit?.assignment));
+  });
   const live = new LiveStream({
     onEvent,
     onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),

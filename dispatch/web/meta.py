@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from aiohttp import web
+from annotated_types import MaxLen
+from pydantic import BaseModel
 
 from dispatch import keys
 from dispatch.core.lifecycle import UnitStatus
-from dispatch.web.calls_schemas import Disposition
+from dispatch.web.auth import ROUTE_ROLES
+from dispatch.web.calls_schemas import CallIn, Disposition, NewIncident
 from dispatch.web.common import json_response
+from dispatch.web.intake import NoteIn
+from dispatch.web.schemas import CloseIn
 
 routes = web.RouteTableDef()
 
@@ -55,7 +60,34 @@ async def meta(request: web.Request) -> web.Response:
                          for k, v in rc.dispositions.items()},
         "unit_statuses": [s.value for s in UnitStatus],
         "map": _map(request),
+        "limits": LIMITS,
+        "route_roles": ROUTE_ROLES_OUT,
     })
+
+
+def max_length(model: type[BaseModel], field: str) -> int:
+    """The max_length the API enforces on ``model.field`` (so the form counts the same)."""
+    for item in model.model_fields[field].metadata:
+        if isinstance(item, MaxLen):
+            return item.max_length
+    raise LookupError(f"{model.__name__}.{field} has no max_length")
+
+
+# The console's character counters use these: one limit, the one the API validates with.
+LIMITS: dict[str, int] = {
+    "caller_phone": max_length(CallIn, "caller_phone"),
+    "note": max_length(CallIn, "note"),
+    "handover_to": max_length(CallIn, "handover_to"),
+    "address": max_length(NewIncident, "address"),
+    "description": max_length(NewIncident, "description"),
+    "close_note": max_length(CloseIn, "note"),
+    # A linked caller's own address (kept on the incident's timeline) and notes.
+    "call_address": max_length(CallIn, "address"),
+    "incident_note": max_length(NoteIn, "text"),
+}
+# Which roles may call what, so a page shows only the controls its user may use.
+ROUTE_ROLES_OUT: dict[str, list[str]] = {
+    f"{method} {path}": sorted(roles) for (method, path), roles in ROUTE_ROLES.items()}
 
 
 def _map(request: web.Request) -> dict[str, object]:

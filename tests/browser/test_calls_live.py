@@ -52,7 +52,7 @@ async def test_prank_repeat_caller_aml_circle_and_duplicate_link_from_the_consol
     phone, msg, flag = console.locator("#f-phone"), console.locator("#intake-msg"), \
         console.locator("#repeat-flag")
     for key, kind, label, flagged in (("Alt+P", "prank", "Iseng", False),
-                                      ("Alt+G", "ghost", "Diam", False),
+                                      ("Alt+G", "ghost", "Panggilan diam", False),
                                       ("Alt+P", "prank", "Iseng", True)):
         await phone.fill(PRANKSTER)
         await phone.press(key)

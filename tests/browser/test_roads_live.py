@@ -49,7 +49,8 @@ async def test_console_draws_the_road_route_of_the_assigned_unit(
     await expect(page.locator(".ranking-note")).to_have_attribute("data-ranking", "road")
     await expect(page.locator(".ranking-note")).to_have_text(
         "Urutan menurut waktu tempuh lewat jalan")
-    await expect(page.locator("#detail-info .assignments")).to_contain_text("lewat jalan 8.8 km")
+    await expect(page.locator("#detail-assignments .assignments")).to_contain_text(
+        "lewat jalan 8.8 km")
     await expect(page.locator("#detail-candidates")).to_contain_text("lewat jalan 44.1 km")
     await page.screenshot(path=screenshots / "console-road-route.png")
     # Deselected: the line goes with the selection.
@@ -64,7 +65,7 @@ async def test_console_says_straight_line_without_routing_data(
     page, _incident_id, _unit_id, errors = await _console_with_river_incident(
         start_app, context, db, tmp_path / "no-roads")
     await expect(page.locator(".ranking-note")).to_have_attribute("data-ranking", "geodesic")
-    await expect(page.locator("#detail-info .assignments")).to_contain_text(
+    await expect(page.locator("#detail-assignments .assignments")).to_contain_text(
         "perkiraan garis lurus")
     await expect(page.locator("#map path.map-route")).to_have_count(0)
     assert errors == []
