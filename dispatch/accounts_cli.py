@@ -25,7 +25,7 @@ from dispatch.store.migrate import migrate
 UNIT_EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM units WHERE id = $1)"
 USER_EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)"
 # One account per role for `siap112 demo`; the responder drives the first unit.
-DEMO_USERS = ("call_taker", "dispatcher", "supervisor", "responder", "admin")
+DEMO_USERS = ("call_taker", "dispatcher", "operator", "supervisor", "responder", "admin")
 MAX_DAYS = 3650  # ten years: beyond any token lifetime or retention period worth typing
 
 

@@ -15,7 +15,7 @@ from dispatch.store import telephony as tel_sql
 from dispatch.store import units as unit_sql
 
 # Roles whose work needs the caller's number: calling back, matching AML fixes.
-PERSONAL_DATA_ROLES = frozenset({"call_taker", "dispatcher", "admin"})
+PERSONAL_DATA_ROLES = frozenset({"call_taker", "dispatcher", "operator", "admin"})
 PERSONAL_KEYS = frozenset({"caller_phone", "caller", "callbackNumber", "phone", "sender",
                            "device_number", "imsi", "imei", "raw", "callBackInformationUri"})
 ANONYMOUS_PHONE = "000"  # satisfies the phone CHECKs; matches no real number

@@ -56,6 +56,13 @@ def test_every_route_is_in_the_role_table(client: TestClient) -> None:
     assert set(ROUTE_ROLES) - registered == set()  # nor a stale row
 
 
+def test_the_operator_may_do_what_a_call_taker_or_a_dispatcher_may_and_no_more() -> None:
+    # The night shift of a small centre: one person takes the calls and dispatches.
+    for route, allowed in ROUTE_ROLES.items():
+        either = "call_taker" in allowed or "dispatcher" in allowed
+        assert ("operator" in allowed) == either, route
+
+
 async def test_role_endpoint_matrix(client: TestClient, db: asyncpg.Connection) -> None:
     """Every (route, role) cell: allowed roles get past the check, the others get 403."""
     ids = await _fixtures(client)

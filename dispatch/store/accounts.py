@@ -11,7 +11,8 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-ROLES = ("call_taker", "dispatcher", "supervisor", "responder", "admin")
+# operator: call-taker and dispatcher in one person (a small centre's night shift).
+ROLES = ("call_taker", "dispatcher", "operator", "supervisor", "responder", "admin")
 # Machine-only roles an API token may hold, never a person (sql/021): the IP-PBX.
 TOKEN_ROLES = (*ROLES, "telephony")
 TOKEN_PREFIX = "s112_"

@@ -41,10 +41,11 @@ Route = tuple[str, str]
 Roles = frozenset[str]
 
 ALL: Roles = frozenset(accounts.ROLES)
-STAFF: Roles = frozenset({"call_taker", "dispatcher", "supervisor", "admin"})
-INTAKE: Roles = frozenset({"call_taker", "admin"})
-DISPATCH: Roles = frozenset({"dispatcher", "admin"})
-FIELD: Roles = frozenset({"dispatcher", "responder", "admin"})
+STAFF: Roles = frozenset({"call_taker", "dispatcher", "operator", "supervisor", "admin"})
+# The operator (one person taking calls and dispatching) holds both of these.
+INTAKE: Roles = frozenset({"call_taker", "operator", "admin"})
+DISPATCH: Roles = frozenset({"dispatcher", "operator", "admin"})
+FIELD: Roles = frozenset({"dispatcher", "operator", "responder", "admin"})
 OVERSIGHT: Roles = frozenset({"supervisor", "admin"})
 # A partner centre's token ([partners.<name>].token_in): the exchange service only.
 PARTNER: Roles = frozenset({"partner"})

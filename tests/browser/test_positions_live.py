@@ -3,11 +3,12 @@
 Each role walks every page its console links to: no request is answered 403, no control
 its role may not use is on screen, and the form, the board and the open incident fit
 without scrolling the page. Screenshots of each position, light and dark, go to
-docs/screenshots/ (the README lists them).
+docs/screenshots/ when SIAP112_DOC_SHOTS says so (the README lists them).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +22,10 @@ from tests.conftest import AppFactory
 from tests.helpers import KANIGORO, WLINGI, create_incident, create_unit, post_json
 
 expect.set_options(timeout=15_000)
-DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots: refreshed with SIAP112_DOC_SHOTS=docs/screenshots; an ordinary
+# run writes them beside the others in screenshots/ (not committed).
+DOCS_SHOTS = Path(os.environ.get("SIAP112_DOC_SHOTS")
+                  or Path(__file__).resolve().parents[2] / "screenshots")
 SCREEN = {"width": 1366, "height": 768}
 # role → (position the console shows, controls that must be visible, controls that must not)
 INTAKE = "#intake-form"
@@ -37,8 +41,13 @@ ROLES = {
                    [INTAKE, CALL_BACK, "a[href='/supervisor']", "a[href='/places']"]),
     "supervisor": ("supervisor", ["#detail-candidates", NOTE, "#callback-list li"],
                    [INTAKE, SEND, CLOSE, CALL_BACK]),
+    # One person taking calls and dispatching: a small centre's night shift.
+    "operator": ("combined", [INTAKE, SEND, CLOSE, CALL_BACK, NOTE],
+                 ["a[href='/supervisor']", "a[href='/places']"]),
     "admin": ("combined", [INTAKE, SEND, CLOSE, CALL_BACK, NOTE], []),
 }
+# The admin's console is the operator's (plus the supervisor's pages): one screenshot each.
+SHOT_ROLES = [role for role in ROLES if role != "admin"]
 COUNTED = (SEND, CLOSE, CALL_BACK)  # drawn or not at all
 
 
@@ -123,7 +132,7 @@ async def test_each_role_sees_only_what_it_may_use_on_one_screen(
     assert errors == []
 
 
-@pytest.mark.parametrize("role", list(ROLES))
+@pytest.mark.parametrize("role", SHOT_ROLES)
 async def test_screenshots_of_each_position_light_and_dark(
         start_app: AppFactory, screen: BrowserContext, db: asyncpg.Connection,
         role: str) -> None:
