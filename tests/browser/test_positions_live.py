@@ -26,6 +26,7 @@ expect.set_options(timeout=15_000)
 # run writes them beside the others in screenshots/ (not committed).
 DOCS_SHOTS = Path(os.environ.get("SIAP112_DOC_SHOTS")
                   or Path(__file__).resolve().parents[2] / "screenshots")
+DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
 SCREEN = {"width": 1366, "height": 768}
 # role → (position the console shows, controls that must be visible, controls that must not)
 INTAKE = "#intake-form"
@@ -159,7 +160,6 @@ async def test_screenshots_of_each_position_light_and_dark(
     if ROLES[role][0] in ("combined", "call_taker"):
         await page.locator("#f-phone").fill("081398765432")
         await page.locator("#f-address").fill("Jl. Melati 3, Sawentar")
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
     position = ROLES[role][0]
     await page.screenshot(path=DOCS_SHOTS / f"console-{position}-light.png")
     await page.locator("#theme").click()
