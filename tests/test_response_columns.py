@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.helpers import (
@@ -87,3 +88,78 @@ async def test_a_months_statistics_read_the_incidents_alone(db: asyncpg.Connecti
     await db.execute("RESET enable_seqscan")
     assert "assignments" not in plan and "calls" not in plan, plan
     assert "incidents_response" in plan, plan
+
+
+# The month's figures as the reports define them: SAMPLES_CTE's rows, one per (interval,
+# incident), grouped by interval; the statistics endpoint reads the same in one pass.
+SAMPLES_GROUPED_SQL = """
+WITH {samples}, {targets},
+per AS (
+    SELECT incident_id FROM samples GROUP BY incident_id HAVING count(*) = 4
+),
+chained AS (
+    SELECT s.interval, count(*) AS chain_count, avg(s.secs) AS chain_mean
+    FROM samples s JOIN per USING (incident_id) GROUP BY s.interval
+)
+SELECT s.interval, count(*) AS count, avg(s.secs) AS mean,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.secs) AS p50,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY s.secs) AS p90,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.secs) AS p95,
+       max(s.secs) AS max,
+       count(*) FILTER (WHERE s.secs <= t.secs)::float8 / count(*) AS within_target,
+       (SELECT c.chain_count FROM chained c WHERE c.interval = s.interval) AS chain_count,
+       (SELECT c.chain_mean FROM chained c WHERE c.interval = s.interval) AS chain_mean
+FROM samples s JOIN targets t ON t.category = s.category AND t.interval = s.interval
+GROUP BY s.interval
+"""
+
+# Incidents whose columns hold every case the samples treat apart: no answer time
+# recorded, a clock error (dispatched before the call), no en route or on scene time,
+# an eight-day travel, and categories with targets for some intervals or none.
+ODD_INCIDENTS_SQL = """
+INSERT INTO incidents (caller_phone, category, priority, lat, lon, required_types, status,
+                       received_at, logged_at, logged_by, closed_at, disposition,
+                       answered_at, first_unit_type,
+                       first_dispatched_at, first_en_route_at, first_on_scene_at)
+SELECT '0812' || lpad(g::text, 8, '0'),
+       (ARRAY['medis', 'kebakaran', 'kriminalitas'])[1 + g % 3], 1, -8.1, 112.2,
+       ARRAY['ambulance'], 'closed', t, t + interval '40 seconds', 'stats-test',
+       t + interval '2 hours', 'selesai',
+       CASE WHEN g % 5 <> 0 THEN t + interval '9 seconds' END, 'ambulance',
+       d, CASE WHEN g % 11 <> 0 THEN d + (g % 90) * interval '1 second' END,
+       CASE WHEN g % 13 <> 0 THEN d + (g % 90) * interval '1 second'
+            + CASE WHEN g % 17 = 0 THEN interval '8 days'
+                   ELSE (g * 7 % 1300) * interval '1 second' END
+       END
+FROM generate_series(1, 300) g,
+     LATERAL (SELECT timestamptz '2026-03-01 00:00+00' + g * interval '1 hour' AS t) a,
+     LATERAL (SELECT a.t + ((g % 7) * 20 - 30) * interval '1 second' AS d) b
+"""
+
+
+async def test_the_months_figures_are_the_reports_samples_grouped(
+        db: asyncpg.Connection) -> None:
+    """The statistics endpoint's one-pass statement and the samples the reports group
+    (dispatch/store/reports.py) give the same figures, clock errors and gaps included."""
+    from dispatch.core.runcards import INTERVALS, TargetTable
+    from dispatch.store.stats import SAMPLES_CTE, TARGETS_CTE, response_times
+
+    await db.execute(ODD_INCIDENTS_SQL)
+    targets = TargetTable(by_category={
+        "medis": {"call_processing": 60.0, "turnout": 40.0, "travel": 600.0, "total": 700.0},
+        "kebakaran": {"turnout": 30.0, "total": 500.0}})
+    since, until = datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 12, tzinfo=UTC)
+    rows = targets.rows()
+    expected = {r["interval"]: dict(r) for r in await db.fetch(
+        SAMPLES_GROUPED_SQL.format(samples=SAMPLES_CTE, targets=TARGETS_CTE), since, until,
+        None, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])}
+    assert set(expected) == set(INTERVALS)
+    got, chain = await response_times(db, since=since, until=until, category=None,
+                                      targets=targets)
+    chains = {e["chain_count"] for e in expected.values()}
+    assert chains == {chain["count"]} and 0 < chain["count"] < expected["total"]["count"]
+    for interval, want in expected.items():
+        assert chain["mean"][interval] == pytest.approx(want.pop("chain_mean"), rel=1e-12)
+        del want["chain_count"], want["interval"]
+        figures = {k: got[interval][k] for k in want}
+        assert figures == pytest.approx(want, rel=1e-12), interval
