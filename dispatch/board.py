@@ -22,7 +22,7 @@ import asyncpg
 from dispatch.core.lifecycle import UnitStatus, allowed_next
 from dispatch.geodata import centre_name
 from dispatch.store.incidents import ASSIGNMENTS_FOR_INCIDENTS_SQL, BOARD_INCIDENT_COLUMNS
-from dispatch.store.units import BOARD_UNIT_COLUMNS
+from dispatch.store.units import BOARD_UNIT_COLUMNS, UNIT_INCIDENT_SQL
 
 SNAPSHOT_INCIDENTS_SQL = f"""
 WITH locked AS (
@@ -45,6 +45,9 @@ WITH locked AS (
 SELECT {BOARD_UNIT_COLUMNS.replace("u.revision", "bumped.revision")}
 FROM units u JOIN bumped ON bumped.id = u.id
 """
+# Units registered in this transaction: on no incident yet, so assignments is not read
+# (a long lock on it, a migration say, must not stop a unit being registered).
+SNAPSHOT_FRESH_UNITS_SQL = SNAPSHOT_UNITS_SQL.replace(UNIT_INCIDENT_SQL, "NULL::bigint")
 
 ATTACH_SNAPSHOTS_SQL = """
 UPDATE events AS e SET data = e.data || jsonb_build_object('snapshot', p.snapshot)
@@ -88,13 +91,14 @@ async def incident_items(conn: asyncpg.Connection, rows: list[Any]) -> list[dict
 
 
 async def snapshots(conn: asyncpg.Connection, incidents: dict[int, int],
-                    units: dict[int, int], *, fresh: Collection[int] = ()
-                    ) -> dict[int, dict[str, Any]]:
+                    units: dict[int, int], *, fresh: Collection[int] = (),
+                    fresh_units: Collection[int] = ()) -> dict[int, dict[str, Any]]:
     """Bump and snapshot the records a transaction wrote events about.
 
     ``incidents`` and ``units`` map each record's id to a key of the event that will
     carry its snapshot; returns ``{key: {"incident": ..., "unit": ...}}``. ``fresh``:
-    incidents created by this transaction with no assignment yet (none to read).
+    incidents created by this transaction with no assignment yet (none to read);
+    ``fresh_units`` likewise units created by it.
     """
     per_event: dict[int, dict[str, Any]] = {}
     if incidents:
@@ -106,7 +110,9 @@ async def snapshots(conn: asyncpg.Connection, incidents: dict[int, int],
         for item in items:
             per_event.setdefault(incidents[item["id"]], {})["incident"] = item
     if units:
-        for row in await conn.fetch(SNAPSHOT_UNITS_SQL, sorted(units)):
+        sql = (SNAPSHOT_FRESH_UNITS_SQL if all(u in fresh_units for u in units)
+               else SNAPSHOT_UNITS_SQL)
+        for row in await conn.fetch(sql, sorted(units)):
             per_event.setdefault(units[row["id"]], {})["unit"] = unit_item(dict(row))
     return per_event
 

@@ -32,4 +32,4 @@ async def test_meta_limits_are_the_ones_the_api_refuses_at(client: TestClient) -
 async def test_meta_serves_the_route_role_table(client: TestClient) -> None:
     table = (await get_json(client, "/api/v1/meta"))["route_roles"]
     assert table == {f"{m} {p}": sorted(r) for (m, p), r in ROUTE_ROLES.items()}
-    assert table["POST /api/v1/calls"] == ["admin", "call_taker"]
+    assert table["POST /api/v1/calls"] == ["admin", "call_taker", "operator"]

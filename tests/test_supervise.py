@@ -306,3 +306,35 @@ async def test_siap112_check_follows_a_standalone_dispatcher(
     # Gone cleanly: its heartbeat row went with it, so nothing vouches for it any more.
     rc, report = await _cli("check", "--worker", "dispatcher", env=env)
     assert (rc, report["loops"]) == (1, [])
+
+
+async def test_a_request_held_up_by_a_long_lock_is_refused_with_503_and_retried(
+        start_app: AppFactory, db: asyncpg.Connection,
+        make_settings: Callable[..., Settings]) -> None:
+    """A statement that runs into statement_timeout (a migration or VACUUM FULL holding a
+    table) is an answer the console can act on: 503 with Retry-After and a code, nothing
+    stored; the same request succeeds once the lock goes. Units registered meanwhile read
+    nothing of the locked assignments."""
+    client = await start_app(db={"statement_timeout_ms": 300},
+                             dispatch={"run_in_web": False})
+    unit = await create_unit(client, "AMB-1", "ambulance", KANIGORO)
+    holder = await asyncpg.connect(make_settings().database_url)
+    lock = holder.transaction()
+    await lock.start()
+    await holder.execute("LOCK TABLE assignments IN ACCESS EXCLUSIVE MODE")
+    try:
+        # A new unit is on no incident: its snapshot does not wait for assignments.
+        await create_unit(client, "AMB-2", "ambulance", WLINGI)
+        resp = await client.post(f"/api/v1/units/{unit['id']}/status",
+                                 json={"status": "out_of_service"})
+        body = await resp.json()
+        assert resp.status == 503, body
+        assert body["error"]["code"] == "database_busy"
+        assert resp.headers["Retry-After"] == "2"
+    finally:
+        await lock.rollback()
+        await holder.close()
+    assert await db.fetchval("SELECT status FROM units WHERE id = $1", unit["id"]) == "available"
+    await set_status(client, unit["id"], "out_of_service")
+    assert await db.fetchval("SELECT status FROM units WHERE id = $1",
+                             unit["id"]) == "out_of_service"

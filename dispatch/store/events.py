@@ -62,7 +62,8 @@ class Touched:
 
     ``incidents`` and ``units`` map a record's id to the index (in ``events``) of the
     last event about it; ``created`` holds incidents made in this transaction, and
-    ``assignments`` the incidents whose assignments it may have changed.
+    ``assignments`` the incidents whose assignments it may have changed; ``created_units``
+    the units made in it.
     """
 
     events: list[tuple[str, int | None, int | None, str, dict[str, Any]]] = field(
@@ -71,6 +72,7 @@ class Touched:
     units: dict[int, int] = field(default_factory=dict)
     created: set[int] = field(default_factory=set)
     assignments: set[int] = field(default_factory=set)
+    created_units: set[int] = field(default_factory=set)
 
 
 # Per database session (server pid): a connection runs one transaction at a time.
@@ -104,7 +106,7 @@ def events_rollback(conn: asyncpg.Connection, mark: int) -> None:
     if touched is not None:
         kept = touched.events[:mark]
         for held in (touched.events, touched.incidents, touched.units, touched.created,
-                     touched.assignments):
+                     touched.assignments, touched.created_units):
             held.clear()
         for event in kept:
             _hold(touched, *event)
@@ -119,7 +121,8 @@ async def write_events(conn: asyncpg.Connection) -> None:
     from dispatch.board import snapshots  # the board imports store modules
 
     per_event = await snapshots(conn, touched.incidents, touched.units,
-                                fresh=touched.created - touched.assignments)
+                                fresh=touched.created - touched.assignments,
+                                fresh_units=touched.created_units)
     rows = touched.events
     datas = [dict(data, snapshot=per_event[i]) if i in per_event else data
              for i, (_, _, _, _, data) in enumerate(rows)]
@@ -163,6 +166,8 @@ def _hold(touched: Touched, kind: str, incident_id: int | None, unit_id: int | N
             touched.assignments.add(incident_id)
     if unit_id is not None:
         touched.units[unit_id] = index
+        if kind == "unit.created":
+            touched.created_units.add(unit_id)
 
 
 async def timeline(conn: asyncpg.Connection, incident_id: int) -> list[dict[str, Any]]:

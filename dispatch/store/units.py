@@ -22,8 +22,10 @@ GET_UNIT_SQL = f"SELECT {UNIT_COLUMNS} FROM units u WHERE u.id = $1"
 LOCK_UNIT_SQL = f"SELECT {UNIT_COLUMNS} FROM units u WHERE u.id = $1 FOR UPDATE"
 
 # A unit as the board shows it: with its revision (sql/013) and present incident.
+UNIT_INCIDENT_SQL = """(SELECT a.incident_id FROM assignments a
+    WHERE a.unit_id = u.id AND a.ended_at IS NULL)"""
 BOARD_UNIT_COLUMNS = f"""{UNIT_COLUMNS}, u.revision,
-(SELECT a.incident_id FROM assignments a WHERE a.unit_id = u.id AND a.ended_at IS NULL)
+{UNIT_INCIDENT_SQL}
     AS incident_id
 """
 

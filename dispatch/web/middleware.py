@@ -91,6 +91,14 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
             "service_unavailable",
             "the database is not reachable right now; the request was not carried out, "
             "try again"), status=503, headers={"Retry-After": "2"})
+    except (asyncpg.QueryCanceledError, asyncpg.LockNotAvailableError) as exc:
+        # A statement ran into statement_timeout or lock_timeout (a long lock held by a
+        # migration, a VACUUM FULL): rolled back, nothing stored; the console retries.
+        log.warning("request.db_busy", path=request.path, error=str(exc))
+        return json_response(error_body(
+            "database_busy",
+            "the database is busy right now; the request was not carried out, try again"),
+            status=503, headers={"Retry-After": "2"})
     except Exception:
         log.exception("request.failed", path=request.path, method=request.method)
         return json_response(error_body(
