@@ -25,6 +25,9 @@ from dispatch.store import accounts
 from dispatch.store.migrate import migrate
 
 READY_TIMEOUT_S = 60.0
+# Set, the child processes' logs are kept (in the temporary directory, named
+# siap112-bench-*.log) for reading after a run that failed.
+KEEP_LOGS_ENV = "SIAP112_BENCH_KEEP_LOGS"
 
 
 def with_database(url: str, name: str) -> str:
@@ -88,7 +91,8 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        os.unlink(self.log_path)
+        if not os.environ.get(KEEP_LOGS_ENV):
+            os.unlink(self.log_path)
 
 
 def _tail(path: str) -> str:
