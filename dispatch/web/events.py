@@ -43,16 +43,28 @@ from dispatch.web.middleware import error_body
 routes = web.RouteTableDef()
 log = structlog.get_logger(__name__)
 
-# Not an entry: nothing arrived within the wait.
+# Not an entry: the console's own timer, due every heartbeat (see ConsoleStream.live).
 QUIET = Frame("", b"{}", kind="quiet")
+# aiohttp's StreamWriter.write drains once this many bytes went out since the last drain.
+DRAIN_AFTER_BYTES = 0x10000
 
 
 class FrameResponse(EventSourceResponse):
-    """An SSE response that sends a frame's ready-made bytes in one write."""
+    """An SSE response that sends ready-made frame bytes in one write."""
 
     async def send_frame(self, wire: bytes) -> None:
-        """Like ``send``, without building the message again for each console."""
+        """Like ``send``, without building the message again for each console.
+
+        aiohttp's writer hands the bytes to the socket at once and waits (drains)
+        only when 64 KiB have gone out since its last drain; only such a write can
+        block on a console that stopped reading, so only it carries the send
+        timeout (a timer per write would cost every console every event).
+        """
+        writer = self._payload_writer
         try:
+            if writer is not None and writer.buffer_size + len(wire) <= DRAIN_AFTER_BYTES:
+                await self.write(wire)
+                return
             async with asyncio.timeout(self._send_timeout):
                 await self.write(wire)
         except ConnectionResetError:
@@ -62,6 +74,7 @@ class FrameResponse(EventSourceResponse):
             self.stop_streaming()
             self._abort_transport()
             raise
+
 
 UNIT_INCIDENTS_SQL = """
 SELECT incident_id FROM assignments WHERE unit_id = $1 AND ended_at IS NULL
@@ -182,7 +195,7 @@ class ConsoleStream:
         logout, and the next re-check decides.
         """
         try:
-            now = await principal_of(self._request)
+            now = await principal_of(self._request, fresh=True)
             if now is None or (now.kind, now.id, now.role, now.unit_id) != (
                     self._principal.kind, self._principal.id, self._principal.role,
                     self._principal.unit_id):
@@ -191,13 +204,19 @@ class ConsoleStream:
         except UNAVAILABLE_ERRORS as exc:
             log.warning("sse.recheck_unavailable", error=f"{type(exc).__name__}: {exc}")
 
-    async def send(self, frame: Frame) -> None:
+    def wire_of(self, frame: Frame) -> bytes | None:
+        """The bytes this console is sent for ``frame``; None when not in its scope."""
         if frame.seq is not None:
             self.seq = frame.seq
         if not self.scope.admits(frame.event):
-            return
+            return None
         # Masked for a role that may not see caller numbers (dispatch/privacy.py).
-        await self._resp.send_frame(frame.wire(self._masked))
+        return frame.wire(self._masked)
+
+    async def send(self, frame: Frame) -> None:
+        wire = self.wire_of(frame)
+        if wire is not None:
+            await self._resp.send_frame(wire)
 
     async def resume(self, hub: StreamHub, last_id: str) -> str:
         """Send the backlog after ``last_id`` (or a resync); return the last id sent."""
@@ -217,39 +236,71 @@ class ConsoleStream:
                             event="resync")
         return last_id
 
-    async def _next(self, sub: Subscriber, wait_s: float) -> Frame | None:
-        """The next entry, ``None`` when the hub cut this console off, or QUIET."""
-        try:
-            async with asyncio.timeout(max(0.0, wait_s)):
-                return await sub.queue.get()
-        except TimeoutError:
-            return QUIET
-
-    async def live(self, sub: Subscriber, sent_upto: str | None, heartbeat_s: float,
-                   recheck_s: float) -> None:
-        """Live entries until the console goes, falls behind, or loses its access."""
-        loop = asyncio.get_running_loop()
-        upto = parse_id(sent_upto) if sent_upto else None
-        next_check = loop.time() + recheck_s
-        while True:
-            entry = await self._next(sub, min(heartbeat_s, next_check - loop.time()))
-            if loop.time() >= next_check:
-                await self.recheck()
-                next_check = loop.time() + recheck_s
+    def _wires(self, batch: list[Frame | None], upto: tuple[int, int] | None
+               ) -> tuple[list[bytes], bool, tuple[int, int] | None]:
+        """What to send for a batch of queued entries; whether the stream ends after it
+        (the hub cut this console off); the live id still to skip up to."""
+        wires: list[bytes] = []
+        for entry in batch:
             if entry is QUIET:
-                if not self._resp.is_connected():  # the console went away while all was quiet
-                    return
                 continue
-            if entry is None:  # this console fell too far behind; it resumes by Last-Event-ID
-                return
+            if entry is None:  # this console fell too far behind: it resumes by
+                return wires, True, upto  # Last-Event-ID after what it was given
             if entry is RESYNC:  # Redis came back without entries it may not have sent
-                await self._resp.send_frame(entry.wire(False))
+                wires.append(entry.wire(False))
                 upto = None
                 continue
             if upto is not None and parse_id(entry.sid) <= upto:
-                continue
+                continue  # the backlog sent it already
             upto = None
-            await self.send(entry)
+            wire = self.wire_of(entry)
+            if wire is not None:
+                wires.append(wire)
+        return wires, False, upto
+
+    async def live(self, sub: Subscriber, sent_upto: str | None, heartbeat_s: float,
+                   recheck_s: float) -> None:
+        """Live entries until the console goes, falls behind, or loses its access.
+
+        Each wake-up takes every entry already queued and sends them in one write.
+        Quiet periods are noticed by one timer per heartbeat (it queues QUIET), not
+        by a timeout around every wait: at hundreds of events a second a timer per
+        entry per console was a large part of the fan-out's cost.
+        """
+        loop = asyncio.get_running_loop()
+        queue = sub.queue
+        upto = parse_id(sent_upto) if sent_upto else None
+        next_check = loop.time() + recheck_s
+        tick_s = max(0.05, min(heartbeat_s, recheck_s))
+
+        timer: asyncio.TimerHandle | None = None
+
+        def tick() -> None:
+            nonlocal timer
+            if queue.empty():  # a busy console wakes anyway; a tick never crowds it out
+                queue.put_nowait(QUIET)
+            timer = loop.call_later(tick_s, tick)
+
+        tick()
+        try:
+            while True:
+                batch = [await queue.get()]
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                if loop.time() >= next_check:
+                    await self.recheck()
+                    next_check = loop.time() + recheck_s
+                wires, ended, upto = self._wires(batch, upto)
+                if wires:
+                    await self._resp.send_frame(wires[0] if len(wires) == 1
+                                                else b"".join(wires))
+                if ended:
+                    return
+                if not wires and not self._resp.is_connected():  # gone while all was quiet
+                    return
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 def _too_many(limit: int, retry_after_s: float) -> web.Response:
