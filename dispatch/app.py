@@ -39,6 +39,7 @@ from dispatch.web import (
     pages,
     partners,
     places,
+    principals,
     ratelimit,
     reports,
     stats,
@@ -46,6 +47,7 @@ from dispatch.web import (
 )
 from dispatch.web.auth import authenticate
 from dispatch.web.middleware import errors_as_json, request_context, strict_path_ids
+from dispatch.web.principals import PrincipalCache
 from dispatch.workers.alerts import AlertChecker
 from dispatch.workers.dispatcher import Dispatcher
 from dispatch.workers.exchange import ExchangeSender
@@ -173,6 +175,10 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.ROADS] = RoadEngine(settings.roads)
     app.cleanup_ctx.append(roads_ctx)
     app.cleanup_ctx.append(hub_ctx)
+    app[keys.PRINCIPALS] = PrincipalCache(settings.auth.principal_cache_s)
+    app.cleanup_ctx.append(supervised(
+        "access", lambda a: lambda health: a[keys.PRINCIPALS].listen(
+            settings.database_url, health.beat), principals.PROBE_S))
     if settings.relay.run_in_web:
         app.cleanup_ctx.append(supervised(
             "relay", lambda a: Relay(a[keys.PG_POOL], a[keys.REDIS], settings).supervised,

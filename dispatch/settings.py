@@ -275,6 +275,9 @@ class AuthSettings:
     cookie_secure: bool = False       # set true behind HTTPS
     login_per_minute: int = 30        # login attempts per client address; 0 = no limit
     intake_per_minute: int = 600      # intake requests per token and per address; 0 = no limit
+    # A token or session seen lately is not read again for this long, while the web
+    # process hears every change to access (sql/024; dispatch/web/principals.py); 0 = off.
+    principal_cache_s: float = 10.0
     personal_data_days: int = 365     # `siap112 purge` anonymises caller data older than this
 
 
@@ -529,6 +532,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("db.pool_min must be >= 1 and <= db.pool_max")
     if s.dispatch.stale_position_s <= 0 or s.dispatch.road_factor < 1:
         raise SettingsError("dispatch.stale_position_s must be > 0 and road_factor >= 1")
+    if not 0 <= s.auth.principal_cache_s <= 300:
+        raise SettingsError("auth.principal_cache_s must be 0…300")
     if s.log.format not in {"json", "console"}:
         raise SettingsError(f"log.format must be json or console, got {s.log.format!r}")
     if s.dispatch.batch < 1 or s.sse.queue_size < 1 or s.sse.recheck_s <= 0:

@@ -16,6 +16,8 @@ import asyncpg
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from dispatch import keys
+
 # Tests compare the SQL's percentile_cont with this independent Python computation
 # (linear interpolation between closest ranks), the one the benchmarks use too.
 from dispatch.benchmarks.stats import percentile as percentile_linear  # noqa: F401
@@ -249,3 +251,20 @@ async def run_purge(database_url: str, days: int | None = 365) -> str:
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     return out.decode()
+
+
+async def access_change_heard(client: TestClient, change: Awaitable[Any]) -> Any:
+    """Make an access change (revoke, disable, expire) in another connection, then await
+    the web process's principal cache hearing of it (sql/024), when it is listening.
+
+    The cache is emptied by a notification that arrives a moment after the commit; a
+    request made in that moment could still be let through, so a test that asserts the
+    very next request is refused awaits the notification first.
+    """
+    cache = client.app[keys.PRINCIPALS] if client.app is not None else None
+    before = None if cache is None or not cache.listening else cache.generation
+    result = await change
+    if cache is not None and before is not None:
+        async with asyncio.timeout(10.0):
+            await cache.cleared_since(before)
+    return result

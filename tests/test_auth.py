@@ -23,7 +23,15 @@ from dispatch.web.auth import ALL, PAGES, PUBLIC, ROUTE_ROLES, TELEPHONY, TOKEN_
 from dispatch.web.pages import STATIC_DIR
 from dispatch.web.ratelimit import Limiter
 from tests.conftest import AppFactory
-from tests.helpers import KANIGORO, WLINGI, bearer, create_incident, create_unit, set_status
+from tests.helpers import (
+    KANIGORO,
+    WLINGI,
+    access_change_heard,
+    bearer,
+    create_incident,
+    create_unit,
+    set_status,
+)
 
 
 async def _status(client: TestClient, method: str, path: str, headers: dict[str, str],
@@ -109,14 +117,15 @@ async def test_revoked_and_expired_tokens_are_refused(client: TestClient,
     token_id, secret, _ = await accounts.create_token(db, "gateway", "call_taker", 30)
     auth = {"Authorization": f"Bearer {secret}"}
     assert await _status(client, "GET", "/api/v1/incidents", auth) == 200
-    assert await accounts.revoke_token(db, token_id)
+    assert await access_change_heard(client, accounts.revoke_token(db, token_id))
     assert await _status(client, "GET", "/api/v1/incidents", auth) == 401
 
     token_id, secret, _ = await accounts.create_token(db, "old", "call_taker", 30)
     auth = {"Authorization": f"Bearer {secret}"}
     assert await _status(client, "GET", "/api/v1/incidents", auth) == 200
-    await db.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second' "
-                     "WHERE id = $1", token_id)
+    await access_change_heard(client, db.execute(
+        "UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1",
+        token_id))
     assert await _status(client, "GET", "/api/v1/incidents", auth) == 401
     # Only the digest is stored, never the secret itself.
     stored = await db.fetch("SELECT token_hash::text AS h FROM api_tokens")
@@ -241,7 +250,8 @@ async def test_cli_creates_and_removes_access(client: TestClient, db: asyncpg.Co
     auth = {"Authorization": f"Bearer {secret}"}
     assert await _status(client, "GET", "/api/v1/calls", auth) == 200
     assert await _status(client, "POST", "/api/v1/units", auth, json={}) == 403
-    code, _, err = await _cli(database_url, "token", "revoke", str(token_id))
+    code, _, err = await access_change_heard(
+        client, _cli(database_url, "token", "revoke", str(token_id)))
     assert code == 0, err
     assert await _status(client, "GET", "/api/v1/calls", auth) == 401
 

@@ -95,7 +95,7 @@ async def test_health_ready_and_request_ids(client: TestClient) -> None:
     ready = await get_json(client, "/readyz")
     assert (ready["status"], ready["checks"]) == (
         "ready", {"postgresql": "ok", "migrations": "ok", "redis": "ok", "loops": "ok"})
-    assert set(ready["loops"]) == {"hub", "relay", "dispatcher", "alerts"}
+    assert set(ready["loops"]) == {"hub", "access", "relay", "dispatcher", "alerts"}
     assert {loop["state"] for loop in ready["loops"].values()} == {"ok"}
     resp = await client.get("/healthz", headers={"X-Request-ID": "call-112-abc"})
     assert resp.headers["X-Request-ID"] == "call-112-abc"

@@ -82,7 +82,7 @@ VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4::float8))
 """
 DELETE_SESSION_SQL = "DELETE FROM sessions WHERE token_hash = $1"
 SESSION_PRINCIPAL_SQL = """
-SELECT u.id, u.username AS name, u.role, u.unit_id, s.csrf
+SELECT u.id, u.username AS name, u.role, u.unit_id, s.csrf, s.expires_at
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1 AND s.expires_at > clock_timestamp() AND u.disabled_at IS NULL
 """
@@ -96,7 +96,7 @@ UPDATE api_tokens SET revoked_at = clock_timestamp() WHERE id = $1 AND revoked_a
 RETURNING id
 """
 TOKEN_PRINCIPAL_SQL = """
-SELECT id, name, role, unit_id FROM api_tokens
+SELECT id, name, role, unit_id, expires_at FROM api_tokens
 WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > clock_timestamp()
 """
 
@@ -146,15 +146,30 @@ async def revoke_token(conn: asyncpg.Connection, token_id: int) -> bool:
 
 
 async def token_principal(conn: asyncpg.Connection, secret: str) -> Principal | None:
-    row = await conn.fetchrow(TOKEN_PRINCIPAL_SQL, digest(secret))
-    return None if row is None else Principal("token", row["id"], row["name"], row["role"],
-                                              row["unit_id"])
+    found = await principal_until(conn, "token", digest(secret))
+    return None if found is None else found[0]
 
 
 async def session_principal(conn: asyncpg.Connection, secret: str) -> Principal | None:
-    row = await conn.fetchrow(SESSION_PRINCIPAL_SQL, digest(secret))
-    return None if row is None else Principal("user", row["id"], row["name"], row["role"],
-                                              row["unit_id"], row["csrf"])
+    found = await principal_until(conn, "user", digest(secret))
+    return None if found is None else found[0]
+
+
+async def principal_until(conn: asyncpg.Connection, kind: str, key: bytes
+                          ) -> tuple[Principal, datetime] | None:
+    """The principal of a token (``kind`` "token") or session ("user") by its secret's
+    digest, with the moment it expires; None when unknown, revoked, ended or expired."""
+    if kind == "token":
+        row = await conn.fetchrow(TOKEN_PRINCIPAL_SQL, key)
+        if row is None:
+            return None
+        return Principal("token", row["id"], row["name"], row["role"],
+                         row["unit_id"]), row["expires_at"]
+    row = await conn.fetchrow(SESSION_PRINCIPAL_SQL, key)
+    if row is None:
+        return None
+    return Principal("user", row["id"], row["name"], row["role"], row["unit_id"],
+                     row["csrf"]), row["expires_at"]
 
 
 async def start_session(conn: asyncpg.Connection, user_id: int, ttl_s: float

@@ -222,8 +222,12 @@ def route_of(request: web.Request) -> Route | None:
     return method, resource.canonical
 
 
-async def principal_of(request: web.Request) -> Principal | None:
-    """The bearer token's or the session cookie's principal, if valid."""
+async def principal_of(request: web.Request, *, fresh: bool = False) -> Principal | None:
+    """The bearer token's or the session cookie's principal, if valid.
+
+    Served from the principal cache (dispatch/web/principals.py) while it hears every
+    change to access; ``fresh`` reads the tables whatever the cache holds.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     cookie = request.cookies.get(COOKIE, "")
@@ -233,12 +237,22 @@ async def principal_of(request: web.Request) -> Principal | None:
         partner = _partner_principal(request, secret.strip())
         if partner is not None:
             return partner
+    if header:
+        if scheme.lower() != "bearer" or not secret.strip():
+            return None
+        kind, key = "token", accounts.digest(secret.strip())
+    else:
+        kind, key = "user", accounts.digest(cookie)
+    cache = request.app[keys.PRINCIPALS]
+    if not fresh and (hit := cache.get(kind, key)) is not None:
+        return hit
+    generation = cache.generation
     async with connection(request) as conn:
-        if header:
-            if scheme.lower() != "bearer" or not secret.strip():
-                return None
-            return await accounts.token_principal(conn, secret.strip())
-        return await accounts.session_principal(conn, cookie)
+        found = await accounts.principal_until(conn, kind, key)
+    if found is None:
+        return None
+    cache.put(kind, key, *found, generation=generation)
+    return found[0]
 
 
 def _partner_principal(request: web.Request, secret: str) -> Principal | None:
@@ -398,6 +412,8 @@ async def logout(request: web.Request) -> web.Response:
     if cookie:
         async with connection(request) as conn:
             await accounts.end_session(conn, cookie)
+        # Refused here from this moment; other web processes hear it by NOTIFY (sql/024).
+        request.app[keys.PRINCIPALS].clear()
     resp = web.Response(status=204)
     resp.del_cookie(COOKIE, path="/")
     return resp
