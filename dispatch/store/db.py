@@ -74,6 +74,19 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing beyond asyncpg's own (a transaction left open
+    is rolled back, listeners dropped).
+
+    asyncpg's default reset is one more round trip per release (advisory unlock, CLOSE
+    ALL, UNLISTEN, RESET ALL) for session state this service never leaves on a pooled
+    connection: settings are set_config(..., true) for one transaction, advisory locks
+    are transaction locks, LISTEN has connections of its own (dispatch/store/notify.py,
+    dispatch/web/principals.py), and the one session lock (migrations) is released
+    in a finally block on the connection that took it.
+    """
+
+
 async def connect_with_retry(
     factory: Callable[[], Awaitable[T]], what: str, attempts: int
 ) -> T:
@@ -103,6 +116,7 @@ async def create_pool(dsn: str, cfg: DbSettings, *, min_size: int | None = None,
             min_size=cfg.pool_min if min_size is None else min_size,
             max_size=cfg.pool_max if max_size is None else max_size,
             init=init_connection,
+            reset=keep_session,
             # statement_timeout bounds a statement the server is running; this bounds
             # the wait on a server that stopped answering (a hung host, a cut link),
             # so a request ends with 503 instead of hanging.
