@@ -6,7 +6,8 @@ built here, so a console applies a frame exactly as it would a fresh read.
 
 Snapshots: :func:`dispatch.store.events.add_event` holds a transaction's events and
 notes which incidents and units they are about; before it commits, :func:`snapshots`
-bumps each one's ``revision`` (sql/013) once and reads it back in board shape, and
+bumps each one's ``revision`` (sql/013) once and reads it back in board shape (a record
+the transaction created keeps its first revision: nobody has seen it yet), and
 the events are written with it on the last event about that record. Incidents are locked before
 units, each in ascending id order (the lock order of dispatch/actions.py); they are
 nearly always held already by the change itself.
@@ -45,9 +46,18 @@ WITH locked AS (
 SELECT {BOARD_UNIT_COLUMNS.replace("u.revision", "bumped.revision")}
 FROM units u JOIN bumped ON bumped.id = u.id
 """
+# Records created by this transaction: nobody has seen them, so their first revision
+# (the column's default) is new to every console and needs no bump; they are read as
+# they are (no other transaction can see, let alone lock, them before the commit).
+SNAPSHOT_CREATED_INCIDENTS_SQL = f"""
+SELECT {BOARD_INCIDENT_COLUMNS} FROM incidents i WHERE i.id = ANY($1::bigint[])
+"""
 # Units registered in this transaction: on no incident yet, so assignments is not read
 # (a long lock on it, a migration say, must not stop a unit being registered).
-SNAPSHOT_FRESH_UNITS_SQL = SNAPSHOT_UNITS_SQL.replace(UNIT_INCIDENT_SQL, "NULL::bigint")
+SNAPSHOT_CREATED_UNITS_SQL = f"""
+SELECT {BOARD_UNIT_COLUMNS.replace(UNIT_INCIDENT_SQL, "NULL::bigint")}
+FROM units u WHERE u.id = ANY($1::bigint[])
+"""
 
 ATTACH_SNAPSHOTS_SQL = """
 UPDATE events AS e SET data = e.data || jsonb_build_object('snapshot', p.snapshot)
@@ -92,17 +102,21 @@ async def incident_items(conn: asyncpg.Connection, rows: list[Any]) -> list[dict
 
 async def snapshots(conn: asyncpg.Connection, incidents: dict[int, int],
                     units: dict[int, int], *, fresh: Collection[int] = (),
-                    fresh_units: Collection[int] = ()) -> dict[int, dict[str, Any]]:
+                    created: Collection[int] = (),
+                    created_units: Collection[int] = ()) -> dict[int, dict[str, Any]]:
     """Bump and snapshot the records a transaction wrote events about.
 
     ``incidents`` and ``units`` map each record's id to a key of the event that will
-    carry its snapshot; returns ``{key: {"incident": ..., "unit": ...}}``. ``fresh``:
-    incidents created by this transaction with no assignment yet (none to read);
-    ``fresh_units`` likewise units created by it.
+    carry its snapshot; returns ``{key: {"incident": ..., "unit": ...}}``. ``created``
+    and ``created_units``: the records this transaction made (read, not bumped);
+    ``fresh``: incidents it made that have no assignment yet (none to read).
     """
     per_event: dict[int, dict[str, Any]] = {}
     if incidents:
-        rows = await conn.fetch(SNAPSHOT_INCIDENTS_SQL, sorted(incidents))
+        made = sorted(i for i in incidents if i in created)
+        known = sorted(i for i in incidents if i not in created)
+        rows = [*(await conn.fetch(SNAPSHOT_CREATED_INCIDENTS_SQL, made) if made else []),
+                *(await conn.fetch(SNAPSHOT_INCIDENTS_SQL, known) if known else [])]
         if all(r["id"] in fresh for r in rows):
             items = [dict(incident_out(dict(r)), assignments=[]) for r in rows]
         else:
@@ -110,9 +124,11 @@ async def snapshots(conn: asyncpg.Connection, incidents: dict[int, int],
         for item in items:
             per_event.setdefault(incidents[item["id"]], {})["incident"] = item
     if units:
-        sql = (SNAPSHOT_FRESH_UNITS_SQL if all(u in fresh_units for u in units)
-               else SNAPSHOT_UNITS_SQL)
-        for row in await conn.fetch(sql, sorted(units)):
+        made = sorted(u for u in units if u in created_units)
+        known = sorted(u for u in units if u not in created_units)
+        rows = [*(await conn.fetch(SNAPSHOT_CREATED_UNITS_SQL, made) if made else []),
+                *(await conn.fetch(SNAPSHOT_UNITS_SQL, known) if known else [])]
+        for row in rows:
             per_event.setdefault(units[row["id"]], {})["unit"] = unit_item(dict(row))
     return per_event
 

@@ -122,7 +122,7 @@ async def write_events(conn: asyncpg.Connection) -> None:
 
     per_event = await snapshots(conn, touched.incidents, touched.units,
                                 fresh=touched.created - touched.assignments,
-                                fresh_units=touched.created_units)
+                                created=touched.created, created_units=touched.created_units)
     rows = touched.events
     datas = [dict(data, snapshot=per_event[i]) if i in per_event else data
              for i, (_, _, _, _, data) in enumerate(rows)]
