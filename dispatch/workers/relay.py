@@ -33,6 +33,17 @@ log = structlog.get_logger(__name__)
 SERVICE_ERRORS: tuple[type[BaseException], ...] = (RedisError, *UNAVAILABLE_ERRORS)
 
 
+# The advisory lock is taken once (a CTE is evaluated once); without it, no rows.
+LOCKED_UNPUBLISHED_SQL = f"""
+WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($1) AS held)
+{UNPUBLISHED_SQL.replace("WHERE published_at IS NULL",
+                         "WHERE (SELECT held FROM lock) AND published_at IS NULL")
+                .replace("LIMIT $1", "LIMIT $2")}"""
+# How often due unit positions are turned into events: they are coalesced per
+# units.position_event_s (seconds) anyway, so not on every pass of a busy relay.
+POSITIONS_EVERY_S = 0.25
+
+
 def stream_payload(row: asyncpg.Record | dict[str, Any]) -> bytes:
     """The JSON an event carries on the stream and to consoles."""
     return orjson.dumps({
@@ -57,9 +68,8 @@ class Relay:
         cfg = self._settings
         async with self._pool.acquire(timeout=cfg.db.acquire_timeout_s) as conn, \
                 conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_KEY):
-                return 0
-            rows = await conn.fetch(UNPUBLISHED_SQL, cfg.relay.batch)
+            # Only the relay holding the lock reads (one statement: lock, then the batch).
+            rows = await conn.fetch(LOCKED_UNPUBLISHED_SQL, RELAY_LOCK_KEY, cfg.relay.batch)
             if not rows:
                 return 0
             pipe = self._redis.pipeline(transaction=False)
@@ -96,6 +106,8 @@ class Relay:
         to the supervisor (dispatch/supervise.py), which logs it and starts again.
         """
         waker = Waker(self._settings.database_url, EVENTS_CHANNEL)
+        loop = asyncio.get_running_loop()
+        positions_due = loop.time()
         delay = 0.2
         log.info("relay.started", stream=self._settings.redis.stream_key)
         try:
@@ -104,8 +116,11 @@ class Relay:
                     # What is committed goes out first; the positions come due meanwhile
                     # are turned into events after, and published on the next pass.
                     published = await self.publish_batch()
-                    if await self.flush_positions():
-                        published = self._settings.relay.batch  # go round again at once
+                    now = loop.time()
+                    if now >= positions_due:
+                        positions_due = now + POSITIONS_EVERY_S
+                        if await self.flush_positions():
+                            published = self._settings.relay.batch  # go round at once
                     delay = 0.2
                     beat()
                 except SERVICE_ERRORS as exc:
