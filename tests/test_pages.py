@@ -373,3 +373,31 @@ async def test_reports_group_kota_blitar_and_neighbours_on_their_own(
         got = await get_json(client, f"/api/v1/reports/response-times?group={group}"
                                      f"&from={since}")
         assert [g["key"] for g in got["groups"]] == ["Kota Blitar"], group
+
+
+STATIC = Path(__file__).resolve().parent.parent / "dispatch" / "static"
+IMPORT_RE = re.compile(r'^\s*(?:import|export)\s[^;]*?from\s+"\./([\w.]+\.js)"', re.M | re.S)
+
+
+def _module_graph(entries: list[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(entries)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += IMPORT_RE.findall((STATIC / name).read_text(encoding="utf-8"))
+    return seen
+
+
+async def test_the_console_preloads_exactly_the_modules_it_imports(client: TestClient) -> None:
+    """A module the page imports but does not preload is found only when its importer
+    has been parsed (a round trip later); a preloaded module it no longer imports is a
+    wasted download."""
+    resp = await client.get("/")
+    html = await resp.text()
+    entries = re.findall(r'<script type="module" src="/static/([\w.]+\.js)">', html)
+    preloaded = re.findall(r'<link rel="modulepreload" href="/static/([\w.]+\.js)">', html)
+    assert entries == ["console.js", "exchange.js"]
+    assert len(preloaded) == len(set(preloaded))
+    assert set(preloaded) == _module_graph(entries)

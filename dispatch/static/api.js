@@ -48,7 +48,14 @@ export const searchPlaces = (q, limit) =>
   api(`/api/v1/places?q=${encodeURIComponent(q)}&limit=${limit}`);
 export const relocate = (id, body) =>
   api(`/api/v1/incidents/${id}/location`, { method: "POST", body });
-export const openIncidents = () => api("/api/v1/incidents?status=open&limit=1000");
+// The console and its exchange panel load the open incidents at the same moment: one
+// request answers both (the answer is not kept once it has arrived).
+let openIncidentsRead = null;
+export const openIncidents = () => {
+  openIncidentsRead ??= api("/api/v1/incidents?status=open&limit=1000")
+    .finally(() => { openIncidentsRead = null; });
+  return openIncidentsRead;
+};
 export const getIncident = (id) => api(`/api/v1/incidents/${id}`);
 export const createIncident = (body) => api("/api/v1/incidents", { method: "POST", body });
 /** Log a call; `key` (Idempotency-Key) makes a retry of the same report return its first answer. */

@@ -43,11 +43,27 @@ const state = {
 let pageReady;
 const ready = new Promise((resolve) => { pageReady = resolve; });
 
+// Resolved once the board list was first drawn (or its load failed): the map, the
+// page's heaviest drawing, waits for it.
+let boardShown;
+const shown = new Promise((resolve) => { boardShown = resolve; });
+
 async function loadBoard() {
   board.beginLoad();
-  const [inc, units] = await Promise.all([API.openIncidents(), API.units()]);
-  board.finishLoad(inc.items, units.items);
-  await ready;
+  // The incidents first and alone, drawn as soon as they are here; then the units (a
+  // large fleet is the bigger answer, and the server's time for it would delay them).
+  try {
+    const inc = await API.openIncidents();
+    performance.mark("siap112:incidents");
+    board.finishPart("incident", inc.items);
+    await ready;
+    renderBoard();
+    performance.mark("siap112:board");
+  } finally {
+    boardShown();
+  }
+  board.finishPart("unit", (await API.units()).items);
+  performance.mark("siap112:units");
   state.loads += 1;
   document.body.dataset.boardLoads = String(state.loads);
   renderAll();
@@ -72,10 +88,27 @@ const renderSoon = debounce(() => renderAll({ live: true }), 50);
 
 function renderAll({ live = false } = {}) {
   renderBoard();
-  renderRoster();
-  renderMap();
   if (!live) updateNearby();   // the duplicate check follows the form, not the stream
   renderDetail();
+  renderRestSoon();
+}
+
+// The incident list is what the operator reads first: the roster and the map (with a
+// large fleet, thousands of markers) are drawn after the browser has shown it.
+let restPending = false;
+async function renderRestSoon() {
+  if (restPending) return;
+  restPending = true;
+  await nextPaint();
+  restPending = false;
+  renderRoster();
+  renderMap();
+  performance.mark("siap112:rest");
+}
+
+/** Resolves after the browser has drawn what the page holds now. */
+function nextPaint() {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 }
 
 function openIncidentsSorted() {
@@ -240,6 +273,7 @@ function formLocation() {
 
 /** The map's extent (the regency and its neighbours): a point outside it is a typing slip. */
 function mapBounds() {
+  if (!state.geo) return null;   // not loaded yet: the server checks the bounds anyway
   if (state.bounds !== undefined) return state.bounds;
   let b = null;
   const walk = (c) => {
@@ -588,6 +622,7 @@ async function main() {
     onState: bindBanner($("#conn-banner"), $("#conn-badge"), t),
     // Subscribe first, then load: nothing committed in between is lost.
     onReady: ({ resumed }) => {
+      performance.mark("siap112:subscribed");
       if (!resumed) loadBoard();   // a resumed stream sends what was missed, snapshots and all
       ready.then(() => {   // what this user's role reads (known once the page is set up)
         Alerts.reload();
@@ -598,19 +633,21 @@ async function main() {
   });
   window.siap112 = { live, state };
   live.connect();
-  const [meta, geo, who] = await Promise.all([API.getMeta(), API.getGeo(), API.whoami()]);
-  [state.meta, state.geo] = [meta, geo];
+  // The geography (boundaries for the map, ~400 KiB) is the largest answer: only the
+  // map waits for it; the board and the form are set up as soon as meta and the
+  // session are known.
+  const geoLoad = API.getGeo();
+  const [meta, who] = await Promise.all([API.getMeta(), API.whoami()]);
+  performance.mark("siap112:meta");
+  state.meta = meta;
   setMeta(state.meta);
   bindTheme($("#theme"), who?.name);
   const pos = applyPosition(who);
   renderCategories();
-  state.map = new BlitarMap($("#map"), state.geo,
-    { onPick: can("POST", "/api/v1/calls") ? setLocation : () => {}, onSelect: select,
-      tiles: state.meta.map });
   Pane.initPane({ meta: state.meta, units: () => state.units, onHide: hidePane });
   if (pos === "combined" || pos === "call_taker") {
     CallLink.initCallLink({
-      onChange: renderMap, onFocus: (lat, lon) => state.map.focus(lat, lon, 14),
+      onChange: renderMap, onFocus: (lat, lon) => state.map?.focus(lat, lon, 14),
       onUse: (inc) => { state.incidents.set(inc.id, { ...state.incidents.get(inc.id), ...inc }); renderAll(); },
     });
     bindIntake();
@@ -639,6 +676,30 @@ async function main() {
   pageReady();
   setInterval(tickElapsed, 1000);
   applyI18n();
+  await drawMap(geoLoad);
+}
+
+async function drawMap(geoLoad) {
+  try {
+    state.geo = await geoLoad;
+    await shown;
+    await nextPaint();   // the board on screen first, then the map's drawing
+  } catch (err) {
+    toast(err instanceof API.ApiError ? codeText(err.error) : t("err.network"), "err");
+    return;
+  }
+  state.bounds = undefined;
+  state.map = new BlitarMap($("#map"), state.geo,
+    { onPick: can("POST", "/api/v1/calls") ? setLocation : () => {}, onSelect: select,
+      tiles: state.meta.map });
+  document.body.dataset.map = "ready";
+  performance.mark("siap112:map");
+  renderBoard();   // handover flags name the neighbouring area now
+  renderMap();
+  const loc = formLocation();   // a location typed before the map was there
+  if (loc && typeof loc.lat === "number" && typeof loc.lon === "number") {
+    state.map.setPick(loc.lat, loc.lon);
+  }
 }
 
 main();

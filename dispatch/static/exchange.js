@@ -12,7 +12,7 @@ import * as API from "./api.js";
 import { $, fill, h } from "./dom.js";
 import { categoryLabel, codeText, formatDuration, onLangChange, t } from "./i18n.js";
 import { accessReady, can } from "./roles.js";
-import { BoardStore, STREAM_EVENT } from "./sse.js";
+import { BoardStore, STREAM_EVENT, streamSubscribed } from "./sse.js";
 
 const FLAGGED = /^handover_(?!pending|accepted|offered)/;
 // Open incidents another centre should serve (their snapshots' queue_reason says so).
@@ -69,8 +69,9 @@ async function reread(what) {
 const pending = new Set();
 let rereadTimer = null;
 
-function onStream({ detail: { kind, ev } }) {
-  if (kind === "resync") { refresh(); return; }
+function onStream({ detail: { kind, ev, resumed } }) {
+  if (kind === "resync" || (kind === "ready" && !resumed)) { refresh(); return; }
+  if (kind === "ready") return;
   if (kind.startsWith("handover.")) pending.add("handovers");
   else if (kind.startsWith("callback.")) pending.add("callbacks");
   const changed = flagged.apply(ev);
@@ -201,7 +202,9 @@ export async function initExchange() {
   if (!can("GET", "/api/v1/handovers")) return;
   onLangChange(render);
   window.addEventListener(STREAM_EVENT, onStream);
-  refresh();
+  // Loaded only once the stream is subscribed (then, or now if it already is), so no
+  // change falls between the load and the stream.
+  if (streamSubscribed()) refresh();
   setInterval(tick, 1000);
 }
 

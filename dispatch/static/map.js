@@ -18,6 +18,18 @@ const LABEL_ZOOM = { area: [0, 12], kecamatan: [11, 99], desa: [13, 99] };
 // Desa outlines from this zoom on: at the regency view 269 of them are only noise.
 const DESA_ZOOM = 12;
 const BLITAR = [[-8.36, 111.95], [-7.95, 112.45]];
+// Up to this many units are drawn with their callsigns; more as dots (see setUnits).
+const UNIT_LABELS = 400;
+
+/** A status's colour as the stylesheet gives it (.st-<status> sets --c). */
+function statusColour(box, status) {
+  const probe = element("span", `st-${status}`);
+  probe.hidden = true;
+  box.appendChild(probe);
+  const colour = getComputedStyle(probe).getPropertyValue("--c").trim() || "#4b5563";
+  probe.remove();
+  return colour;
+}
 
 function element(tag, className, text = "") {
   const node = document.createElement(tag);
@@ -169,37 +181,84 @@ export class BlitarMap {
     }
   }
 
-  /** Incidents: [{id, priority, status, location}] */
+  /** Incidents: [{id, priority, status, location}]. Markers are kept per incident and
+   * touched only when what they show changed, so a live frame redraws one marker. */
   setIncidents(list, selectedId = null) {
-    this.incidentLayer.clearLayers();
+    this.incidentMarkers ??= new Map();
+    const seen = new Set();
     for (const inc of list) {
       if (!inc.location) continue;
-      const node = element("span", "", String(inc.id));
-      const icon = L.divIcon({ iconSize: [22, 22],
-        className: `map-incident p${inc.priority} ${inc.status}` +
-          `${inc.id === selectedId ? " selected" : ""}`, html: node });
+      seen.add(inc.id);
+      const className = `map-incident p${inc.priority} ${inc.status}` +
+        `${inc.id === selectedId ? " selected" : ""}`;
+      const look = `${className}|${inc.location.lat}|${inc.location.lon}`;
+      const held = this.incidentMarkers.get(inc.id);
+      if (held?.look === look) continue;
+      if (held) this.incidentLayer.removeLayer(held.marker);
+      const icon = L.divIcon({ iconSize: [22, 22], className,
+        html: element("span", "", String(inc.id)) });
       const m = L.marker([inc.location.lat, inc.location.lon], { icon, riseOnHover: true,
         title: `#${inc.id} P${inc.priority}`, zIndexOffset: 1000 - inc.priority * 100 });
       m.on("add", () => { m.getElement().dataset.incident = String(inc.id); });
       if (this.onSelect) m.on("click", () => this.onSelect(inc.id));
       m.addTo(this.incidentLayer);
+      this.incidentMarkers.set(inc.id, { look, marker: m });
+    }
+    for (const [id, held] of this.incidentMarkers) {
+      if (!seen.has(id)) { this.incidentLayer.removeLayer(held.marker); this.incidentMarkers.delete(id); }
     }
   }
 
-  /** Units: [{id, callsign, status, location}] */
+  /** Units: [{id, callsign, status, location}]. A fleet of up to UNIT_LABELS units is
+   * drawn as elements with their callsigns beside them; a larger one (a province's, a
+   * benchmark's) as dots on one canvas, the callsign on hover: thousands of labelled
+   * elements take seconds to lay out and cannot be read at the regency's zoom anyway.
+   * Markers are kept per unit and touched only when status or position changed. */
   setUnits(list) {
-    this.unitLayer.clearLayers();
+    const dots = list.length > UNIT_LABELS;
+    if (dots !== this.unitDots) {
+      this.unitLayer.clearLayers();
+      this.unitMarkers = new Map();
+      this.unitDots = dots;
+      this.box.dataset.unitMarkers = dots ? "dots" : "labels";
+    }
+    this.unitMarkers ??= new Map();
+    const seen = new Set();
     for (const u of list) {
       if (!u.location) continue;
-      // A dot at the unit's position, its callsign beside it.
-      const node = element("span", "unit-callsign", u.callsign);
-      const icon = L.divIcon({ className: `map-unit st-${u.status}`, html: node,
-        iconSize: null, iconAnchor: [5, 5] });
-      const m = L.marker([u.location.lat, u.location.lon], { icon, keyboard: false,
-        title: `${u.callsign} (${u.status})` });
-      m.on("add", () => { m.getElement().dataset.unit = String(u.id); });
+      seen.add(u.id);
+      const look = `${u.status}|${u.location.lat}|${u.location.lon}|${u.callsign}`;
+      const held = this.unitMarkers.get(u.id);
+      if (held?.look === look) continue;
+      if (held) this.unitLayer.removeLayer(held.marker);
+      const m = dots ? this.unitDot(u) : this.unitLabel(u);
       m.addTo(this.unitLayer);
+      this.unitMarkers.set(u.id, { look, marker: m });
     }
+    for (const [id, held] of this.unitMarkers) {
+      if (!seen.has(id)) { this.unitLayer.removeLayer(held.marker); this.unitMarkers.delete(id); }
+    }
+  }
+
+  unitLabel(u) {
+    // A dot at the unit's position, its callsign beside it.
+    const node = element("span", "unit-callsign", u.callsign);
+    const icon = L.divIcon({ className: `map-unit st-${u.status}`, html: node,
+      iconSize: null, iconAnchor: [5, 5] });
+    const m = L.marker([u.location.lat, u.location.lon], { icon, keyboard: false,
+      title: `${u.callsign} (${u.status})` });
+    m.on("add", () => { m.getElement().dataset.unit = String(u.id); });
+    return m;
+  }
+
+  unitDot(u) {
+    this.canvas ??= L.canvas({ padding: 0.3 });
+    this.colours ??= new Map();
+    if (!this.colours.has(u.status)) this.colours.set(u.status, statusColour(this.box, u.status));
+    const colour = this.colours.get(u.status);
+    return L.circleMarker([u.location.lat, u.location.lon], { renderer: this.canvas,
+      radius: 4, weight: 1, color: "#fff", fillColor: colour, fillOpacity: 1 })
+      .bindTooltip(`${u.callsign} (${u.status})`);
   }
 
   circle(c, className, data) {

@@ -43,19 +43,28 @@ export class BoardStore {
   }
 
   /** A full load starts (on first load and on `resync`). */
-  beginLoad() { this.during = []; }
+  beginLoad() { this.during = []; this.loading = new Set(["incident", "unit"]); }
 
   /** The load's answers: they replace the board, then the frames seen meanwhile apply. */
   finishLoad(incidents, units) {
+    this.finishPart("incident", incidents);
+    this.finishPart("unit", units);
+  }
+
+  /** One kind's answer of a load ("incident" or "unit"): it replaces that kind's records,
+   * then the frames seen since the load began apply again (a newer revision wins). The
+   * other kind may still be on its way: the incidents can be drawn before the units. */
+  finishPart(kind, records) {
     const during = this.during || [];
-    this.during = null;
-    this.incidents.clear();
-    this.units.clear();
-    this.revs.incident.clear();
-    this.revs.unit.clear();
-    for (const inc of incidents) this.put("incident", inc);
-    for (const u of units) this.put("unit", u);
-    for (const ev of during) this.apply(ev);
+    (kind === "unit" ? this.units : this.incidents).clear();
+    this.revs[kind].clear();
+    for (const rec of records) this.put(kind, rec);
+    for (const ev of during) {
+      const snap = ev.data?.snapshot?.[kind];
+      if (snap) this.put(kind, snap);
+    }
+    this.loading?.delete(kind);
+    if (!this.loading?.size) this.during = null;
   }
 
   /** Hold `rec` unless what is held is as new; true when the board changed. */
@@ -82,8 +91,15 @@ export class BoardStore {
   }
 }
 
-// Dispatched on window for every event (and `resync`) the page's stream receives.
+// Dispatched on window for every event the page's stream receives, for `resync`, and
+// with kind "ready" once the stream is subscribed (`resumed` when it picked up after
+// Last-Event-ID, so nothing needs reloading).
 export const STREAM_EVENT = "siap112:stream";
+
+// True once the page's stream has been subscribed from scratch: what a panel loads from
+// then on cannot miss a change (the stream holds every change after that moment).
+let subscribedOnce = false;
+export const streamSubscribed = () => subscribedOnce;
 
 export class LiveStream {
   /**
@@ -113,7 +129,9 @@ export class LiveStream {
     es.addEventListener("hello", () => {
       this.retryMs = 500;
       this.setState("live");
+      if (!resumed) subscribedOnce = true;
       this.h.onReady?.({ resumed });
+      window.dispatchEvent(new CustomEvent(STREAM_EVENT, { detail: { kind: "ready", resumed } }));
     });
     es.addEventListener("resync", () => {
       this.h.onResync?.();
