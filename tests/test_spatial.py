@@ -16,7 +16,7 @@ from pyproj import Geod
 
 from dispatch.core.geo import INDEX_MIN_UNITS, Candidate, Point, rank_units
 from dispatch.core.planner import WaitingIncident, plan
-from dispatch.core.spatial import RankIndex, UnitIndex
+from dispatch.core.spatial import FleetIndex, RankIndex, UnitIndex
 
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 # Kabupaten Blitar's bounding box (approximate).
@@ -121,3 +121,53 @@ def test_plan_over_a_large_fleet_never_plans_one_unit_twice() -> None:
         assert plans[incident.id][0][0].candidate.unit_id == _brute_force(
             incident.location, free, 1)[0]
         taken.add(plans[incident.id][0][0].candidate.unit_id)
+
+
+def _fleet_from_scratch(units: dict[int, Candidate], now: datetime, stale_after_s: float
+                        ) -> FleetIndex:
+    fresh = FleetIndex()
+    fresh.apply(units.values(), ())
+    fresh.age(now=now, stale_after_s=stale_after_s)
+    return fresh
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_fleet_kept_by_differences_ranks_as_one_read_whole(seed: int) -> None:
+    """The dispatcher keeps one FleetIndex between passes: units come, go, move, lose
+    their position, and positions age past the limit while the clock runs. After every
+    pass it must answer as an index built from the same units at that moment."""
+    rng = random.Random(seed)
+    types = ["ambulance", "fire", "police"]
+    start = datetime(2026, 8, 17, 3, 0, tzinfo=UTC)
+    stale_after_s = 600.0
+    units: dict[int, Candidate] = {}
+    kept = FleetIndex()
+    now = start
+    for _ in range(30):  # passes
+        changed, gone = [], []
+        for _ in range(rng.randint(0, 25)):
+            unit_id = rng.randint(1, 120)
+            if unit_id in units and rng.random() < 0.3:
+                gone.append(unit_id)
+                units.pop(unit_id)
+                changed = [x for x in changed if x.unit_id != unit_id]
+                continue
+            position = None if rng.random() < 0.1 else Point(
+                rng.uniform(-8.35, -7.95), rng.uniform(111.95, 112.45))
+            at = None if rng.random() < 0.05 else now - timedelta(
+                seconds=rng.uniform(0, 1200))
+            c = Candidate(unit_id, rng.choice(types), position, at)
+            units[unit_id] = c
+            gone = [g for g in gone if g != unit_id]
+            changed = [x for x in changed if x.unit_id != unit_id] + [c]
+        kept.apply(changed, gone)
+        now += timedelta(seconds=rng.choice([0, 5, 60, 300, 900]))
+        kept.age(now=now, stale_after_s=stale_after_s)
+        whole = _fleet_from_scratch(units, now, stale_after_s)
+        assert kept.free_by_type() == whole.free_by_type()
+        for _ in range(5):
+            origin = Point(rng.uniform(-8.35, -7.95), rng.uniform(111.95, 112.45))
+            unit_type = rng.choice(types)
+            exclude = set(rng.sample(sorted(units), min(3, len(units))))
+            assert (kept.rank(origin, unit_type, 6, exclude)
+                    == whole.rank(origin, unit_type, 6, exclude))

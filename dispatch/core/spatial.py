@@ -17,9 +17,10 @@ a small side list searched directly; the tree is rebuilt once that list grows.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from geographiclib.geodesic import Geodesic
@@ -226,13 +227,26 @@ class FleetIndex:
     into fresh and stale is made at search time, because a position ages
     without the unit changing. ``rank`` answers exactly as ``geo.rank_units``
     over the same units.
+
+    The counts per type and the split are kept up to date by differences too: a
+    pass looks only at the units that changed since the last one and at those whose
+    position has aged past the limit since (a heap by position time), not at the
+    whole fleet (at 5,000 units the two loops were a fifth of a pass's time).
     """
 
     def __init__(self) -> None:
         self._units: dict[int, Candidate] = {}
         self._by_type: dict[str, UnitIndex] = {}
+        self._counts: dict[str, int] = {}
+        # The split as of the last age(): stale and unknown units by type and id.
+        self._stale_ids: dict[str, dict[int, Candidate]] = {}
+        self._unknown_ids: dict[str, dict[int, Candidate]] = {}
+        self._fresh_heap: list[tuple[datetime, int]] = []  # (position_at, unit id), lazily
+        self._pending: set[int] = set()  # changed since the last age()
+        self._aged: tuple[datetime, float] | None = None  # (cutoff, stale_after_s) of it
         self._stale: dict[str, list[Candidate]] = {}
         self._unknown: dict[str, list[Candidate]] = {}
+        self._dirty: set[str] = set()  # types whose lists need rebuilding
 
     def __len__(self) -> int:
         return len(self._units)
@@ -246,41 +260,92 @@ class FleetIndex:
 
     def free_by_type(self) -> dict[str, int]:
         """How many units of each type the fleet holds."""
-        counts: dict[str, int] = {}
-        for c in self._units.values():
-            counts[c.unit_type] = counts.get(c.unit_type, 0) + 1
-        return counts
+        return dict(self._counts)
 
     def get(self, unit_id: int) -> Candidate | None:
         """The unit as last seen, if it is in the fleet."""
         return self._units.get(unit_id)
 
+    def _count(self, unit_type: str, delta: int) -> None:
+        n = self._counts.get(unit_type, 0) + delta
+        if n:
+            self._counts[unit_type] = n
+        else:
+            self._counts.pop(unit_type, None)
+
+    def _unsplit(self, c: Candidate) -> None:
+        """Take a unit out of the stale/unknown split (it is re-sorted at the next age)."""
+        for held in (self._stale_ids, self._unknown_ids):
+            if held.get(c.unit_type, {}).pop(c.unit_id, None) is not None:
+                self._dirty.add(c.unit_type)
+
     def apply(self, changed: Iterable[Candidate], gone: Iterable[int]) -> None:
         """New or changed units, and units no longer available."""
         for unit_id in gone:
             old = self._units.pop(unit_id, None)
-            if old is not None and old.unit_type in self._by_type:
-                self._by_type[old.unit_type].remove(unit_id)
+            if old is not None:
+                self._count(old.unit_type, -1)
+                self._unsplit(old)
+                self._pending.discard(unit_id)
+                if old.unit_type in self._by_type:
+                    self._by_type[old.unit_type].remove(unit_id)
         for c in changed:
             old = self._units.get(c.unit_id)
-            if old is not None and old.unit_type != c.unit_type:
-                self._by_type[old.unit_type].remove(c.unit_id)
+            if old is not None:
+                self._unsplit(old)
+                self._count(old.unit_type, -1)
+                if old.unit_type != c.unit_type:
+                    self._by_type[old.unit_type].remove(c.unit_id)
+            self._count(c.unit_type, 1)
             self._units[c.unit_id] = c
+            self._pending.add(c.unit_id)
             index = self._by_type.setdefault(c.unit_type, UnitIndex(()))
             if c.position is None:
                 index.remove(c.unit_id)
             else:
                 index.add(c)
 
+    def _sort(self, c: Candidate, cutoff: datetime) -> None:
+        """Put one unit into the split as of ``cutoff`` (fresh ones wait in the heap)."""
+        if c.position is None:
+            self._unknown_ids.setdefault(c.unit_type, {})[c.unit_id] = c
+            self._dirty.add(c.unit_type)
+        elif c.position_at is not None and c.position_at >= cutoff:
+            heapq.heappush(self._fresh_heap, (c.position_at, c.unit_id))
+        else:
+            self._stale_ids.setdefault(c.unit_type, {})[c.unit_id] = c
+            self._dirty.add(c.unit_type)
+
     def age(self, *, now: datetime, stale_after_s: float) -> None:
         """Sort each type's units into stale and unknown for searches at ``now``."""
-        _, stale, unknown = split_by_freshness(self._units.values(), now=now,
-                                               stale_after_s=stale_after_s)
-        self._stale, self._unknown = {}, {}
-        for c in stale:
-            self._stale.setdefault(c.unit_type, []).append(c)
-        for c in sorted(unknown, key=lambda c: c.unit_id):
-            self._unknown.setdefault(c.unit_type, []).append(c)
+        cutoff = now - timedelta(seconds=stale_after_s)
+        if self._aged is None or self._aged[1] != stale_after_s or cutoff < self._aged[0]:
+            # First time, another limit, or the clock went back: sort the whole fleet.
+            self._stale_ids, self._unknown_ids, self._fresh_heap = {}, {}, []
+            self._dirty = set(self._by_type) | set(self._stale) | set(self._unknown)
+            self._pending = set(self._units)
+        for unit_id in self._pending:
+            self._sort(self._units[unit_id], cutoff)
+        self._pending = set()
+        heap = self._fresh_heap
+        while heap and heap[0][0] < cutoff:
+            at, unit_id = heapq.heappop(heap)
+            c = self._units.get(unit_id)
+            if c is not None and c.position_at == at and unit_id not in self._stale_ids.get(
+                    c.unit_type, {}):
+                self._stale_ids.setdefault(c.unit_type, {})[unit_id] = c
+                self._dirty.add(c.unit_type)
+        if len(heap) > 4 * len(self._units) + 64:  # outdated entries piling up: rebuild
+            self._fresh_heap = [(c.position_at, c.unit_id) for c in self._units.values()
+                                if c.position is not None and c.position_at is not None
+                                and c.position_at >= cutoff]
+            heapq.heapify(self._fresh_heap)
+        self._aged = (cutoff, stale_after_s)
+        for unit_type in self._dirty:
+            self._stale[unit_type] = list(self._stale_ids.get(unit_type, {}).values())
+            self._unknown[unit_type] = sorted(self._unknown_ids.get(unit_type, {}).values(),
+                                              key=lambda c: c.unit_id)
+        self._dirty = set()
 
     def rank(self, origin: Point, unit_type: str, k: int, exclude: Collection[int] = ()
              ) -> list[Ranked]:
