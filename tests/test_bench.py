@@ -15,6 +15,7 @@ import asyncpg
 
 ROWS = (
     "1. intake throughput", "1. intake latency at half load", "2. dispatch latency",
+    "2. at half the rate",
     "3. fan-out latency", "4. nearest unit, 100 units", "4. nearest unit, 1,000 units",
     "5. stats: one month", "6. memory per open SSE console", "6. server RSS at",
     "baseline: geopy geodesic", "1. intake with two web processes",

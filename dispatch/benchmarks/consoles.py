@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import sys
 import time
 from datetime import datetime
@@ -96,8 +97,10 @@ class Consoles:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         report = {"complete": complete, "delays": self.delays,
-                  "status_bytes": self.status_bytes}
+                  "status_bytes": self.status_bytes,
+                  "cpu_s": usage.ru_utime + usage.ru_stime}
         sys.stdout.write(orjson.dumps(report).decode() + "\n")
         sys.stdout.flush()
 

@@ -99,7 +99,9 @@ async def intake(db_url: str, redis_url: str, stream_key: str, sizes: Sizes) -> 
         post = load.json_poster(svc.base_url + "/api/v1/incidents", incident_body, 201,
                                 svc.headers)
         await load.closed_loop(post, min(50, sizes.intake_requests), c)  # warm-up
+        meter = service.CpuMeter({"web": svc.pid})
         rate = await load.closed_loop(post, sizes.intake_requests, c)
+        intake_cpu = meter.per(sizes.intake_requests)
         latencies = await load.open_loop(post, rate / 2, sizes.half_load_s)
         # A second web process beside the first, the load split between them.
         second = await service.start_service(db_url, redis_url, stream_key,
@@ -119,7 +121,8 @@ async def intake(db_url: str, redis_url: str, stream_key: str, sizes: Sizes) -> 
     return [
         Row("1. intake throughput (HTTP, durable)",
             f"{rate:,.0f} incidents/s ({c} clients, one web process) = {share:.1%} of the "
-            "trivial POST", f"raw asyncpg insert {raw:,.0f}/s ({c} conns); trivial aiohttp "
+            f"trivial POST; CPU per intake: {intake_cpu}",
+            f"raw asyncpg insert {raw:,.0f}/s ({c} conns); trivial aiohttp "
             f"POST {echo_rate:,.0f}/s", "≥ 30 % of the trivial POST", share >= 0.30),
         Row("1. intake latency at half load", f"{p50_p99_ms(latencies)} at {rate / 2:,.0f}/s",
             "—", "p99 < 50 ms", p99 < 0.050),
@@ -186,9 +189,10 @@ async def live(db_url: str, redis_url: str, stream_key: str, sizes: Sizes) -> li
                                           SIAP112_DISPATCH_RUN_IN_WEB="false",
                                           SIAP112_RELAY_RUN_IN_WEB="false")
         try:
-            rows = await _dispatch(svc, conn, db_url, sizes)
+            pids = {"web": svc.pid, "relay": workers[0].pid, "dispatcher": workers[1].pid}
+            rows = await _dispatch(svc, conn, db_url, sizes, pids)
             rows += await _memory(svc, sizes)
-            rows += await _fanout(svc, conn, redis_url, police, sizes)
+            rows += await _fanout(svc, conn, redis_url, police, sizes, pids)
             rows += await _cpu_per_event(svc, conn, spare, sizes)
             rows += await board.measure(svc, conn, sizes.open_incidents, sizes.board_repeats)
             rows += await _stats(svc, conn, sizes)
@@ -239,26 +243,40 @@ async def _settled(conn: asyncpg.Connection, query: str, *args: Any) -> None:
         await asyncio.sleep(0.05)  # another process's work: poll the database, bounded
 
 
+async def _dispatch_run(svc: service.Process, conn: asyncpg.Connection, rate: float,
+                        seconds: float, first: int, refused: list[int]) -> list[float]:
+    """Incidents at ``rate`` for ``seconds``; each one's delay to its first assignment."""
+    ids = await _post_incidents(svc, rate, seconds, first, refused)
+    await _settled(conn, "SELECT count(DISTINCT incident_id) = $2 FROM assignments "
+                   "WHERE incident_id = ANY($1::bigint[])", ids, len(ids))
+    return [r["secs"] for r in await conn.fetch(DISPATCH_DELAYS_SQL, ids)]
+
+
 async def _dispatch(svc: service.Process, conn: asyncpg.Connection, db_url: str,
-                    sizes: Sizes) -> list[Row]:
+                    sizes: Sizes, pids: dict[str, int]) -> list[Row]:
     log.info("bench.phase", phase="dispatch")
     await _post_incidents(svc, 20, 0.5, 10**6)  # warm-up
     runs: list[list[float]] = []
     refused: list[int] = []
+    meter = service.CpuMeter(pids)
     for run in range(3):  # three consecutive runs: the target must hold in each
-        ids = await _post_incidents(svc, sizes.dispatch_rate, sizes.dispatch_s,
-                                    (2 + run) * 10**6, refused)
-        await _settled(conn, "SELECT count(DISTINCT incident_id) = $2 FROM assignments "
-                       "WHERE incident_id = ANY($1::bigint[])", ids, len(ids))
-        runs.append([r["secs"] for r in await conn.fetch(DISPATCH_DELAYS_SQL, ids)])
+        runs.append(await _dispatch_run(svc, conn, sizes.dispatch_rate, sizes.dispatch_s,
+                                        (2 + run) * 10**6, refused))
+    cpu = meter.per(sum(len(r) for r in runs))
+    # The same at half the rate: where this machine keeps the target.
+    half = await _dispatch_run(svc, conn, sizes.dispatch_rate / 2, sizes.dispatch_s,
+                               5 * 10**6, [])
     commits = await load.raw_commit_latencies(db_url, sizes.samples)
     p99s = [percentile(d, 0.99) for d in runs]
     figure = "; ".join(f"run {i + 1}: {p50_p99_ms(d)}" for i, d in enumerate(runs))
     if refused:
         figure += f" ({len(refused)} intakes refused with 503: overloaded)"
+    figure += f"; CPU per incident: {cpu}"
     return [Row(f"2. dispatch latency ({sizes.fleet:,} units, {sizes.dispatch_rate:.0f}/s, "
                 "3 runs)", figure, f"one raw commit: {p50_p99_ms(commits)}",
-                "p99 < 20 ms in each run", not refused and all(p < 0.020 for p in p99s))]
+                "p99 < 20 ms in each run", not refused and all(p < 0.020 for p in p99s)),
+            Row(f"2. at half the rate ({sizes.dispatch_rate / 2:.0f}/s): dispatch latency",
+                p50_p99_ms(half), "—", "— (recorded)", None)]
 
 
 # One report line holds every delay (50 consoles x 1,000 events): above asyncio's 64 KiB.
@@ -300,6 +318,7 @@ class ConsoleProcess:
         if not report["complete"]:
             raise RuntimeError(f"consoles did not all receive event {wait_for_seq}")
         self.status_bytes: list[int] = report["status_bytes"]
+        self.cpu_s: float = report["cpu_s"]  # the whole process, from its start
         delays: list[float] = report["delays"]
         return delays
 
@@ -328,7 +347,7 @@ async def _memory(svc: service.Process, sizes: Sizes) -> list[Row]:
 
 
 async def _fanout(svc: service.Process, conn: asyncpg.Connection, redis_url: str,
-                  police: list[int], sizes: Sizes) -> list[Row]:
+                  police: list[int], sizes: Sizes, pids: dict[str, int]) -> list[Row]:
     """Unit status changes at a fixed rate, timed from commit to every console."""
     log.info("bench.phase", phase="fan-out")
 
@@ -343,9 +362,13 @@ async def _fanout(svc: service.Process, conn: asyncpg.Connection, redis_url: str
                 raise RuntimeError(f"status: {resp.status} {await resp.text()}")
 
     async with ConsoleProcess(svc, sizes.consoles) as consoles:
+        meter = service.CpuMeter(pids)
         await load.open_loop(send, sizes.fanout_rate, sizes.fanout_s)
         last = await conn.fetchval("SELECT max(id) FROM events")
         delays = await consoles.stop(int(last))
+        changes = int(sizes.fanout_rate * sizes.fanout_s)
+        cpu = (f"{meter.per(changes)}; the {sizes.consoles} consoles' process "
+               f"{consoles.cpu_s / changes * 1e3:.2f} ms (with its start)")
         sizes_b = consoles.status_bytes
     # Where the time goes: the relay's part (event row written -> marked published,
     # which is after its XADD), the rest is the hub and the SSE writes.
@@ -355,6 +378,7 @@ async def _fanout(svc: service.Process, conn: asyncpg.Connection, redis_url: str
     figure = f"{p50_p99_ms(delays)} (of which commit → published: {p50_p99_ms(relay)})"
     if refused:
         figure += f" ({len(refused)} status changes refused with 503: overloaded)"
+    figure += f"; CPU per status change: {cpu}"
     return [Row(f"3. fan-out latency ({sizes.consoles} consoles, {sizes.fanout_rate:.0f} ev/s)",
                 figure, f"XADD → blocked XREAD: {p50_p99_ms(xadd)}",
                 "p99 < 20 ms", not refused and percentile(delays, 0.99) < 0.020),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -183,6 +184,45 @@ async def start_worker(kind: str, database_url: str, redis_url: str, stream_key:
         child.stop()
         raise
     return child
+
+
+def postgres_cpu_seconds() -> float:
+    """User + system CPU time of every PostgreSQL process on this host (0 if none is
+    local): the server's share of a phase, when the benchmark's database is here."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm", encoding="ascii") as f:
+                if f.read().strip() != "postgres":
+                    continue
+            total += cpu_seconds(int(entry))
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
+class CpuMeter:
+    """CPU seconds per processes named, PostgreSQL's and this process's, over a span."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self._start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        now = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
+        now["PostgreSQL"] = postgres_cpu_seconds()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        now["load generator"] = usage.ru_utime + usage.ru_stime
+        return now
+
+    def per(self, count: int) -> str:
+        """CPU per item since the start, e.g. "web 1.6, PostgreSQL 2.4 ms" (count items)."""
+        end = self._read()
+        parts = [f"{name} {(end[name] - self._start[name]) / max(1, count) * 1e3:.2f}"
+                 for name in end]
+        return ", ".join(parts) + " ms"
 
 
 def cpu_seconds(pid: int) -> float:
