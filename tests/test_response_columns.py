@@ -154,7 +154,7 @@ async def test_the_months_figures_are_the_reports_samples_grouped(
         SAMPLES_GROUPED_SQL.format(samples=SAMPLES_CTE, targets=TARGETS_CTE), since, until,
         None, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])}
     assert set(expected) == set(INTERVALS)
-    got, chain = await response_times(db, since=since, until=until, category=None,
+    got, chain, _ = await response_times(db, since=since, until=until, category=None,
                                       targets=targets)
     chains = {e["chain_count"] for e in expected.values()}
     assert chains == {chain["count"]} and 0 < chain["count"] < expected["total"]["count"]

@@ -94,12 +94,6 @@ samples AS (
 )"""
 
 # How many of the period's incidents came from the simulator (sql/022).
-SIMULATED_SQL = """
-SELECT count(*) AS incidents, count(*) FILTER (WHERE simulated) AS simulated
-FROM incidents i
-WHERE i.received_at >= $1 AND i.received_at < $2 AND ($3::text IS NULL OR i.category = $3)
-"""
-
 # Targets per (category, interval). Parameters: $4 categories, $5 intervals, $6 seconds.
 TARGETS_CTE = """
 targets AS (
@@ -144,9 +138,9 @@ s AS (
     FROM (
         SELECT {", ".join(f"CASE WHEN r.{n} >= 0 AND r.{n} <= {MAX_INTERVAL_SQL} THEN r.{n} END"
                           f" AS {n}" for n in INTERVALS)},
-               {", ".join(f"t.t_{n}" for n in INTERVALS)}
+               {", ".join(f"t.t_{n}" for n in INTERVALS)}, r.simulated
         FROM (
-            SELECT i.category,
+            SELECT i.category, i.simulated,
                    extract(epoch FROM i.first_dispatched_at
                            - coalesce(i.answered_at, i.received_at))::float8 AS call_processing,
                    extract(epoch FROM i.first_en_route_at
@@ -166,10 +160,12 @@ s AS (
 ),
 a AS (
     SELECT {", ".join(_interval_figures(n) for n in INTERVALS)},
-           count(*) FILTER (WHERE complete) AS chain_count
+           count(*) FILTER (WHERE complete) AS chain_count,
+           count(*) AS all_incidents, count(*) FILTER (WHERE simulated) AS all_simulated
     FROM s
 )
-SELECT a.chain_count, {", ".join(f"a.chain_{n}" for n in INTERVALS)}, g.*
+SELECT a.chain_count, {", ".join(f"a.chain_{n}" for n in INTERVALS)},
+       a.all_incidents, a.all_simulated, g.*
 FROM a LEFT JOIN LATERAL (VALUES {", ".join(_interval_row(n) for n in INTERVALS)})
     AS g(interval, count, mean, p50, p90, p95, max, within_target) ON g.count > 0
 """
@@ -178,18 +174,21 @@ CHAIN_PREFIX = "chain_"
 
 async def response_times(conn: asyncpg.Connection, *, since: datetime, until: datetime,
                          category: str | None, targets: TargetTable
-                         ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(figures per interval, the chain: {"count", "mean": {interval: s}}) for the period."""
+                         ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(figures per interval, the chain: {"count", "mean": {interval: s}}, the simulated
+    share: {"incidents", "simulated", "flag"}) for the period, in one statement."""
     rows = targets.rows()
     result = await conn.fetch(
         RESPONSE_TIMES_SQL, since, until, category,
         [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
     )
     first = dict(result[0])
+    counted = {"incidents": first.pop("all_incidents"), "simulated": first.pop("all_simulated")}
+    counted["flag"] = counted["simulated"] > 0
     chained = {k.removeprefix(CHAIN_PREFIX): v for k, v in first.items()
                if k.startswith(CHAIN_PREFIX)}
     found = {r["interval"]: {k: v for k, v in dict(r).items()
-                             if not k.startswith(CHAIN_PREFIX)}
+                             if not k.startswith((CHAIN_PREFIX, "all_"))}
              for r in result if r["interval"] is not None}
     out: dict[str, Any] = {}
     for interval in INTERVALS:
@@ -198,14 +197,7 @@ async def response_times(conn: asyncpg.Connection, *, since: datetime, until: da
         row.pop("interval", None)
         row["target_s"] = _target_label(targets, interval, category)
         out[interval] = row
-    return out, {"count": chained.pop("count"), "mean": chained}
-
-
-async def simulated(conn: asyncpg.Connection, *, since: datetime, until: datetime,
-                    category: str | None) -> dict[str, Any]:
-    """{"incidents": n, "simulated": m, "flag": m > 0} for the period."""
-    row = dict(await conn.fetchrow(SIMULATED_SQL, since, until, category))
-    return {**row, "flag": row["simulated"] > 0}
+    return out, {"count": chained.pop("count"), "mean": chained}, counted
 
 
 def _target_label(targets: TargetTable, interval: str, category: str | None

@@ -27,7 +27,7 @@ from dispatch.settings import Settings
 from dispatch.store import alerts as alert_sql
 from dispatch.store import reports as rep_sql
 from dispatch.store.callstats import call_stats
-from dispatch.store.stats import DEFINITIONS, response_times, simulated
+from dispatch.store.stats import DEFINITIONS, response_times
 from dispatch.web.common import actor_of, connection, parse_query
 from dispatch.web.schemas import Strict
 
@@ -131,12 +131,12 @@ async def _figures(conn: asyncpg.Connection, settings: Settings, since: datetime
     calls = await call_stats(conn, since=since, until=until, timezone=cfg.timezone,
                              targets=cfg.answer_targets_s, shares=cfg.answer_target_shares)
     categories, kecamatan = await rep_sql.daily_counts(conn, since=since, until=until)
-    intervals, chained = await response_times(conn, since=since, until=until, category=None,
-                                              targets=settings.targets)
+    intervals, chained, sim = await response_times(conn, since=since, until=until,
+                                                   category=None, targets=settings.targets)
     return {
         "calls": calls, "categories": categories, "kecamatan": kecamatan,
         "intervals": intervals, "chain": chained,
-        "simulated": await simulated(conn, since=since, until=until, category=None),
+        "simulated": sim,
         "alerts": [dict(r) for r in await conn.fetch(alert_sql.BY_KIND_SQL, since, until)],
     }
 

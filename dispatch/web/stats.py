@@ -8,7 +8,7 @@ from aiohttp import web
 
 from dispatch import keys
 from dispatch.errors import Invalid
-from dispatch.store.stats import DEFINITIONS, response_times, simulated
+from dispatch.store.stats import DEFINITIONS, response_times
 from dispatch.web.common import connection, json_response, parse_query
 from dispatch.web.schemas import StatsQuery
 
@@ -26,9 +26,8 @@ async def get_response_times(request: web.Request) -> web.Response:
     until = q.until or datetime.now(UTC)
     since = q.since or until - DEFAULT_PERIOD
     async with connection(request) as conn:
-        intervals, chained = await response_times(conn, since=since, until=until,
-                                                  category=q.category, targets=settings.targets)
-        sim = await simulated(conn, since=since, until=until, category=q.category)
+        intervals, chained, sim = await response_times(
+            conn, since=since, until=until, category=q.category, targets=settings.targets)
     return json_response({"from": since, "to": until, "category": q.category,
                           "intervals": intervals, "chain": chained,
                           "definitions": DEFINITIONS, "simulated": sim})
