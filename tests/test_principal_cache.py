@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from dispatch import keys
 from dispatch.store import accounts
+from dispatch.web.principals import PrincipalCache
 from tests.conftest import AppFactory
 from tests.helpers import access_change_heard, until
 
@@ -35,6 +36,18 @@ async def _listening(client: TestClient) -> None:
     await until(probe, timeout=10.0)
 
 
+async def _cached_token(start_app: AppFactory, db: asyncpg.Connection, name: str
+                        ) -> tuple[TestClient, PrincipalCache, int, dict[str, str]]:
+    """A listening app, and a token it has just seen once (so its principal is cached)."""
+    client = await start_app(**LONG)
+    await _listening(client)
+    cache = client.app[keys.PRINCIPALS]  # type: ignore[index]
+    token_id, secret, _ = await accounts.create_token(db, name, "call_taker", 30)
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert await _status(client, "/api/v1/incidents", auth) == 200
+    return client, cache, token_id, auth
+
+
 async def _cli(database_url: str, *args: str) -> int:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "dispatch", *args,
@@ -48,12 +61,7 @@ async def _cli(database_url: str, *args: str) -> int:
 
 async def test_a_token_revoked_by_the_cli_is_refused_although_it_was_cached(
         start_app: AppFactory, db: asyncpg.Connection, database_url: str) -> None:
-    client = await start_app(**LONG)
-    await _listening(client)
-    cache = client.app[keys.PRINCIPALS]  # type: ignore[index]
-    token_id, secret, _ = await accounts.create_token(db, "aml-gateway", "call_taker", 30)
-    auth = {"Authorization": f"Bearer {secret}"}
-    assert await _status(client, "/api/v1/incidents", auth) == 200
+    client, cache, token_id, auth = await _cached_token(start_app, db, "aml-gateway")
     hits = cache.hits
     for _ in range(5):
         assert await _status(client, "/api/v1/incidents", auth) == 200
@@ -120,12 +128,7 @@ async def test_a_session_ended_by_logout_is_refused_at_once(
 
 async def test_without_its_listener_the_cache_is_not_used(
         start_app: AppFactory, db: asyncpg.Connection) -> None:
-    client = await start_app(**LONG)
-    await _listening(client)
-    cache = client.app[keys.PRINCIPALS]  # type: ignore[index]
-    token_id, secret, _ = await accounts.create_token(db, "sms-gateway", "call_taker", 30)
-    auth = {"Authorization": f"Bearer {secret}"}
-    assert await _status(client, "/api/v1/incidents", auth) == 200
+    client, cache, token_id, auth = await _cached_token(start_app, db, "sms-gateway")
     # The listener's connection is cut (a PostgreSQL restart, a network fault).
     generation = cache.generation
     killed = await db.fetchval(
