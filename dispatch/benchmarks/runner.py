@@ -37,12 +37,18 @@ and the trivial aiohttp baseline, so they are compared like for like.
    loop split over two web processes (the scale-out ratio; the load generator shares the
    machine). Baselines: durable single-row INSERTs over 8 asyncpg connections; a trivial
    aiohttp JSON POST server (the target is a share of it).
+   CPU per item (rows 1-3): user+system CPU time (/proc) of each process over the closed
+   loop, the three dispatch runs or the status changes, divided by the items: the web
+   process, the dispatcher, the relay, PostgreSQL (every postgres process on the host:
+   its backends, WAL writer and checkpointer), the load generator, and the consoles'
+   process (its whole life, connecting included).
 2. Dispatch: the topology the README recommends for a busy centre: one web process
    (HTTP and SSE only), `siap112 dispatcher` and `siap112 relay` as processes of their
    own; the fleet all ambulances (every unit a candidate), incidents at a fixed rate, three
    consecutive runs. Latency is the assignment row's insert time minus the incident row's
    insert time (both clock_timestamp() in PostgreSQL, each a statement before its own
-   commit). Baseline: one durable single-row commit, one at a time.
+   commit). Baseline: one durable single-row commit, one at a time. A fourth run at half
+   the rate is recorded beside them.
 3. Fan-out (same topology): unit status changes over HTTP at a fixed rate while the
    consoles (in a process of their own) hold GET /api/v1/events; latency is arrival time
    minus the event row's time (the `at` field); the bytes are each status change's SSE
@@ -65,7 +71,8 @@ and the trivial aiohttp baseline, so they are compared like for like.
 8. Board: open incidents (queued, needing a unit type the fleet lacks) inserted in SQL;
    GET /api/v1/incidents?status=open and GET /api/v1/units timed on the loopback (median);
    the console page in Chromium (Playwright, 1366x768, outside requests refused) from
-   navigation start to every incident drawn on the board (median of several loads).
+   navigation start to every incident drawn on the board (median of several loads), and
+   to the map's unit markers and the roster's chips drawn too.
 """
 
 
