@@ -48,7 +48,18 @@ const ready = new Promise((resolve) => { pageReady = resolve; });
 let boardShown;
 const shown = new Promise((resolve) => { boardShown = resolve; });
 
+// A load that fails (the server busy, the network gone) is tried again: a console must
+// never sit with half a board.
 async function loadBoard() {
+  try {
+    await loadBoardOnce();
+  } catch (err) {
+    toast(err instanceof API.ApiError ? codeText(err.error) : t("err.network"), "err");
+    setTimeout(loadBoard, 2000);
+  }
+}
+
+async function loadBoardOnce() {
   board.beginLoad();
   // The incidents first and alone, drawn as soon as they are here; then the units (a
   // large fleet is the bigger answer, and the server's time for it would delay them).
