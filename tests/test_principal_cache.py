@@ -48,6 +48,25 @@ async def _cached_token(start_app: AppFactory, db: asyncpg.Connection, name: str
     return client, cache, token_id, auth
 
 
+async def _user_app(start_app: AppFactory, db: asyncpg.Connection, name: str, role: str
+                    ) -> tuple[TestClient, str]:
+    """A listening app with one user; returns it and the user's password."""
+    client = await start_app(**LONG)
+    await _listening(client)
+    password = f"sandi-{name}-112"
+    await accounts.create_user(db, name, role, password)
+    return client, password
+
+
+async def _log_in(http: aiohttp.ClientSession, client: TestClient, name: str,
+                  password: str) -> str:
+    """Log in with ``http`` (its cookie jar keeps the session); the CSRF token."""
+    async with http.post(str(client.make_url("/api/v1/login")),
+                         json={"username": name, "password": password}) as resp:
+        assert resp.status == 200
+        return str((await resp.json())["csrf"])
+
+
 async def _cli(database_url: str, *args: str) -> int:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "dispatch", *args,
@@ -88,13 +107,9 @@ async def test_a_token_revoked_by_the_cli_is_refused_although_it_was_cached(
 
 async def test_a_disabled_users_cached_session_is_refused(
         start_app: AppFactory, db: asyncpg.Connection, database_url: str) -> None:
-    client = await start_app(**LONG)
-    await _listening(client)
-    await accounts.create_user(db, "sari", "dispatcher", "sandi-sari-112")
+    client, password = await _user_app(start_app, db, "sari", "dispatcher")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.post(str(client.make_url("/api/v1/login")),
-                             json={"username": "sari", "password": "sandi-sari-112"}) as resp:
-            assert resp.status == 200
+        await _log_in(http, client, "sari", password)
         for _ in range(3):
             async with http.get(str(client.make_url("/api/v1/units"))) as resp:
                 assert resp.status == 200
@@ -106,13 +121,9 @@ async def test_a_disabled_users_cached_session_is_refused(
 
 async def test_a_session_ended_by_logout_is_refused_at_once(
         start_app: AppFactory, db: asyncpg.Connection) -> None:
-    client = await start_app(**LONG)
-    await _listening(client)
-    await accounts.create_user(db, "tono", "call_taker", "sandi-tono-112")
+    client, password = await _user_app(start_app, db, "tono", "call_taker")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.post(str(client.make_url("/api/v1/login")),
-                             json={"username": "tono", "password": "sandi-tono-112"}) as resp:
-            csrf = (await resp.json())["csrf"]
+        csrf = await _log_in(http, client, "tono", password)
         async with http.get(str(client.make_url("/api/v1/calls"))) as resp:
             assert resp.status == 200
         cookies = http.cookie_jar.filter_cookies(client.make_url("/"))
