@@ -113,10 +113,8 @@ async def snapshots(conn: asyncpg.Connection, incidents: dict[int, int],
     """
     per_event: dict[int, dict[str, Any]] = {}
     if incidents:
-        made = sorted(i for i in incidents if i in created)
-        known = sorted(i for i in incidents if i not in created)
-        rows = [*(await conn.fetch(SNAPSHOT_CREATED_INCIDENTS_SQL, made) if made else []),
-                *(await conn.fetch(SNAPSHOT_INCIDENTS_SQL, known) if known else [])]
+        rows = await _read_or_bump(conn, incidents, created, SNAPSHOT_CREATED_INCIDENTS_SQL,
+                                   SNAPSHOT_INCIDENTS_SQL)
         if all(r["id"] in fresh for r in rows):
             items = [dict(incident_out(dict(r)), assignments=[]) for r in rows]
         else:
@@ -124,13 +122,21 @@ async def snapshots(conn: asyncpg.Connection, incidents: dict[int, int],
         for item in items:
             per_event.setdefault(incidents[item["id"]], {})["incident"] = item
     if units:
-        made = sorted(u for u in units if u in created_units)
-        known = sorted(u for u in units if u not in created_units)
-        rows = [*(await conn.fetch(SNAPSHOT_CREATED_UNITS_SQL, made) if made else []),
-                *(await conn.fetch(SNAPSHOT_UNITS_SQL, known) if known else [])]
-        for row in rows:
+        for row in await _read_or_bump(conn, units, created_units, SNAPSHOT_CREATED_UNITS_SQL,
+                                       SNAPSHOT_UNITS_SQL):
             per_event.setdefault(units[row["id"]], {})["unit"] = unit_item(dict(row))
     return per_event
+
+
+async def _read_or_bump(conn: asyncpg.Connection, ids: Collection[int],
+                        created: Collection[int], read_sql: str, bump_sql: str
+                        ) -> list[asyncpg.Record]:
+    """The board rows of ``ids``: those the transaction created read as they are, the
+    others bumped and read (each statement only when it has ids)."""
+    made = sorted(i for i in ids if i in created)
+    known = sorted(i for i in ids if i not in created)
+    return [*(await conn.fetch(read_sql, made) if made else []),
+            *(await conn.fetch(bump_sql, known) if known else [])]
 
 
 async def write_snapshots(conn: asyncpg.Connection, incidents: dict[int, int],

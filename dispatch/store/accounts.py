@@ -145,16 +145,6 @@ async def revoke_token(conn: asyncpg.Connection, token_id: int) -> bool:
     return await conn.fetchval(REVOKE_TOKEN_SQL, token_id) is not None
 
 
-async def token_principal(conn: asyncpg.Connection, secret: str) -> Principal | None:
-    found = await principal_until(conn, "token", digest(secret))
-    return None if found is None else found[0]
-
-
-async def session_principal(conn: asyncpg.Connection, secret: str) -> Principal | None:
-    found = await principal_until(conn, "user", digest(secret))
-    return None if found is None else found[0]
-
-
 async def principal_until(conn: asyncpg.Connection, kind: str, key: bytes
                           ) -> tuple[Principal, datetime] | None:
     """The principal of a token (``kind`` "token") or session ("user") by its secret's
