@@ -21,6 +21,29 @@ const BLITAR = [[-8.36, 111.95], [-7.95, 112.45]];
 // Up to this many units are drawn with their callsigns; more as dots (see setUnits).
 const UNIT_LABELS = 400;
 
+/**
+ * Keep `layer` showing one marker per record of `list` that has a location: `held` maps
+ * each record's id to {look, marker}; `describe(rec)` gives [look, make], and a marker
+ * is made again only when its look changed. A live frame so redraws one marker, not all.
+ */
+function syncMarkers(layer, held, list, describe) {
+  const seen = new Set();
+  for (const rec of list) {
+    if (!rec.location) continue;
+    seen.add(rec.id);
+    const [look, make] = describe(rec);
+    const old = held.get(rec.id);
+    if (old?.look === look) continue;
+    if (old) layer.removeLayer(old.marker);
+    const marker = make();
+    marker.addTo(layer);
+    held.set(rec.id, { look, marker });
+  }
+  for (const [id, old] of held) {
+    if (!seen.has(id)) { layer.removeLayer(old.marker); held.delete(id); }
+  }
+}
+
 /** A status's colour as the stylesheet gives it (.st-<status> sets --c). */
 function statusColour(box, status) {
   const probe = element("span", `st-${status}`);
@@ -181,39 +204,28 @@ export class BlitarMap {
     }
   }
 
-  /** Incidents: [{id, priority, status, location}]. Markers are kept per incident and
-   * touched only when what they show changed, so a live frame redraws one marker. */
+  /** Incidents: [{id, priority, status, location}]. */
   setIncidents(list, selectedId = null) {
     this.incidentMarkers ??= new Map();
-    const seen = new Set();
-    for (const inc of list) {
-      if (!inc.location) continue;
-      seen.add(inc.id);
+    syncMarkers(this.incidentLayer, this.incidentMarkers, list, (inc) => {
       const className = `map-incident p${inc.priority} ${inc.status}` +
         `${inc.id === selectedId ? " selected" : ""}`;
-      const look = `${className}|${inc.location.lat}|${inc.location.lon}`;
-      const held = this.incidentMarkers.get(inc.id);
-      if (held?.look === look) continue;
-      if (held) this.incidentLayer.removeLayer(held.marker);
-      const icon = L.divIcon({ iconSize: [22, 22], className,
-        html: element("span", "", String(inc.id)) });
-      const m = L.marker([inc.location.lat, inc.location.lon], { icon, riseOnHover: true,
-        title: `#${inc.id} P${inc.priority}`, zIndexOffset: 1000 - inc.priority * 100 });
-      m.on("add", () => { m.getElement().dataset.incident = String(inc.id); });
-      if (this.onSelect) m.on("click", () => this.onSelect(inc.id));
-      m.addTo(this.incidentLayer);
-      this.incidentMarkers.set(inc.id, { look, marker: m });
-    }
-    for (const [id, held] of this.incidentMarkers) {
-      if (!seen.has(id)) { this.incidentLayer.removeLayer(held.marker); this.incidentMarkers.delete(id); }
-    }
+      return [`${className}|${inc.location.lat}|${inc.location.lon}`, () => {
+        const icon = L.divIcon({ iconSize: [22, 22], className,
+          html: element("span", "", String(inc.id)) });
+        const m = L.marker([inc.location.lat, inc.location.lon], { icon, riseOnHover: true,
+          title: `#${inc.id} P${inc.priority}`, zIndexOffset: 1000 - inc.priority * 100 });
+        m.on("add", () => { m.getElement().dataset.incident = String(inc.id); });
+        if (this.onSelect) m.on("click", () => this.onSelect(inc.id));
+        return m;
+      }];
+    });
   }
 
   /** Units: [{id, callsign, status, location}]. A fleet of up to UNIT_LABELS units is
    * drawn as elements with their callsigns beside them; a larger one (a province's, a
    * benchmark's) as dots on one canvas, the callsign on hover: thousands of labelled
-   * elements take seconds to lay out and cannot be read at the regency's zoom anyway.
-   * Markers are kept per unit and touched only when status or position changed. */
+   * elements take seconds to lay out and cannot be read at the regency's zoom anyway. */
   setUnits(list) {
     const dots = list.length > UNIT_LABELS;
     if (dots !== this.unitDots) {
@@ -222,22 +234,9 @@ export class BlitarMap {
       this.unitDots = dots;
       this.box.dataset.unitMarkers = dots ? "dots" : "labels";
     }
-    this.unitMarkers ??= new Map();
-    const seen = new Set();
-    for (const u of list) {
-      if (!u.location) continue;
-      seen.add(u.id);
-      const look = `${u.status}|${u.location.lat}|${u.location.lon}|${u.callsign}`;
-      const held = this.unitMarkers.get(u.id);
-      if (held?.look === look) continue;
-      if (held) this.unitLayer.removeLayer(held.marker);
-      const m = dots ? this.unitDot(u) : this.unitLabel(u);
-      m.addTo(this.unitLayer);
-      this.unitMarkers.set(u.id, { look, marker: m });
-    }
-    for (const [id, held] of this.unitMarkers) {
-      if (!seen.has(id)) { this.unitLayer.removeLayer(held.marker); this.unitMarkers.delete(id); }
-    }
+    syncMarkers(this.unitLayer, this.unitMarkers, list, (u) => [
+      `${u.status}|${u.location.lat}|${u.location.lon}|${u.callsign}`,
+      () => (dots ? this.unitDot(u) : this.unitLabel(u))]);
   }
 
   unitLabel(u) {
