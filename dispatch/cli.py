@@ -110,9 +110,7 @@ async def _run_worker(settings: Settings, which: str) -> None:
     from dispatch.workers.dispatcher import Dispatcher
     from dispatch.workers.relay import Relay
 
-    # The dispatcher serves up to serve_concurrency incidents at once, beside its read.
-    size = max(4, settings.dispatch.serve_concurrency + 2) if which == "dispatcher" else 4
-    pool = await create_pool(settings.database_url, settings.db, min_size=1, max_size=size)
+    pool = await create_pool(settings.database_url, settings.db, min_size=1, max_size=4)
     redis = make_redis(settings)
     supervisor = Supervisor(settings.supervise)
     try:

@@ -77,9 +77,6 @@ class DispatchSettings:
     # How long after SIGTERM a standalone dispatcher or relay may take to finish
     # or roll back its current transaction before it is abandoned.
     shutdown_timeout_s: float = 10.0
-    # Incidents of one pass served at the same time, each in its own transaction on its
-    # own connection (the standalone dispatcher's pool holds serve_concurrency + 1).
-    serve_concurrency: int = 4
 
     def speed_for(self, unit_type: str) -> float:
         return self.speed_kmh.get(unit_type, self.speed_kmh.get("default", 40.0))
@@ -539,8 +536,6 @@ def _validate(s: Settings) -> None:
         raise SettingsError("auth.principal_cache_s must be 0…300")
     if s.log.format not in {"json", "console"}:
         raise SettingsError(f"log.format must be json or console, got {s.log.format!r}")
-    if not 1 <= s.dispatch.serve_concurrency <= 32:
-        raise SettingsError("dispatch.serve_concurrency must be 1…32")
     if s.dispatch.batch < 1 or s.sse.queue_size < 1 or s.sse.recheck_s <= 0:
         raise SettingsError("dispatch.batch and sse.queue_size must be >= 1, "
                             "sse.recheck_s > 0")

@@ -95,22 +95,23 @@ class Dispatcher:
         due = [_waiting(r) for r in rows if not self._backing_off(r["id"], now)]
         plans = await self._plan(due, fleet) if due else {}
         already_queued = {r["id"] for r in rows if r["status"] == "queued"}
-        work = [(incident, plans.get(incident.id, [])) for incident in queue_order(due)]
-        # Nothing new to offer an incident already queued: skip its transaction.
-        work = [(i, ranked) for i, ranked in work if i.id not in already_queued or any(ranked)]
-        outcomes = await self._serve_all(work)
         assigned = served = failed = 0
-        for (incident, _), outcome in zip(work, outcomes, strict=True):
-            if isinstance(outcome, UNAVAILABLE_ERRORS):
-                raise outcome
-            if isinstance(outcome, Exception):
-                self._failed(incident.id, outcome)
+        for incident in queue_order(due):
+            ranked = plans.get(incident.id, [])
+            if incident.id in already_queued and not any(ranked):
+                continue  # nothing new to offer it; skip the transaction
+            try:
+                assigned += await self._serve_one(incident, ranked)
+            except UNAVAILABLE_ERRORS:
+                raise
+            except Exception as exc:
+                self._failed(incident.id, exc)
                 failed += 1
                 continue
-            assert isinstance(outcome, int)
-            assigned += outcome
             self._failing.pop(incident.id, None)
             served += 1
+            if self._health is not None:
+                self._health.beat()  # each incident served is progress, however long the pass
         # Progress, unless some incident keeps failing and nothing else was served.
         self.progressing = served > 0 or not self._failing
         # The units planned for an incident that failed are free for the next pass.
@@ -147,33 +148,6 @@ class Dispatcher:
             self._health.failed(exc)
         log.error("dispatcher.serve_failed", incident_id=incident_id,
                   error=f"{type(exc).__name__}: {exc}", retry_in_s=delay, exc_info=True)
-
-    async def _serve_all(self, work: list[tuple[WaitingIncident, list[list[Ranked]]]]
-                         ) -> list[int | BaseException]:
-        """Serve the planned incidents, up to ``dispatch.serve_concurrency`` at a time.
-
-        Each is its own transaction on its own connection. The plan gave every incident
-        its own units, so the transactions rarely meet; when a unit was taken meanwhile
-        the claim moves to the next nearest, and two claims on one unit are decided by
-        its row lock (deadlocks are retried by in_transaction). A pass's incidents
-        used to be served one after the other: at 100 incidents/s the dispatcher
-        spent most of each transaction waiting on round trips, and the queue grew.
-        Returns each incident's units assigned, or the exception it raised.
-        """
-        limit = asyncio.Semaphore(self._settings.dispatch.serve_concurrency)
-
-        async def one(incident: WaitingIncident, ranked: list[list[Ranked]]
-                      ) -> int | BaseException:
-            async with limit:
-                try:
-                    assigned = await self._serve_one(incident, ranked)
-                except Exception as exc:  # judged by run_once, in queue order
-                    return exc
-            if self._health is not None:
-                self._health.beat()  # each incident served is progress, however long the pass
-            return assigned
-
-        return list(await asyncio.gather(*(one(i, ranked) for i, ranked in work)))
 
     async def _serve_one(self, incident: WaitingIncident, ranked: list[list[Ranked]]) -> int:
         async def serve(conn: asyncpg.Connection) -> int:
