@@ -16,9 +16,14 @@ export function initTelephony(given) { hooks = { ...hooks, ...given }; }
 
 const mayClaim = () => can("POST", "/api/v1/telephony/calls/{call}/claim");
 
+// Stream events seen while the list is being read: applied again over its answer, which
+// may have been read before them (a call that rang meanwhile must not vanish).
+let during = null;
+
 /** Calls already ringing when this console (re)connected: their events went by. */
 export async function loadRinging() {
   if (!can("GET", "/api/v1/telephony/calls")) return;
+  during = [];
   try {
     const res = await API.api("/api/v1/telephony/calls");
     ringing.clear();
@@ -28,7 +33,10 @@ export async function loadRinging() {
           line: c.line, at: c.rang_at });
       }
     }
-  } catch { /* not served: pops arrive with the live events only */ }
+    for (const [kind, d] of during) apply(kind, d);
+  } catch { /* not served: pops arrive with the live events only */ } finally {
+    during = null;
+  }
   render();
 }
 
@@ -36,10 +44,15 @@ export async function loadRinging() {
 export function onTelephonyEvent(kind, ev) {
   const d = ev.data && ev.data.call_id ? ev.data : ev;
   if (!d.call_id) return;
-  // Ringing pops it; answered (at a phone), claimed (on a console) or hung up ends the pop.
+  during?.push([kind, d]);
+  apply(kind, d);
+  render();
+}
+
+// Ringing pops it; answered (at a phone), claimed (on a console) or hung up ends the pop.
+function apply(kind, d) {
   if (kind === "telephony.ringing") ringing.set(d.call_id, d);
   else ringing.delete(d.call_id);
-  render();
 }
 
 /** F2 or the button: claim the oldest ringing call; false when none rings. */
